@@ -1,0 +1,324 @@
+"""Reading and writing MaskGIT weights.
+
+Our format is one `.safetensors` file per model with the full `MaskGITConfig` as JSON in the
+metadata, so a file describes itself. The official Google checkpoints are Flax msgpack blobs
+(`{'params': ...}` with arrays as msgpack ext type 1); they are read with msgpack + numpy, no JAX.
+Nothing here unpickles: foreign torch files go through `torch.load(weights_only=True)` only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from models.maskgit import MaskGIT, MaskGITConfig
+from models.tokenizer import ResBlock, TokenizerConfig
+from models.transformer import TransformerConfig
+
+FORMAT = "maskgit-editor/1"
+
+
+class CheckpointError(ValueError):
+    """A weights file that cannot be used; the message names the file and the problem."""
+
+
+# ----------------------------------------------------------------------------- our format
+
+
+def save(model: MaskGIT, path: str | Path, dtype: torch.dtype = torch.float32) -> None:
+    """Write `model` with its config. `dtype` lets the embedded model ship in half precision."""
+    tensors = {
+        k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+        for k, v in model.state_dict().items()
+    }
+    meta = {"format": FORMAT, "config": json.dumps(model.config.to_dict())}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=meta)
+
+
+def read_config(path: str | Path) -> MaskGITConfig:
+    """The config stored in one of our files, without reading the weights."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable .safetensors file ({e})") from e
+    if "config" not in meta:
+        raise CheckpointError(f"{path}: no MaskGIT config in the file's metadata")
+    try:
+        return MaskGITConfig.from_dict(json.loads(meta["config"]))
+    except (TypeError, KeyError, ValueError) as e:
+        raise CheckpointError(f"{path}: invalid config in metadata ({e})") from e
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> MaskGIT:
+    """Load one of our .safetensors files (weights are cast to float32)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    config = read_config(path)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path}: cannot read weights ({e})") from e
+    model = MaskGIT(config)
+    _assign(model, tensors, str(path))
+    return model.to(device).eval()
+
+
+def _assign(model: nn.Module, tensors: Mapping[str, torch.Tensor], source: str) -> None:
+    """Copy `tensors` into `model`, insisting on exactly the expected names and shapes."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in tensors]
+    if missing:
+        raise CheckpointError(f"{source}: missing parameter {missing[0]!r} ({len(missing)} missing)")
+    extra = [k for k in tensors if k not in expected]
+    if extra:
+        raise CheckpointError(f"{source}: unexpected parameter {extra[0]!r}")
+    for k, v in expected.items():
+        t = tensors[k]
+        if tuple(t.shape) != tuple(v.shape):
+            raise CheckpointError(
+                f"{source}: parameter {k!r} has shape {tuple(t.shape)}, expected {tuple(v.shape)}"
+            )
+        if not torch.isfinite(t.float()).all():
+            raise CheckpointError(f"{source}: parameter {k!r} holds NaN or infinity")
+    model.load_state_dict({k: t.to(expected[k].dtype) for k, t in tensors.items()})
+
+
+# ----------------------------------------------------------------------------- official Flax
+
+
+def read_flax_msgpack(path: str | Path) -> dict[str, np.ndarray]:
+    """A Flax msgpack checkpoint -> flat {'a/b/c': array} of its 'params' tree."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+
+    def ext_hook(code: int, data: bytes) -> object:
+        if code != 1:  # Flax uses ext 1 for ndarrays; nothing else is expected in params
+            raise CheckpointError(f"{path}: unexpected msgpack extension type {code}")
+        shape, dtype, buf = msgpack.unpackb(data, raw=False)
+        arr = np.frombuffer(buf, dtype=np.dtype(dtype))
+        if arr.size != math.prod(shape):
+            raise CheckpointError(f"{path}: array of shape {shape} holds {arr.size} values")
+        return arr.reshape(shape)
+
+    try:
+        tree = msgpack.unpackb(
+            path.read_bytes(), ext_hook=ext_hook, raw=False, strict_map_key=False
+        )
+    except CheckpointError:
+        raise
+    except Exception as e:  # msgpack raises several unrelated types on bad input
+        raise CheckpointError(f"{path}: not a Flax msgpack checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(tree, dict) or not isinstance(tree.get("params"), dict):
+        raise CheckpointError(f"{path}: no 'params' tree in the checkpoint")
+    flat: dict[str, np.ndarray] = {}
+
+    def walk(node: object, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}/{k}" if prefix else str(k))
+        elif isinstance(node, np.ndarray):
+            flat[prefix] = node
+        else:
+            raise CheckpointError(f"{path}: leaf {prefix!r} is {type(node).__name__}, not an array")
+
+    walk(tree["params"], "")
+    return flat
+
+
+def _count(flat: Mapping[str, np.ndarray], prefix: str, name: str) -> int:
+    pat = re.compile(rf"^{re.escape(prefix)}/{name}_(\d+)/")
+    ids = {int(m.group(1)) for k in flat if (m := pat.match(k))}
+    return max(ids) + 1 if ids else 0
+
+
+def _get(flat: Mapping[str, np.ndarray], key: str, source: str) -> np.ndarray:
+    if key not in flat:
+        raise CheckpointError(f"{source}: missing parameter {key!r}")
+    return flat[key]
+
+
+def infer_tokenizer_config(
+    flat: Mapping[str, np.ndarray], source: str, image_size: int = 256
+) -> TokenizerConfig:
+    codebook = _get(flat, "quantizer/codebook", source)
+    filters = _get(flat, "encoder/Conv_0/kernel", source).shape[3]
+    n_levels = _count(flat, "decoder", "Conv") - 1  # conv_in + (levels-1) upsample convs + conv_out
+    n_blocks = _count(flat, "encoder", "ResBlock")
+    if n_levels < 1 or n_blocks % (n_levels + 1):
+        raise CheckpointError(f"{source}: cannot infer the tokenizer layout from its parameters")
+    per_level = n_blocks // (n_levels + 1)
+    mults = tuple(
+        int(_get(flat, f"encoder/ResBlock_{i * per_level}/Conv_0/kernel", source).shape[3])
+        // filters
+        for i in range(n_levels)
+    )
+    return TokenizerConfig(
+        filters=int(filters), channel_multipliers=mults, num_res_blocks=per_level,
+        embedding_dim=int(codebook.shape[1]), codebook_size=int(codebook.shape[0]),
+        image_size=image_size,
+    )
+
+
+def infer_transformer_config(
+    flat: Mapping[str, np.ndarray], source: str, codebook_size: int
+) -> TransformerConfig:
+    vocab, hidden = _get(flat, "Embed_0/word_embeddings/embedding", source).shape
+    q = _get(flat, "TransformerLayer_0/Attention_0/self_attention/query/kernel", source)
+    return TransformerConfig(
+        codebook_size=codebook_size,
+        num_classes=int(vocab) - codebook_size - 1,
+        hidden_size=int(hidden),
+        num_layers=_count_top(flat, "TransformerLayer"),
+        num_heads=int(q.shape[1]),
+        intermediate_size=int(
+            _get(flat, "TransformerLayer_0/Mlp_0/intermediate_output/kernel", source).shape[1]
+        ),
+        max_positions=int(_get(flat, "Embed_0/position_embeddings/embedding", source).shape[0]),
+    )
+
+
+def _count_top(flat: Mapping[str, np.ndarray], name: str) -> int:
+    ids = {int(m.group(1)) for k in flat if (m := re.match(rf"^{name}_(\d+)/", k))}
+    return max(ids) + 1 if ids else 0
+
+
+def _conv(a: np.ndarray) -> np.ndarray:
+    return a.transpose(3, 2, 0, 1)  # Flax (kh, kw, in, out) -> torch (out, in, kh, kw)
+
+
+def _tokenizer_state(flat: Mapping[str, np.ndarray], model: nn.Module, source: str) -> dict:
+    """Map the official VQVAE tree onto our VQGAN's state_dict names."""
+    sd: dict[str, np.ndarray] = {"quantizer.codebook": _get(flat, "quantizer/codebook", source)}
+    for part in ("encoder", "decoder"):
+        module = getattr(model, part)
+        convs = [f"{part}.conv_in"]
+        blocks = []
+        for name, m in module.blocks.named_children():
+            if isinstance(m, ResBlock):
+                blocks.append((f"{part}.blocks.{name}", m))
+            elif isinstance(m, nn.Conv2d):
+                convs.append(f"{part}.blocks.{name}")
+        convs.append(f"{part}.conv_out")
+        for i, dst in enumerate(convs):
+            sd[f"{dst}.weight"] = _conv(_get(flat, f"{part}/Conv_{i}/kernel", source))
+            if f"{part}/Conv_{i}/bias" in flat:
+                sd[f"{dst}.bias"] = flat[f"{part}/Conv_{i}/bias"]
+        sd[f"{part}.norm_out.weight"] = _get(flat, f"{part}/GroupNorm_0/scale", source)
+        sd[f"{part}.norm_out.bias"] = _get(flat, f"{part}/GroupNorm_0/bias", source)
+        for i, (dst, block) in enumerate(blocks):
+            src = f"{part}/ResBlock_{i}"
+            for j, conv in enumerate(("conv1", "conv2", "shortcut")):
+                if conv == "shortcut" and block.shortcut is None:
+                    continue
+                sd[f"{dst}.{conv}.weight"] = _conv(_get(flat, f"{src}/Conv_{j}/kernel", source))
+            for j, norm in enumerate(("norm1", "norm2")):
+                sd[f"{dst}.{norm}.weight"] = _get(flat, f"{src}/GroupNorm_{j}/scale", source)
+                sd[f"{dst}.{norm}.bias"] = _get(flat, f"{src}/GroupNorm_{j}/bias", source)
+    return sd
+
+
+def _transformer_state(flat: Mapping[str, np.ndarray], cfg: TransformerConfig, source: str) -> dict:
+    """Map the official BERT tree onto our Transformer's state_dict names."""
+    d = cfg.hidden_size
+
+    def g(key: str) -> np.ndarray:
+        return _get(flat, key, source)
+
+    sd = {
+        "word_embeddings.weight": g("Embed_0/word_embeddings/embedding"),
+        "position_embeddings.weight": g("Embed_0/position_embeddings/embedding"),
+        "embed_ln.weight": g("Embed_0/embeddings_ln/scale"),
+        "embed_ln.bias": g("Embed_0/embeddings_ln/bias"),
+        "head_dense.weight": g("MlmLayer_0/mlm_dense/kernel").T,
+        "head_dense.bias": g("MlmLayer_0/mlm_dense/bias"),
+        "head_ln.weight": g("MlmLayer_0/mlm_ln/scale"),
+        "head_ln.bias": g("MlmLayer_0/mlm_ln/bias"),
+        "head_bias": g("MlmLayer_0/mlm_bias/bias"),
+    }
+    for i in range(cfg.num_layers):
+        src, dst = f"TransformerLayer_{i}", f"layers.{i}"
+        att = f"{src}/Attention_0/self_attention"
+        # (d, heads, head_dim) kernels -> one fused (3d, d) torch weight
+        sd[f"{dst}.qkv.weight"] = np.concatenate(
+            [g(f"{att}/{p}/kernel").reshape(d, d).T for p in ("query", "key", "value")]
+        )
+        sd[f"{dst}.qkv.bias"] = np.concatenate(
+            [g(f"{att}/{p}/bias").reshape(d) for p in ("query", "key", "value")]
+        )
+        sd[f"{dst}.attn_out.weight"] = g(f"{att}/out/kernel").reshape(d, d).T
+        sd[f"{dst}.attn_out.bias"] = g(f"{att}/out/bias")
+        sd[f"{dst}.attn_ln.weight"] = g(f"{src}/Attention_0/attention_output_ln/scale")
+        sd[f"{dst}.attn_ln.bias"] = g(f"{src}/Attention_0/attention_output_ln/bias")
+        sd[f"{dst}.mlp_in.weight"] = g(f"{src}/Mlp_0/intermediate_output/kernel").T
+        sd[f"{dst}.mlp_in.bias"] = g(f"{src}/Mlp_0/intermediate_output/bias")
+        sd[f"{dst}.mlp_out.weight"] = g(f"{src}/Mlp_0/layer_output/kernel").T
+        sd[f"{dst}.mlp_out.bias"] = g(f"{src}/Mlp_0/layer_output/bias")
+        sd[f"{dst}.mlp_ln.weight"] = g(f"{src}/Mlp_0/layer_output_ln/scale")
+        sd[f"{dst}.mlp_ln.bias"] = g(f"{src}/Mlp_0/layer_output_ln/bias")
+    return sd
+
+
+def _to_torch(sd: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in sd.items()}
+
+
+def load_official(
+    tokenizer_file: str | Path, maskgit_file: str | Path, name: str | None = None
+) -> MaskGIT:
+    """Load the official `tokenizer_*` + `maskgit_*` checkpoint pair; the config is inferred."""
+    tok_flat = read_flax_msgpack(tokenizer_file)
+    tr_flat = read_flax_msgpack(maskgit_file)
+    tok_src, tr_src = str(tokenizer_file), str(maskgit_file)
+    codebook = int(_get(tok_flat, "quantizer/codebook", tok_src).shape[0])
+    tr_cfg = infer_transformer_config(tr_flat, tr_src, codebook)
+    side = math.isqrt(tr_cfg.num_image_tokens)
+    if side * side != tr_cfg.num_image_tokens:
+        raise CheckpointError(f"{tr_src}: {tr_cfg.num_image_tokens} image tokens is not a square")
+    tok_cfg = infer_tokenizer_config(tok_flat, tok_src)
+    tok_cfg = TokenizerConfig.from_dict({**tok_cfg.to_dict(), "image_size": side * tok_cfg.downsample})
+    config = MaskGITConfig(name or f"official-{tok_cfg.image_size}", tok_cfg, tr_cfg)
+    model = MaskGIT(config)
+    _assign(model.tokenizer, _to_torch(_tokenizer_state(tok_flat, model.tokenizer, tok_src)), tok_src)
+    _assign(model.transformer, _to_torch(_transformer_state(tr_flat, tr_cfg, tr_src)), tr_src)
+    return model.eval()
+
+
+# ----------------------------------------------------------------------------- foreign torch
+
+
+def load_torch_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A foreign .ckpt/.pt file's tensors, refusing anything that would run code on load."""
+    import pickle
+
+    path = Path(path)
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path}: refused: the file holds Python objects that would run code when loaded "
+            f"(only plain tensors are accepted): {str(e).splitlines()[0]}"
+        ) from e
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable torch file ({e})") from e
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: expected a dict of tensors (a state_dict)")
+    return obj

@@ -1,0 +1,167 @@
+"""VQGAN tokenizer of MaskGIT (Chang et al., "MaskGIT: Masked Generative Image Transformer", CVPR 2022).
+
+A port of the official Flax `vqgan_tokenizer.py` (google-research/maskgit): a convolutional
+encoder with no attention, a nearest-neighbour vector quantizer, and a mirrored decoder. Images are
+NCHW floats in [0, 1]; tokens are (B, h, w) codebook ids with h = H / 2**(levels - 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    filters: int = 128  # width of the first level; level i has filters * channel_multipliers[i]
+    channel_multipliers: tuple[int, ...] = (1, 1, 2, 2, 4)  # one entry per level; f = 2**(n-1)
+    num_res_blocks: int = 2  # ResBlocks per level (and in the bottleneck)
+    embedding_dim: int = 256  # width of a codebook vector
+    codebook_size: int = 1024  # number of codes; token ids are 0..codebook_size-1
+    image_size: int = 256  # the window the model was trained on (informational)
+
+    @property
+    def downsample(self) -> int:
+        """Pixels per token side (f)."""
+        return 2 ** (len(self.channel_multipliers) - 1)
+
+    @property
+    def tokens_per_side(self) -> int:
+        return self.image_size // self.downsample
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channel_multipliers"] = list(self.channel_multipliers)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TokenizerConfig:
+        d = dict(d)
+        d["channel_multipliers"] = tuple(d["channel_multipliers"])
+        return cls(**d)
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    # Flax GroupNorm defaults: 32 groups, eps 1e-6 (torch's default eps is 1e-5).
+    return nn.GroupNorm(32, channels, eps=1e-6)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__()
+        self.norm1 = _norm(in_ch)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False)
+        self.norm2 = _norm(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False)
+        # The official block applies its 1x1 shortcut to its *own output*, not to the input
+        # (h + conv(h)). Checkpoints were trained that way, so we keep the quirk.
+        self.shortcut = nn.Conv2d(out_ch, out_ch, 1, bias=False) if in_ch != out_ch else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        if self.shortcut is not None:
+            return h + self.shortcut(h)
+        return h + x
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: TokenizerConfig):
+        super().__init__()
+        f, mults, n = cfg.filters, cfg.channel_multipliers, cfg.num_res_blocks
+        self.conv_in = nn.Conv2d(3, f, 3, padding=1, bias=False)
+        blocks: list[nn.Module] = []
+        ch = f
+        for i, m in enumerate(mults):
+            for _ in range(n):
+                blocks.append(ResBlock(ch, f * m))
+                ch = f * m
+            if i < len(mults) - 1:
+                blocks.append(nn.AvgPool2d(2))
+        blocks += [ResBlock(ch, ch) for _ in range(n)]
+        self.blocks = nn.Sequential(*blocks)
+        self.norm_out = _norm(ch)
+        self.conv_out = nn.Conv2d(ch, cfg.embedding_dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.conv_in(x))
+        return self.conv_out(F.silu(self.norm_out(h)))  # (B, D, h, w)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: TokenizerConfig):
+        super().__init__()
+        f, mults, n = cfg.filters, cfg.channel_multipliers, cfg.num_res_blocks
+        ch = f * mults[-1]
+        self.conv_in = nn.Conv2d(cfg.embedding_dim, ch, 3, padding=1)
+        blocks: list[nn.Module] = [ResBlock(ch, ch) for _ in range(n)]
+        for i in reversed(range(len(mults))):
+            for _ in range(n):
+                blocks.append(ResBlock(ch, f * mults[i]))
+                ch = f * mults[i]
+            if i > 0:
+                blocks.append(nn.Upsample(scale_factor=2, mode="nearest"))
+                blocks.append(nn.Conv2d(ch, ch, 3, padding=1))
+        self.blocks = nn.Sequential(*blocks)
+        self.norm_out = _norm(ch)
+        self.conv_out = nn.Conv2d(ch, 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.conv_in(z))
+        return self.conv_out(F.silu(self.norm_out(h)))  # (B, 3, H, W)
+
+
+class VectorQuantizer(nn.Module):
+    def __init__(self, cfg: TokenizerConfig):
+        super().__init__()
+        self.codebook = nn.Parameter(torch.randn(cfg.codebook_size, cfg.embedding_dim) * 0.02)
+
+    def quantize(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, D, h, w) features -> (B, h, w) ids of the nearest codes (squared L2)."""
+        b, d, h, w = z.shape
+        flat = z.permute(0, 2, 3, 1).reshape(-1, d).float()  # (B*h*w, D)
+        cb = self.codebook.float()
+        dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ cb.t() + cb.pow(2).sum(1)[None]
+        return dist.argmin(1).view(b, h, w)
+
+    def lookup(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, h, w) ids -> (B, D, h, w) code vectors."""
+        return F.embedding(ids, self.codebook).permute(0, 3, 1, 2)
+
+
+class VQGAN(nn.Module):
+    def __init__(self, cfg: TokenizerConfig):
+        super().__init__()
+        self.config = cfg
+        self.encoder = Encoder(cfg)
+        self.quantizer = VectorQuantizer(cfg)
+        self.decoder = Decoder(cfg)
+
+    @torch.no_grad()
+    def encode_to_indices(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] -> (B, H/f, W/f) long token ids."""
+        return self.quantizer.quantize(self.encoder(images))
+
+    @torch.no_grad()
+    def decode_from_indices(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, h, w) token ids -> (B, 3, h*f, w*f) images (not clipped, like the original)."""
+        return self.decoder(self.quantizer.lookup(ids))
+
+
+PRESETS: dict[str, TokenizerConfig] = {
+    "imagenet-256": TokenizerConfig(),
+    "imagenet-512": TokenizerConfig(image_size=512),
+    # Embedded default: f = 8 at a 128 px window gives 16 x 16 tokens, as the official 256 model.
+    "default-128": TokenizerConfig(
+        # 32 filters keeps the per-step preview decode cheap on a 2-core CPU and the file small.
+        filters=32, channel_multipliers=(1, 2, 2, 4), num_res_blocks=2,
+        embedding_dim=64, codebook_size=1024, image_size=128,
+    ),
+    "tiny": TokenizerConfig(
+        filters=32, channel_multipliers=(1, 1, 2), num_res_blocks=1,
+        embedding_dim=16, codebook_size=1024, image_size=32,
+    ),
+}

@@ -1,0 +1,124 @@
+"""Bidirectional token transformer of MaskGIT (Chang et al., CVPR 2022).
+
+A port of the official Flax `maskgit_transformer.py`: a post-LayerNorm BERT with learned
+positions and a tied masked-language-model head. The sequence is [class token, image tokens...];
+the vocabulary is codebook ids, then 1000 class ids (class c is token codebook_size + c), then one
+mask token (the last id, which is where the official code's -1 lands after Flax's wrap-around).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    codebook_size: int = 1024  # image token ids 0..codebook_size-1
+    num_classes: int = 1000  # ImageNet classes; token codebook_size + c is class c
+    hidden_size: int = 768  # width of the residual stream
+    num_layers: int = 24  # post-LN transformer layers
+    num_heads: int = 16  # attention heads; head dim = hidden_size / num_heads
+    intermediate_size: int = 3072  # MLP width
+    max_positions: int = 257  # 1 class token + h*w image tokens
+    layer_norm_eps: float = 1e-12  # BERT's value; the checkpoints were trained with it
+
+    @property
+    def vocab_size(self) -> int:
+        return self.codebook_size + self.num_classes + 1
+
+    @property
+    def mask_token_id(self) -> int:
+        return self.vocab_size - 1
+
+    @property
+    def num_image_tokens(self) -> int:
+        return self.max_positions - 1
+
+    def class_token(self, class_id: int) -> int:
+        if not 0 <= class_id < self.num_classes:
+            raise ValueError(f"class id {class_id} outside 0..{self.num_classes - 1}")
+        return self.codebook_size + class_id
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TransformerConfig:
+        return cls(**d)
+
+
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    # Flax's nn.gelu defaults to the tanh approximation; exact GELU moves logits by ~1.5e-2.
+    return F.gelu(x, approximate="tanh")
+
+
+class Layer(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        d = cfg.hidden_size
+        self.num_heads = cfg.num_heads
+        self.qkv = nn.Linear(d, 3 * d)  # the official q, k, v kernels fused into one matmul
+        self.attn_out = nn.Linear(d, d)
+        self.attn_ln = nn.LayerNorm(d, eps=cfg.layer_norm_eps)
+        self.mlp_in = nn.Linear(d, cfg.intermediate_size)
+        self.mlp_out = nn.Linear(cfg.intermediate_size, d)
+        self.mlp_ln = nn.LayerNorm(d, eps=cfg.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, d // self.num_heads).unbind(2)
+        a = F.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        )  # (B, heads, N, head_dim)
+        x = self.attn_ln(x + self.attn_out(a.transpose(1, 2).reshape(b, n, d)))
+        return self.mlp_ln(x + self.mlp_out(gelu(self.mlp_in(x))))
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.config = cfg
+        d = cfg.hidden_size
+        self.word_embeddings = nn.Embedding(cfg.vocab_size, d)
+        self.position_embeddings = nn.Embedding(cfg.max_positions, d)
+        self.embed_ln = nn.LayerNorm(d, eps=cfg.layer_norm_eps)
+        self.layers = nn.ModuleList(Layer(cfg) for _ in range(cfg.num_layers))
+        self.head_dense = nn.Linear(d, d)
+        self.head_ln = nn.LayerNorm(d, eps=cfg.layer_norm_eps)
+        self.head_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        # BERT-style truncated normal(0.02), as the official initialisers.
+        if isinstance(m, nn.Linear | nn.Embedding):
+            nn.init.trunc_normal_(m.weight, std=0.02, a=-0.04, b=0.04)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, 1+N) long token ids -> (B, 1+N, vocab_size) logits over the full vocabulary."""
+        n = tokens.shape[1]
+        pos = torch.arange(n, device=tokens.device)
+        x = self.embed_ln(self.word_embeddings(tokens) + self.position_embeddings(pos))  # (B, N, D)
+        for layer in self.layers:
+            x = layer(x)
+        x = self.head_ln(gelu(self.head_dense(x)))
+        # Tied output projection: logits are similarities to the input embeddings.
+        return x @ self.word_embeddings.weight.t() + self.head_bias
+
+
+PRESETS: dict[str, TransformerConfig] = {
+    "imagenet-256": TransformerConfig(),
+    "imagenet-512": TransformerConfig(max_positions=1025),
+    "default-128": TransformerConfig(
+        hidden_size=384, num_layers=8, num_heads=6, intermediate_size=1536, max_positions=257
+    ),
+    "tiny": TransformerConfig(
+        hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128, max_positions=65
+    ),
+}
