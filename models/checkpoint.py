@@ -84,7 +84,9 @@ def _assign(model: nn.Module, tensors: Mapping[str, torch.Tensor], source: str) 
     expected = model.state_dict()
     missing = [k for k in expected if k not in tensors]
     if missing:
-        raise CheckpointError(f"{source}: missing parameter {missing[0]!r} ({len(missing)} missing)")
+        raise CheckpointError(
+            f"{source}: missing parameter {missing[0]!r} ({len(missing)} missing)"
+        )
     extra = [k for k in tensors if k not in expected]
     if extra:
         raise CheckpointError(f"{source}: unexpected parameter {extra[0]!r}")
@@ -124,7 +126,9 @@ def read_flax_msgpack(path: str | Path) -> dict[str, np.ndarray]:
     except CheckpointError:
         raise
     except Exception as e:  # msgpack raises several unrelated types on bad input
-        raise CheckpointError(f"{path}: not a Flax msgpack checkpoint ({type(e).__name__}: {e})") from e
+        raise CheckpointError(
+            f"{path}: not a Flax msgpack checkpoint ({type(e).__name__}: {e})"
+        ) from e
     if not isinstance(tree, dict) or not isinstance(tree.get("params"), dict):
         raise CheckpointError(f"{path}: no 'params' tree in the checkpoint")
     flat: dict[str, np.ndarray] = {}
@@ -140,6 +144,25 @@ def read_flax_msgpack(path: str | Path) -> dict[str, np.ndarray]:
 
     walk(tree["params"], "")
     return flat
+
+
+def write_flax_msgpack(flat: Mapping[str, np.ndarray], path: str | Path) -> None:
+    """Write a flat {'a/b': array} tree as a Flax msgpack checkpoint (for tests and tools)."""
+    tree: dict = {}
+    for key, value in flat.items():
+        node = tree
+        *parents, leaf = key.split("/")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+
+    def default(obj: object) -> object:
+        if isinstance(obj, np.ndarray):
+            a = np.ascontiguousarray(obj)
+            return msgpack.ExtType(1, msgpack.packb((a.shape, a.dtype.name, a.tobytes())))
+        raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+    Path(path).write_bytes(msgpack.packb({"params": tree}, default=default))
 
 
 def _count(flat: Mapping[str, np.ndarray], prefix: str, name: str) -> int:
@@ -170,8 +193,11 @@ def infer_tokenizer_config(
         for i in range(n_levels)
     )
     return TokenizerConfig(
-        filters=int(filters), channel_multipliers=mults, num_res_blocks=per_level,
-        embedding_dim=int(codebook.shape[1]), codebook_size=int(codebook.shape[0]),
+        filters=int(filters),
+        channel_multipliers=mults,
+        num_res_blocks=per_level,
+        embedding_dim=int(codebook.shape[1]),
+        codebook_size=int(codebook.shape[0]),
         image_size=image_size,
     )
 
@@ -292,10 +318,14 @@ def load_official(
     if side * side != tr_cfg.num_image_tokens:
         raise CheckpointError(f"{tr_src}: {tr_cfg.num_image_tokens} image tokens is not a square")
     tok_cfg = infer_tokenizer_config(tok_flat, tok_src)
-    tok_cfg = TokenizerConfig.from_dict({**tok_cfg.to_dict(), "image_size": side * tok_cfg.downsample})
+    tok_cfg = TokenizerConfig.from_dict(
+        {**tok_cfg.to_dict(), "image_size": side * tok_cfg.downsample}
+    )
     config = MaskGITConfig(name or f"official-{tok_cfg.image_size}", tok_cfg, tr_cfg)
     model = MaskGIT(config)
-    _assign(model.tokenizer, _to_torch(_tokenizer_state(tok_flat, model.tokenizer, tok_src)), tok_src)
+    _assign(
+        model.tokenizer, _to_torch(_tokenizer_state(tok_flat, model.tokenizer, tok_src)), tok_src
+    )
     _assign(model.transformer, _to_torch(_transformer_state(tr_flat, tr_cfg, tr_src)), tr_src)
     return model.eval()
 

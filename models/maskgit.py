@@ -25,7 +25,8 @@ class MaskGITConfig:
         t, m = self.tokenizer, self.transformer
         if t.codebook_size != m.codebook_size:
             raise ValueError(
-                f"tokenizer codebook ({t.codebook_size}) != transformer codebook ({m.codebook_size})"
+                f"tokenizer codebook ({t.codebook_size}) != "
+                f"transformer codebook ({m.codebook_size})"
             )
 
     @property

@@ -1,4 +1,5 @@
-"""VQGAN tokenizer of MaskGIT (Chang et al., "MaskGIT: Masked Generative Image Transformer", CVPR 2022).
+"""VQGAN tokenizer of MaskGIT (Chang et al., "MaskGIT: Masked Generative Image Transformer",
+CVPR 2022).
 
 A port of the official Flax `vqgan_tokenizer.py` (google-research/maskgit): a convolutional
 encoder with no attention, a nearest-neighbour vector quantizer, and a mirrored decoder. Images are
@@ -157,11 +158,19 @@ PRESETS: dict[str, TokenizerConfig] = {
     # Embedded default: f = 8 at a 128 px window gives 16 x 16 tokens, as the official 256 model.
     "default-128": TokenizerConfig(
         # 32 filters keeps the per-step preview decode cheap on a 2-core CPU and the file small.
-        filters=32, channel_multipliers=(1, 2, 2, 4), num_res_blocks=2,
-        embedding_dim=64, codebook_size=1024, image_size=128,
+        filters=32,
+        channel_multipliers=(1, 2, 2, 4),
+        num_res_blocks=2,
+        embedding_dim=64,
+        codebook_size=1024,
+        image_size=128,
     ),
     "tiny": TokenizerConfig(
-        filters=32, channel_multipliers=(1, 1, 2), num_res_blocks=1,
-        embedding_dim=16, codebook_size=1024, image_size=32,
+        filters=32,
+        channel_multipliers=(1, 1, 2),
+        num_res_blocks=1,
+        embedding_dim=16,
+        codebook_size=1024,
+        image_size=32,
     ),
 }

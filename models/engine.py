@@ -1,0 +1,253 @@
+"""The numpy facade over a MaskGIT model: what the editor's worker and the CLI call.
+
+numpy in, numpy out: images are (H, W, 3) uint8 windows of the model's size, token masks are
+(h, w) bool with True = regenerate. Every call takes a seed; the same seed gives the same pixels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models import sampler
+from models.maskgit import MaskGIT
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    steps: int = 12  # schedule length (the paper: 8 @256 px, 12 @512 px)
+    start_step: int = 2  # edits skip the first steps of the schedule, as the official editor
+    schedule: str = "cosine"  # one of sampler.SCHEDULES
+    choice_temperature: float = 4.5  # Gumbel noise on confidences, annealed to 0
+    temperature: float = 1.0  # softmax temperature of the token draw
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or not 0 <= self.start_step < self.steps:
+            raise ValueError(f"need steps >= 1 and 0 <= start_step < steps, got {self}")
+        if self.schedule not in sampler.SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; known: {sampler.SCHEDULES}")
+
+
+GENERATE = SamplingParams(steps=16, start_step=0)  # a whole new image from nothing
+
+
+@dataclass(frozen=True)
+class Step:
+    step: int  # index in 0..total-1
+    total: int  # schedule length
+    tokens: np.ndarray  # (h, w) int64: every position sampled at this step
+    masked: np.ndarray  # (h, w) bool: positions still to be decided after this step
+    preview: np.ndarray  # (H, W, 3) uint8: the decoded window of `tokens`
+    confidence: np.ndarray  # (h, w) float32: p(token) under this step's logits
+
+    @property
+    def done(self) -> bool:
+        return self.step == self.total - 1
+
+
+def has_amx() -> bool:
+    """True when the CPU has AMX tiles, where bf16 matmul is several times fp32."""
+    try:
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' was asked for but Metal is not available")
+    return torch.device(name)
+
+
+class Engine:
+    def __init__(self, model: MaskGIT, device: str = "auto", bf16: bool | None = None):
+        self.device = pick_device(device)
+        self.model = model.to(self.device).eval()
+        self.config = model.config
+        if bf16 is None:
+            bf16 = self.device.type == "cuda" or (self.device.type == "cpu" and has_amx())
+        self.bf16 = bf16
+        self._encoded: tuple[bytes, torch.Tensor] | None = None
+
+    @classmethod
+    def from_file(cls, path: str | Path, device: str = "auto", bf16: bool | None = None) -> Engine:
+        from models.checkpoint import load
+
+        return cls(load(path), device=device, bf16=bf16)
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def window(self) -> int:
+        return self.config.window
+
+    @property
+    def tokens_per_side(self) -> int:
+        return self.config.tokens_per_side
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _check_image(self, image: np.ndarray) -> None:
+        w = self.window
+        if image.dtype != np.uint8 or image.shape != (w, w, 3):
+            raise ValueError(f"image must be ({w}, {w}, 3) uint8, got {image.shape} {image.dtype}")
+
+    def _check_mask(self, token_mask: np.ndarray) -> None:
+        t = self.tokens_per_side
+        if token_mask.shape != (t, t):
+            raise ValueError(f"token mask must be ({t}, {t}), got {token_mask.shape}")
+
+    # ------------------------------------------------------------------ tokens <-> pixels
+    @torch.inference_mode()
+    def encode(self, image: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 window -> (h, w) token ids. The last window is cached."""
+        self._check_image(image)
+        key = hashlib.blake2b(image.tobytes(), digest_size=16).digest()
+        if self._encoded is None or self._encoded[0] != key:
+            x = torch.from_numpy(image).to(self.device).permute(2, 0, 1)[None].float() / 255
+            with self._autocast():
+                ids = self.model.tokenizer.encode_to_indices(x)[0]
+            self._encoded = (key, ids)
+        return self._encoded[1].cpu().numpy()
+
+    @torch.inference_mode()
+    def decode(self, tokens: np.ndarray) -> np.ndarray:
+        """(B, h, w) or (h, w) token ids -> uint8 image(s)."""
+        ids = torch.as_tensor(tokens, device=self.device).long()
+        return self._decode(ids[None] if ids.dim() == 2 else ids).squeeze(0)
+
+    def _decode(self, ids: torch.Tensor) -> np.ndarray:
+        with self._autocast():
+            x = self.model.tokenizer.decode_from_indices(ids)
+        x = (x.float().clamp(0, 1) * 255).round().to(torch.uint8)
+        return x.permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 3)
+
+    # ------------------------------------------------------------------ decoding
+    def _logits_fn(self, class_tokens: torch.Tensor) -> sampler.LogitsFn:
+        k = self.config.transformer.codebook_size
+
+        def logits_fn(ids: torch.Tensor) -> torch.Tensor:
+            seq = torch.cat([class_tokens[:, None], ids], 1)  # (B, 1+N)
+            with self._autocast():
+                logits = self.model.transformer(seq)
+            return logits[:, 1:, :k]  # image positions, codebook ids only
+
+        return logits_fn
+
+    @torch.inference_mode()
+    def edit_many(
+        self,
+        image: np.ndarray | None,
+        token_mask: np.ndarray,
+        class_id: int | None,
+        params: SamplingParams = SamplingParams(),
+        seed: int = 0,
+        candidates: int = 1,
+        tokens: np.ndarray | None = None,
+    ) -> Iterator[list[Step]]:
+        """Regenerate the masked tokens of a window as `candidates` samples decoded in one batch.
+
+        The known tokens come from `tokens` (h, w) when given (branching, re-rolling), else from
+        encoding `image`. `class_id` None picks the class automatically from the image.
+        """
+        self._check_mask(token_mask)
+        if tokens is None:
+            if image is None:
+                raise ValueError("edit needs an image or its tokens")
+            tokens = self.encode(image)
+        if class_id is None:
+            class_id = self.auto_class(image, token_mask) if image is not None else 0
+        cfg = self.config.transformer
+        cls = torch.full((candidates,), cfg.class_token(class_id), device=self.device)
+        ids = torch.as_tensor(tokens, device=self.device).long().flatten()
+        mask = torch.as_tensor(token_mask, device=self.device).flatten()
+        ids = torch.where(mask, cfg.mask_token_id, ids).repeat(candidates, 1)  # (B, N)
+        gen = torch.Generator(self.device).manual_seed(int(seed))
+        t = self.tokens_per_side
+        for s in sampler.decode(
+            ids,
+            self._logits_fn(cls),
+            cfg.mask_token_id,
+            gen,
+            steps=params.steps,
+            start_step=params.start_step,
+            schedule=params.schedule,
+            choice_temperature=params.choice_temperature,
+            temperature=params.temperature,
+        ):
+            previews = self._decode(s.tokens.view(-1, t, t))
+            yield [
+                Step(
+                    s.step,
+                    s.total,
+                    s.tokens[b].view(t, t).cpu().numpy(),
+                    s.masked[b].view(t, t).cpu().numpy(),
+                    previews[b],
+                    s.confidence[b].view(t, t).float().cpu().numpy(),
+                )
+                for b in range(candidates)
+            ]
+
+    def edit(
+        self,
+        image: np.ndarray | None,
+        token_mask: np.ndarray,
+        class_id: int | None,
+        params: SamplingParams = SamplingParams(),
+        seed: int = 0,
+        tokens: np.ndarray | None = None,
+    ) -> Iterator[Step]:
+        """The DESIGN.md contract: one candidate, one Step per decoding step."""
+        for steps in self.edit_many(image, token_mask, class_id, params, seed, 1, tokens):
+            yield steps[0]
+
+    def generate(
+        self, class_id: int, params: SamplingParams = GENERATE, seed: int = 0, candidates: int = 1
+    ) -> Iterator[list[Step]]:
+        """A whole new window of class `class_id`: every token masked (class-conditional)."""
+        t = self.tokens_per_side
+        full = np.ones((t, t), bool)
+        return self.edit_many(
+            None, full, class_id, params, seed, candidates, tokens=np.zeros((t, t), np.int64)
+        )
+
+    # ------------------------------------------------------------------ classes
+    @torch.inference_mode()
+    def auto_class(self, image: np.ndarray, token_mask: np.ndarray | None = None) -> int:
+        """The ImageNet class the visible context looks like.
+
+        Uses the EfficientNet-Lite0 classifier on the window with the masked area greyed out, so
+        the answer comes from what is left of the image, not from what will be replaced.
+        """
+        x = image.astype(np.float32) / 255
+        if token_mask is not None and token_mask.any():
+            f = self.window // self.tokens_per_side
+            pix = np.kron(token_mask, np.ones((f, f), bool))
+            x[pix] = 0.5
+        clf = _classifier(str(self.device))
+        probs = clf.predict(torch.from_numpy(x).permute(2, 0, 1)[None].to(self.device))
+        return int(probs[0].argmax())
+
+
+@functools.cache
+def _classifier(device: str):
+    from models.classifier import load_classifier
+
+    return load_classifier(torch.device(device))

@@ -1,0 +1,113 @@
+"""MaskGIT's iterative parallel decoder (Chang et al., CVPR 2022, section 3.2).
+
+Follows the official `parallel_decode.decode`: at every step all positions are sampled at once,
+known tokens are kept, and the least confident of the new tokens are masked again; how many is
+set by a schedule counted on the tokens that were masked at the start (N0). Plain functions over
+a `logits_fn`; nothing here knows about images.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+LogitsFn = Callable[[torch.Tensor], torch.Tensor]  # (B, N) ids -> (B, N, K) logits over codes
+
+SCHEDULES = ("cosine", "arccos", "uniform", "pow2", "pow3", "log", "exp")
+
+
+def mask_ratio(ratio: float, schedule: str, total_unknown: int) -> float:
+    """Share of the N0 start tokens still masked after a fraction `ratio` of the steps.
+
+    `pow-k` is written `powK` (e.g. pow2). `log` and `exp` depend on N0, as in the official code.
+    """
+    r = float(ratio)
+    n = max(int(total_unknown), 2)
+    if schedule == "uniform":
+        m = 1.0 - r
+    elif schedule.startswith("pow"):
+        m = 1.0 - r ** float(schedule[3:])
+    elif schedule == "cosine":
+        m = math.cos(math.pi / 2 * r)
+    elif schedule == "arccos":  # from MAGE / Besnier & Chen 2023: fewer tokens early
+        m = math.acos(min(max(r, 0.0), 1.0)) / (math.pi / 2)
+    elif schedule == "log":
+        m = -math.log2(r) / math.log2(n) if r > 0 else 1.0
+    elif schedule == "exp":
+        m = 1.0 - 2.0 ** (-math.log2(n) * (1.0 - r))
+    else:
+        raise ValueError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
+    return min(max(m, 1e-6), 1.0)
+
+
+@dataclass(frozen=True)
+class DecodeStep:
+    step: int  # index of this step in 0..total-1
+    total: int  # number of steps of the schedule (including skipped ones when start_step > 0)
+    tokens: torch.Tensor  # (B, N) long: every position sampled; the preview of this step
+    masked: torch.Tensor  # (B, N) bool: positions masked again for the next step
+    confidence: torch.Tensor  # (B, N) float: p(token) under this step's logits
+
+
+def gumbel(
+    shape: tuple[int, ...], generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
+    u = torch.rand(shape, generator=generator, device=device, dtype=torch.float32)
+    return -torch.log(-torch.log(u.clamp(1e-20, 1.0 - 1e-7)))
+
+
+def decode(
+    tokens: torch.Tensor,
+    logits_fn: LogitsFn,
+    mask_id: int,
+    generator: torch.Generator,
+    steps: int = 12,
+    start_step: int = 0,
+    schedule: str = "cosine",
+    choice_temperature: float = 4.5,
+    temperature: float = 1.0,
+) -> Iterator[DecodeStep]:
+    """Decode the positions of `tokens` (B, N) that equal `mask_id`; yield every step.
+
+    Every other position is known: it is kept as is and never re-masked. `start_step` > 0 runs
+    only the tail of the schedule (the official editing mode starts at step 2 of 12).
+    """
+    if not 0 <= start_step < steps:
+        raise ValueError(f"start_step {start_step} must be in 0..{steps - 1}")
+    cur = tokens.clone()
+    device = cur.device
+    n0 = (cur == mask_id).sum(-1, keepdim=True)  # (B, 1) tokens to generate, per row
+    for step in range(start_step, steps):
+        unknown = cur == mask_id  # (B, N)
+        logits = logits_fn(cur).float()  # (B, N, K)
+        if temperature != 1.0:
+            logits = logits / max(temperature, 1e-4)
+        # Gumbel-max is an exact categorical draw and takes our explicit generator.
+        sampled = (logits + gumbel(tuple(logits.shape), generator, device)).argmax(-1)
+        sampled = torch.where(unknown, sampled, cur)
+        probs = torch.softmax(logits, -1)
+        conf = probs.gather(-1, sampled.clamp(max=logits.shape[-1] - 1)[..., None])[..., 0]
+        ratio = (step + 1) / steps
+        if step == steps - 1:
+            remask = torch.zeros_like(unknown)
+        else:
+            mask_len = torch.tensor(
+                [math.floor(int(n) * mask_ratio(ratio, schedule, int(n))) for n in n0[:, 0]],
+                device=device,
+            )[:, None]
+            mask_len = torch.maximum(
+                torch.ones_like(mask_len),
+                torch.minimum(unknown.sum(-1, keepdim=True) - 1, mask_len),
+            )
+            # Known tokens get +inf so they are never picked; the Gumbel term anneals to zero.
+            score = torch.where(unknown, torch.log(conf.clamp_min(1e-30)), torch.inf)
+            score = score + choice_temperature * (1.0 - ratio) * gumbel(
+                tuple(score.shape), generator, device
+            )
+            cutoff = score.sort(-1).values.gather(-1, mask_len)
+            remask = (score < cutoff) & unknown
+        cur = torch.where(remask, torch.full_like(sampled, mask_id), sampled)
+        yield DecodeStep(step, steps, sampled, remask, conf)
