@@ -308,10 +308,44 @@ def _to_torch(sd: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
 def load_official(
     tokenizer_file: str | Path, maskgit_file: str | Path, name: str | None = None
 ) -> MaskGIT:
-    """Load the official `tokenizer_*` + `maskgit_*` checkpoint pair; the config is inferred."""
-    tok_flat = read_flax_msgpack(tokenizer_file)
-    tr_flat = read_flax_msgpack(maskgit_file)
-    tok_src, tr_src = str(tokenizer_file), str(maskgit_file)
+    """Load the official `tokenizer_*` + `maskgit_*` pair; the config is inferred from shapes.
+
+    Either file may also be a PyTorch .ckpt/.pt whose state_dict is keyed like the official tree
+    (the converted files people publish); those are read with `weights_only=True`.
+    """
+    return official_from_flat(
+        _read_official(tokenizer_file),
+        _read_official(maskgit_file),
+        str(tokenizer_file),
+        str(maskgit_file),
+        name,
+    )
+
+
+def _read_official(path: str | Path) -> dict[str, np.ndarray]:
+    if Path(path).suffix.lower() in (".ckpt", ".pt", ".pth", ".bin"):
+        return flat_from_state_dict(load_torch_state_dict(path))
+    return read_flax_msgpack(path)
+
+
+def flat_from_state_dict(sd: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """A torch state_dict keyed like the Flax tree ('params.encoder.Conv_0.kernel' or with '/')."""
+    flat = {}
+    for key, value in sd.items():
+        parts = re.split(r"[./]", key)
+        if parts[0] == "params":
+            parts = parts[1:]
+        flat["/".join(parts)] = value.detach().float().cpu().numpy()
+    return flat
+
+
+def official_from_flat(
+    tok_flat: Mapping[str, np.ndarray],
+    tr_flat: Mapping[str, np.ndarray],
+    tok_src: str = "tokenizer",
+    tr_src: str = "transformer",
+    name: str | None = None,
+) -> MaskGIT:
     codebook = int(_get(tok_flat, "quantizer/codebook", tok_src).shape[0])
     tr_cfg = infer_transformer_config(tr_flat, tr_src, codebook)
     side = math.isqrt(tr_cfg.num_image_tokens)
@@ -321,7 +355,7 @@ def load_official(
     tok_cfg = TokenizerConfig.from_dict(
         {**tok_cfg.to_dict(), "image_size": side * tok_cfg.downsample}
     )
-    config = MaskGITConfig(name or f"official-{tok_cfg.image_size}", tok_cfg, tr_cfg)
+    config = MaskGITConfig(name or f"imagenet-{tok_cfg.image_size}", tok_cfg, tr_cfg)
     model = MaskGIT(config)
     _assign(
         model.tokenizer, _to_torch(_tokenizer_state(tok_flat, model.tokenizer, tok_src)), tok_src
