@@ -74,9 +74,16 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> MaskGIT:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{path}: cannot read weights ({e})") from e
-    model = MaskGIT(config)
+    model = _empty(config)
     _assign(model, tensors, str(path))
     return model.to(device).eval()
+
+
+def _empty(config: MaskGITConfig) -> MaskGIT:
+    # Built on the meta device: random initialisation of 230 M parameters takes longer than
+    # reading them, and every one is overwritten by _assign anyway.
+    with torch.device("meta"):
+        return MaskGIT(config)
 
 
 def _assign(model: nn.Module, tensors: Mapping[str, torch.Tensor], source: str) -> None:
@@ -98,7 +105,8 @@ def _assign(model: nn.Module, tensors: Mapping[str, torch.Tensor], source: str) 
             )
         if not torch.isfinite(t.float()).all():
             raise CheckpointError(f"{source}: parameter {k!r} holds NaN or infinity")
-    model.load_state_dict({k: t.to(expected[k].dtype) for k, t in tensors.items()})
+    dtype = torch.float32
+    model.load_state_dict({k: t.to(dtype).contiguous() for k, t in tensors.items()}, assign=True)
 
 
 # ----------------------------------------------------------------------------- official Flax
@@ -356,7 +364,7 @@ def official_from_flat(
         {**tok_cfg.to_dict(), "image_size": side * tok_cfg.downsample}
     )
     config = MaskGITConfig(name or f"imagenet-{tok_cfg.image_size}", tok_cfg, tr_cfg)
-    model = MaskGIT(config)
+    model = _empty(config)
     _assign(
         model.tokenizer, _to_torch(_tokenizer_state(tok_flat, model.tokenizer, tok_src)), tok_src
     )
