@@ -76,9 +76,9 @@ def test_bad_shapes_are_clear_errors(engine, image):
 
 def test_bf16_stays_close_to_fp32(image):
     torch.manual_seed(0)
-    model = MaskGIT(preset("tiny"))
-    fp32 = Engine(model, device="cpu", bf16=False)
-    bf16 = Engine(model, device="cpu", bf16=True)
+    fp32 = Engine(MaskGIT(preset("tiny")), device="cpu", bf16=False)
+    torch.manual_seed(0)
+    bf16 = Engine(MaskGIT(preset("tiny")), device="cpu", bf16=True)
     tokens = fp32.encode(image)
     a = fp32.decode(tokens).astype(int)
     b = bf16.decode(tokens).astype(int)

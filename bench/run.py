@@ -1,0 +1,159 @@
+"""`maskgit-editor bench`: speed on this machine, measured side by side in one run.
+
+Machines here are noisy, so every figure is a median of several runs and the claims are ratios
+of numbers taken in the same process minutes apart. Random weights are fine for timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.engine import Engine, SamplingParams
+from models.maskgit import MaskGIT, preset
+from models.sampler import decode
+from models.transformer import TransformerConfig
+
+EDIT = SamplingParams(steps=12, start_step=0)  # "a 12-step edit with every step previewed"
+
+
+def median_time(fn: Callable[[], object], runs: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def matmul_peak_gflops(dtype: torch.dtype, n: int = 2048, runs: int = 5) -> float:
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    t = median_time(lambda: a @ b, runs)
+    return 2 * n**3 / t / 1e9
+
+
+def transformer_flops(cfg: TransformerConfig, n: int) -> float:
+    """Multiply-adds x 2 of one forward pass over n tokens (matmuls only; they dominate)."""
+    d, f = cfg.hidden_size, cfg.intermediate_size
+    per_layer = 2 * n * (4 * d * d + 2 * d * f) + 4 * n * n * d
+    head = 2 * n * d * d + 2 * n * d * cfg.vocab_size
+    return cfg.num_layers * per_layer + head
+
+
+def step_gflops(model: MaskGIT, bf16: bool, runs: int) -> float:
+    cfg = model.config.transformer
+    tokens = torch.randint(0, cfg.codebook_size, (1, cfg.max_positions))
+
+    def forward() -> None:
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            model.transformer(tokens)
+
+    return transformer_flops(cfg, cfg.max_positions) / median_time(forward, runs) / 1e9
+
+
+def edit_latency(engine: Engine, runs: int) -> tuple[float, float]:
+    """(median seconds of a whole 12-step edit with every preview, median time to first preview)."""
+    w, t = engine.window, engine.tokens_per_side
+    rng = np.random.default_rng(0)
+    mask = np.zeros((t, t), bool)
+    mask[t // 4 : 3 * t // 4, t // 4 : 3 * t // 4] = True  # central box, 25 % of the window
+    totals, firsts = [], []
+    for i in range(runs + 1):
+        image = rng.integers(0, 256, (w, w, 3), dtype=np.uint8)  # new image: encode every time
+        start = time.perf_counter()
+        first = None
+        for _ in engine.edit(image, mask, 1, EDIT, seed=i):
+            first = first or time.perf_counter() - start
+        if i:  # the first run warms up kernels and caches
+            totals.append(time.perf_counter() - start)
+            firsts.append(first)
+    return statistics.median(totals), statistics.median(firsts)
+
+
+def autoregressive_vs_maskgit(model: MaskGIT, bf16: bool, runs: int) -> tuple[float, float]:
+    from bench.autoregressive import generate
+
+    cfg = model.config.transformer
+    n = cfg.num_image_tokens
+    gen = torch.Generator().manual_seed(0)
+
+    def ar() -> None:
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            generate(model.transformer, cfg.class_token(1), n, gen)
+
+    engine = Engine(model, device="cpu", bf16=bf16)  # model is already converted: no-op
+
+    def maskgit() -> None:
+        # Token decoding only (no pixels), as the autoregressive side.
+        ids = torch.full((1, n), cfg.mask_token_id)
+        fn = engine._logits_fn(torch.tensor([cfg.class_token(1)]))
+        for _ in decode(ids, fn, cfg.mask_token_id, gen, steps=EDIT.steps):
+            pass
+
+    return median_time(ar, max(1, runs // 2)), median_time(maskgit, runs)
+
+
+def run(presets: tuple[str, ...] = ("default-128", "imagenet-256"), runs: int = 3) -> dict:
+    torch.manual_seed(0)
+    out: dict[str, float | str] = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "matmul_peak_gflops_bf16": matmul_peak_gflops(torch.bfloat16),
+        "matmul_peak_gflops_fp32": matmul_peak_gflops(torch.float32),
+    }
+    for name in presets:
+        key = name.replace("-", "")
+        torch.manual_seed(0)
+        eager = Engine(MaskGIT(preset(name)).eval(), device="cpu", bf16=False)
+        out[f"edit_seconds_fp32_eager_{key}"], out[f"first_preview_seconds_fp32_eager_{key}"] = (
+            edit_latency(eager, runs)
+        )
+        del eager
+        torch.manual_seed(0)
+        fast = Engine(MaskGIT(preset(name)).eval(), device="cpu", bf16=True)
+        gf = step_gflops(fast.model, bf16=True, runs=runs)
+        out[f"step_gflops_bf16_{key}"] = gf
+        out[f"step_fraction_of_peak_{key}"] = gf / float(out["matmul_peak_gflops_bf16"])
+        out[f"edit_seconds_{key}"], out[f"first_preview_seconds_{key}"] = edit_latency(fast, runs)
+        out[f"speedup_optimized_vs_fp32_{key}"] = (
+            out[f"edit_seconds_fp32_eager_{key}"] / out[f"edit_seconds_{key}"]
+        )
+        if name == presets[-1]:
+            ar, mg = autoregressive_vs_maskgit(fast.model, bf16=True, runs=runs)
+            out["autoregressive_seconds"], out["maskgit_decode_seconds"] = ar, mg
+            out["maskgit_vs_autoregressive_speedup"] = ar / mg
+            out["speedup_preset"] = name
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def print_table(results: dict) -> None:
+    width = max(len(k) for k in results)
+    for k, v in results.items():
+        print(f"{k.ljust(width)}  {v:.4g}" if isinstance(v, float) else f"{k.ljust(width)}  {v}")
+
+
+def main(args: argparse.Namespace | None = None) -> int:
+    results = run()
+    try:
+        from bench.gui_stall import max_stall_ms
+
+        results["gui_max_stall_ms"] = max_stall_ms()
+    except ImportError as e:  # the GUI probe needs the editor's worker
+        print(f"gui stall probe skipped: {e}", file=sys.stderr)
+    print_table(results)
+    if args is not None and getattr(args, "json", None):
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
