@@ -44,7 +44,9 @@ class Step:
     total: int  # schedule length
     tokens: np.ndarray  # (h, w) int64: every position sampled at this step
     masked: np.ndarray  # (h, w) bool: positions still to be decided after this step
-    preview: np.ndarray  # (H, W, 3) uint8: the decoded window of `tokens`
+    # (H, W, 3) uint8: the decoded window of `tokens`. Before the last step, only the cells
+    # around the mask are decoded and the rest is the input image (see Engine._preview_region).
+    preview: np.ndarray
     confidence: np.ndarray  # (h, w) float32: p(token) under this step's logits
 
     @property
@@ -151,6 +153,45 @@ class Engine:
         x = (x.float().clamp(0, 1) * 255).round().to(torch.uint8)
         return x.permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 3)
 
+    # ------------------------------------------------------------------ previews
+    PREVIEW_MARGIN = 3  # tokens of context around the changed cells for the decoder to see
+
+    def _preview_region(self, token_mask: np.ndarray) -> tuple[slice, slice, slice, slice] | None:
+        """(inner rows, inner cols, crop rows, crop cols) of the token grid to decode for an
+        intermediate preview, or None when that crop is most of the window anyway.
+
+        Only masked cells change, so a preview needs only them decoded (plus context); the decoder
+        is most of a step's cost for the official models. GroupNorm sees crop statistics, so
+        intermediate previews differ slightly from a full decode; the last step is always full.
+        """
+        rows, cols = np.nonzero(token_mask)
+        if rows.size == 0:
+            return None
+        t, m = self.tokens_per_side, self.PREVIEW_MARGIN
+
+        def span(lo: int, hi: int, pad: int) -> slice:
+            return slice(max(0, lo - pad), min(t, hi + 1 + pad))
+
+        inner_r, inner_c = span(rows.min(), rows.max(), 1), span(cols.min(), cols.max(), 1)
+        crop_r, crop_c = span(rows.min(), rows.max(), 1 + m), span(cols.min(), cols.max(), 1 + m)
+        if (crop_r.stop - crop_r.start) * (crop_c.stop - crop_c.start) > 0.6 * t * t:
+            return None
+        return inner_r, inner_c, crop_r, crop_c
+
+    def _decode_region(
+        self, grid: torch.Tensor, region: tuple[slice, slice, slice, slice], image: np.ndarray
+    ) -> np.ndarray:
+        inner_r, inner_c, crop_r, crop_c = region
+        f = self.window // self.tokens_per_side
+        patch = self._decode(grid[:, crop_r, crop_c])  # (B, crop_h*f, crop_w*f, 3)
+        out = np.repeat(image[None], grid.shape[0], 0)
+        y0, x0 = (inner_r.start - crop_r.start) * f, (inner_c.start - crop_c.start) * f
+        h, w = (inner_r.stop - inner_r.start) * f, (inner_c.stop - inner_c.start) * f
+        out[:, inner_r.start * f : inner_r.stop * f, inner_c.start * f : inner_c.stop * f] = patch[
+            :, y0 : y0 + h, x0 : x0 + w
+        ]
+        return out
+
     # ------------------------------------------------------------------ decoding
     def _logits_fn(self, class_tokens: torch.Tensor) -> sampler.LogitsFn:
         k = self.config.transformer.codebook_size
@@ -193,6 +234,7 @@ class Engine:
         ids = torch.where(mask, cfg.mask_token_id, ids).repeat(candidates, 1)  # (B, N)
         gen = torch.Generator(self.device).manual_seed(int(seed))
         t = self.tokens_per_side
+        region = self._preview_region(token_mask) if image is not None else None
         for s in sampler.decode(
             ids,
             self._logits_fn(cls),
@@ -204,7 +246,11 @@ class Engine:
             choice_temperature=params.choice_temperature,
             temperature=params.temperature,
         ):
-            previews = self._decode(s.tokens.view(-1, t, t))
+            grid = s.tokens.view(-1, t, t)
+            if region is None or s.step == s.total - 1:
+                previews = self._decode(grid)
+            else:
+                previews = self._decode_region(grid, region, image)
             yield [
                 Step(
                     s.step,

@@ -83,3 +83,15 @@ def test_bf16_stays_close_to_fp32(image):
     a = fp32.decode(tokens).astype(int)
     b = bf16.decode(tokens).astype(int)
     assert np.abs(a - b).mean() < 3  # mean abs difference in 0..255 levels
+
+
+def test_intermediate_previews_decode_only_around_the_mask(engine, image):
+    mask = np.zeros((8, 8), bool)
+    mask[0, 0] = True  # a corner cell: the preview crop is a small part of the window
+    steps = list(engine.edit(image, mask, 3, SamplingParams(steps=4, start_step=0), seed=0))
+    first = steps[0].preview
+    # Away from the mask's cell and its one-token ring, the preview is the input image.
+    assert np.array_equal(first[8:, :], image[8:, :]) and np.array_equal(first[:, 8:], image[:, 8:])
+    assert not np.array_equal(first[:8, :8], image[:8, :8])
+    # The last step is decoded in full.
+    assert np.array_equal(steps[-1].preview, engine.decode(steps[-1].tokens))
