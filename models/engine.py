@@ -10,7 +10,7 @@ import contextlib
 import functools
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -217,7 +217,7 @@ class Engine:
     ) -> Iterator[list[Step]]:
         """Regenerate the masked tokens of a window as `candidates` samples decoded in one batch.
 
-        The known tokens come from `tokens` (h, w) when given (branching, re-rolling), else from
+        The known tokens come from `tokens` (h, w) when given (re-rolling, locked cells), else from
         encoding `image`. `class_id` None picks the class automatically from the image.
         """
         self._check_mask(token_mask)
@@ -225,6 +225,46 @@ class Engine:
             if image is None:
                 raise ValueError("edit needs an image or its tokens")
             tokens = self.encode(image)
+        yield from self._run(image, tokens, token_mask, class_id, params, seed, candidates, None)
+
+    @torch.inference_mode()
+    def branch(
+        self,
+        step: Step,
+        start_mask: np.ndarray,
+        class_id: int | None,
+        params: SamplingParams = SamplingParams(),
+        seed: int = 0,
+        candidates: int = 1,
+        image: np.ndarray | None = None,
+    ) -> Iterator[list[Step]]:
+        """Continue a decode from `step` with a new seed, class or temperature.
+
+        The cells still masked at `step` are decoded again from step `step.step + 1` on, and the
+        schedule keeps counting on the cells masked at the start (`start_mask`), so the branch
+        follows the original plan: steps up to `step` are shared, what comes after is new.
+        """
+        if step.done:
+            raise ValueError("the last step has nothing left to decode; regenerate instead")
+        self._check_mask(start_mask)
+        params = replace(params, steps=step.total, start_step=step.step + 1)
+        n0 = int(np.count_nonzero(start_mask))
+        yield from self._run(
+            image, step.tokens, step.masked, class_id, params, seed, candidates, n0, start_mask
+        )
+
+    def _run(
+        self,
+        image: np.ndarray | None,
+        tokens: np.ndarray,
+        token_mask: np.ndarray,
+        class_id: int | None,
+        params: SamplingParams,
+        seed: int,
+        candidates: int,
+        n0: int | None,
+        region_mask: np.ndarray | None = None,
+    ) -> Iterator[list[Step]]:
         if class_id is None:
             class_id = self.auto_class(image, token_mask) if image is not None else 0
         cfg = self.config.transformer
@@ -234,7 +274,8 @@ class Engine:
         ids = torch.where(mask, cfg.mask_token_id, ids).repeat(candidates, 1)  # (B, N)
         gen = torch.Generator(self.device).manual_seed(int(seed))
         t = self.tokens_per_side
-        region = self._preview_region(token_mask) if image is not None else None
+        region_mask = token_mask if region_mask is None else region_mask
+        region = self._preview_region(region_mask) if image is not None else None
         for s in sampler.decode(
             ids,
             self._logits_fn(cls),
@@ -245,6 +286,7 @@ class Engine:
             schedule=params.schedule,
             choice_temperature=params.choice_temperature,
             temperature=params.temperature,
+            n0=None if n0 is None else torch.tensor([n0], device=self.device),
         ):
             grid = s.tokens.view(-1, t, t)
             if region is None or s.step == s.total - 1:

@@ -69,17 +69,22 @@ def decode(
     schedule: str = "cosine",
     choice_temperature: float = 4.5,
     temperature: float = 1.0,
+    n0: torch.Tensor | None = None,
 ) -> Iterator[DecodeStep]:
     """Decode the positions of `tokens` (B, N) that equal `mask_id`; yield every step.
 
     Every other position is known: it is kept as is and never re-masked. `start_step` > 0 runs
-    only the tail of the schedule (the official editing mode starts at step 2 of 12).
+    only the tail of the schedule (the official editing mode starts at step 2 of 12). `n0` (B,)
+    is the count the schedule is based on when resuming a decode part-way (branching from a
+    step); by default it is the number of masked positions in `tokens`.
     """
     if not 0 <= start_step < steps:
         raise ValueError(f"start_step {start_step} must be in 0..{steps - 1}")
     cur = tokens.clone()
     device = cur.device
-    n0 = (cur == mask_id).sum(-1, keepdim=True)  # (B, 1) tokens to generate, per row
+    if n0 is None:
+        n0 = (cur == mask_id).sum(-1)
+    n0 = n0.reshape(-1, 1).expand(cur.shape[0], 1)  # (B, 1) tokens to generate, per row
     for step in range(start_step, steps):
         unknown = cur == mask_id  # (B, N)
         logits = logits_fn(cur).float()  # (B, N, K)

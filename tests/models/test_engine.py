@@ -95,3 +95,34 @@ def test_intermediate_previews_decode_only_around_the_mask(engine, image):
     assert not np.array_equal(first[:8, :8], image[:8, :8])
     # The last step is decoded in full.
     assert np.array_equal(steps[-1].preview, engine.decode(steps[-1].tokens))
+
+
+def test_branch_shares_the_past_and_follows_the_original_schedule(engine, image):
+    mask = np.ones((8, 8), bool)
+    p = SamplingParams(steps=6, start_step=0)
+    original = list(engine.edit(image, mask, 3, p, seed=1))
+    k = 2
+    branch = [s[0] for s in engine.branch(original[k], mask, 3, p, seed=77)]
+    assert [s.step for s in branch] == [3, 4, 5]
+    # Cells decided by step k stay decided; the schedule's counts match the original plan.
+    decided = ~original[k].masked
+    for b, o in zip(branch, original[k + 1 :], strict=True):
+        assert np.array_equal(b.tokens[decided], original[k].tokens[decided])
+        assert b.masked.sum() == o.masked.sum()
+    assert not np.array_equal(branch[-1].tokens, original[-1].tokens)
+    # Same seed from the same step reproduces the branch exactly.
+    again = [s[0] for s in engine.branch(original[k], mask, 3, p, seed=77)]
+    assert all(np.array_equal(a.tokens, b.tokens) for a, b in zip(again, branch, strict=True))
+    with pytest.raises(ValueError, match="nothing left"):
+        list(engine.branch(original[-1], mask, 3, p))
+
+
+def test_reroll_changes_only_the_chosen_tokens(engine, image):
+    done = list(engine.edit(image, box_mask(), 3, SamplingParams(steps=4), seed=1))[-1]
+    weakest = np.zeros((8, 8), bool)
+    inside = np.argwhere(box_mask())
+    order = np.argsort(done.confidence[box_mask()])[:4]
+    weakest[tuple(inside[order].T)] = True
+    rerolled = list(engine.edit(None, weakest, 3, SamplingParams(steps=4), 5, done.tokens))[-1]
+    assert np.array_equal(rerolled.tokens[~weakest], done.tokens[~weakest])
+    assert not np.array_equal(rerolled.tokens[weakest], done.tokens[weakest])
