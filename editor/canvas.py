@@ -1,0 +1,457 @@
+"""The canvas: the image, the mask overlay with its token grid, live decode steps, and gestures.
+
+A QGraphicsView: the wheel zooms under the pointer, Space+drag (or the middle button) pans,
+`fit()` shows the whole image. Mouse gestures go to the current tool, except presses on or just
+outside the image border, which drag that edge (or corner) outward to outpaint. Holding Tab
+shows the original image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPixmap,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
+
+from editor.document import Document
+from editor.geometry import Window
+from editor.imageconv import mask_to_qimage, to_qimage
+from editor.tools import Brush, Tool
+
+MASK_RGBA = (255, 40, 90, 110)  # translucent pink: readable on photos, distinct from the cells
+CELL_RGBA = (255, 210, 0, 70)  # token cells that will be regenerated
+HANDLE_OUT, HANDLE_IN = 14, 4  # screen px outside / inside the border that grab an edge
+ZOOM_MIN, ZOOM_MAX = 0.05, 32.0
+
+
+class MaskOverlay(QGraphicsItem):
+    """The mask as a translucent layer plus the token grid of the planned windows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._mask = QImage()
+        self._windows: list[Window] = []
+        self._cells: list[np.ndarray] = []
+        self._rect = QRectF()
+        self.show_grid = True
+
+    def set_size(self, w: int, h: int) -> None:
+        self.prepareGeometryChange()
+        self._rect = QRectF(0, 0, w, h)
+        self._mask = QImage(w, h, QImage.Format.Format_ARGB32)
+        self._mask.fill(Qt.GlobalColor.transparent)
+
+    def update_mask(self, mask: np.ndarray, rect: QRect) -> None:
+        r = rect.intersected(QRect(0, 0, self._mask.width(), self._mask.height()))
+        if r.isEmpty():
+            return
+        part = mask_to_qimage(mask[r.top() : r.bottom() + 1, r.left() : r.right() + 1], MASK_RGBA)
+        p = QPainter(self._mask)
+        p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        p.drawImage(r.topLeft(), part)
+        p.end()
+        self.update(QRectF(r))
+
+    def set_plan(self, windows: list[Window], cells: list[np.ndarray]) -> None:
+        self.prepareGeometryChange()
+        self._windows, self._cells = windows, cells
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        r = QRectF(self._rect)
+        for v in self._windows:
+            r = r.united(QRectF(v.x, v.y, v.size, v.size))
+        return r
+
+    def paint(self, p: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        p.drawImage(0, 0, self._mask)
+        if not self.show_grid:
+            return
+        clip = self._rect
+        fill = QColor(*CELL_RGBA)
+        for v, cells in zip(self._windows, self._cells, strict=False):
+            t = cells.shape[0]
+            c = v.size / t
+            for i, j in zip(*np.nonzero(cells), strict=True):
+                p.fillRect(QRectF(v.x + j * c, v.y + i * c, c, c).intersected(clip), fill)
+            grid = QPen(QColor(255, 255, 255, 60), 0)  # cosmetic: 1 screen px at any zoom
+            p.setPen(grid)
+            for k in range(1, t):
+                p.drawLine(QPointF(v.x + k * c, v.y), QPointF(v.x + k * c, v.y + v.size))
+                p.drawLine(QPointF(v.x, v.y + k * c), QPointF(v.x + v.size, v.y + k * c))
+            p.setPen(QPen(QColor(255, 210, 0, 200), 0, Qt.PenStyle.DashLine))
+            p.drawRect(QRectF(v.x, v.y, v.size, v.size))
+
+
+class Canvas(QGraphicsView):
+    extend_requested = Signal(int, int, int, int)  # left, top, right, bottom (image pixels)
+    zoom_changed = Signal(float)
+    original_shown = Signal(bool)
+
+    def __init__(self, doc: Document, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setBackgroundBrush(QColor(48, 48, 52))
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAcceptDrops(False)  # the main window takes dropped files
+
+        s = self.scene()
+        self._image_item = QGraphicsPixmapItem()
+        self._preview_item = QGraphicsPixmapItem()
+        self._preview_item.setVisible(False)
+        self._overlay = MaskOverlay()
+        self._outline = QGraphicsPathItem()
+        self._outline.setPen(QPen(QColor(255, 255, 255), 0, Qt.PenStyle.DashLine))
+        self._cursor = QGraphicsEllipseItem()
+        self._cursor.setPen(QPen(QColor(255, 255, 255, 200), 0))
+        self._cursor.setVisible(False)
+        self._extent = QGraphicsRectItem()
+        self._extent.setPen(QPen(QColor(255, 210, 0), 0, Qt.PenStyle.DashLine))
+        self._extent.setBrush(QBrush(QColor(255, 210, 0, 30)))
+        self._extent.setVisible(False)
+        self._original_item = QGraphicsPixmapItem()
+        self._original_item.setVisible(False)
+        for z, item in enumerate(
+            (self._image_item, self._preview_item, self._overlay, self._outline, self._extent,
+             self._original_item, self._cursor)
+        ):
+            item.setZValue(z)
+            s.addItem(item)
+
+        self.tool: Tool = Brush()
+        self.step_text = ""  # "step k/T" painted over the view while a decode runs
+        self._pan_from: QPointF | None = None
+        self._space = False
+        self._edge: tuple[bool, bool, bool, bool] | None = None  # dragging l, t, r, b
+        self._edge_extent = (0, 0, 0, 0)
+        self._tool_down = False
+
+        self.doc = doc
+        doc.canvas_changed.connect(self._reload)
+        doc.image_changed.connect(self._image_region)
+        doc.mask_changed.connect(self._mask_region)
+        self._reload()
+
+    # ------------------------------------------------------------------ document binding
+    def _reload(self) -> None:
+        d = self.doc
+        self._image_item.setPixmap(QPixmap.fromImage(to_qimage(d.image)))
+        self._overlay.set_size(d.width, d.height)
+        self._overlay.update_mask(d.mask, QRect(0, 0, d.width, d.height))
+        self._original_item.setPixmap(QPixmap.fromImage(to_qimage(d.original)))
+        self._original_item.setPos(*d.origin)
+        # Room around the image to drag edges outward and to pan past the border.
+        m = max(d.width, d.height)
+        self.setSceneRect(QRectF(-m, -m, d.width + 2 * m, d.height + 2 * m))
+        self.scene().update()
+
+    def _image_region(self, rect: QRect) -> None:
+        x0, y0 = rect.left(), rect.top()
+        part = self.doc.image[y0 : y0 + rect.height(), x0 : x0 + rect.width()]
+        pm = self._image_item.pixmap()
+        p = QPainter(pm)
+        p.drawImage(rect.topLeft(), to_qimage(part))
+        p.end()
+        self._image_item.setPixmap(pm)
+
+    def _mask_region(self, rect: QRect) -> None:
+        self._overlay.update_mask(self.doc.mask, rect)
+
+    def set_plan(self, windows: list[Window], cells: list[np.ndarray]) -> None:
+        self._overlay.set_plan(windows, cells)
+
+    def set_grid_visible(self, on: bool) -> None:
+        self._overlay.show_grid = on
+        self._overlay.update()
+
+    # ------------------------------------------------------------------ live preview
+    def begin_preview(self) -> None:
+        """Decode steps are painted on a copy of the image until the result is applied."""
+        self._preview_item.setPixmap(self._image_item.pixmap().copy())
+        self._preview_item.setVisible(True)
+
+    def paint_preview(self, patch: QImage, rect: QRect, text: str) -> None:
+        pm = self._preview_item.pixmap()
+        if pm.isNull():
+            return
+        p = QPainter(pm)
+        p.drawImage(rect, patch)
+        p.end()
+        self._preview_item.setPixmap(pm)
+        self.step_text = text
+        self.viewport().update()
+
+    def end_preview(self) -> None:
+        self._preview_item.setVisible(False)
+        self._preview_item.setPixmap(QPixmap())
+        self.step_text = ""
+        self.viewport().update()
+
+    @property
+    def previewing(self) -> bool:
+        return self._preview_item.isVisible()
+
+    def preview_image(self) -> QImage:
+        return self._preview_item.pixmap().toImage()
+
+    def drawForeground(self, p: QPainter, rect: QRectF) -> None:
+        if not self.step_text:
+            return
+        p.save()
+        p.resetTransform()
+        f = p.font()
+        f.setPointSize(11)
+        f.setBold(True)
+        p.setFont(f)
+        box = QRect(10, 10, 220, 26)
+        p.fillRect(box, QColor(0, 0, 0, 150))
+        p.setPen(QColor("white"))
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, self.step_text)
+        p.restore()
+
+    # ------------------------------------------------------------------ view
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def set_zoom(self, z: float) -> None:
+        z = min(max(z, ZOOM_MIN), ZOOM_MAX)
+        self.scale(z / self.zoom(), z / self.zoom())
+        self.zoom_changed.emit(self.zoom())
+
+    def fit(self) -> None:
+        self.fitInView(QRectF(0, 0, self.doc.width, self.doc.height),
+                       Qt.AspectRatioMode.KeepAspectRatio)
+        self.zoom_changed.emit(self.zoom())
+
+    def actual_size(self) -> None:
+        self.resetTransform()
+        self.centerOn(self.doc.width / 2, self.doc.height / 2)
+        self.zoom_changed.emit(1.0)
+
+    def wheelEvent(self, e: QWheelEvent) -> None:
+        steps = e.angleDelta().y() / 120
+        if steps:
+            self.set_zoom(self.zoom() * 1.25**steps)
+        e.accept()
+
+    def set_brush_size(self, size: int) -> None:
+        if isinstance(self.tool, Brush):
+            self.tool.set_size(size)
+        self._update_cursor(None)
+
+    # ------------------------------------------------------------------ keys
+    def focusNextPrevChild(self, next: bool) -> bool:
+        return False  # Tab belongs to "show original", not to focus traversal
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:
+        if e.key() == Qt.Key.Key_Space and not e.isAutoRepeat():
+            self._space = True
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+        elif e.key() == Qt.Key.Key_Tab and not e.isAutoRepeat():
+            self.show_original(True)
+        elif e.key() == Qt.Key.Key_Escape and (self._tool_down or self._edge):
+            self._abort_gesture()
+        else:
+            super().keyPressEvent(e)
+
+    def keyReleaseEvent(self, e: QKeyEvent) -> None:
+        if e.key() == Qt.Key.Key_Space and not e.isAutoRepeat():
+            self._space = False
+            self.viewport().unsetCursor()
+        elif e.key() == Qt.Key.Key_Tab and not e.isAutoRepeat():
+            self.show_original(False)
+        else:
+            super().keyReleaseEvent(e)
+
+    def focusOutEvent(self, e) -> None:
+        # A released key is not delivered after focus moves; do not get stuck in pan / original.
+        self._space = False
+        self.show_original(False)
+        super().focusOutEvent(e)
+
+    def show_original(self, on: bool) -> None:
+        if self._original_item.isVisible() == on:
+            return
+        self._original_item.setVisible(on)
+        self._overlay.setVisible(not on)
+        self.original_shown.emit(on)
+
+    # ------------------------------------------------------------------ mouse
+    def _scene(self, e: QMouseEvent) -> QPointF:
+        return self.mapToScene(e.position().toPoint()) + self._subpx(e)
+
+    def _subpx(self, e: QMouseEvent) -> QPointF:
+        # mapToScene takes integer view points; keep the fraction for smooth strokes at zoom.
+        pos = e.position()
+        frac = pos - QPointF(pos.toPoint())
+        z = self.zoom() or 1.0
+        return QPointF(frac.x() / z, frac.y() / z)
+
+    def edge_at(self, view_pos: QPointF) -> tuple[bool, bool, bool, bool] | None:
+        """Which edges (left, top, right, bottom) a press at `view_pos` grabs, if any."""
+        r = self.mapFromScene(QRectF(0, 0, self.doc.width, self.doc.height)).boundingRect()
+        x, y = view_pos.x(), view_pos.y()
+        left, right = r.left(), r.right() + 1
+        top, bottom = r.top(), r.bottom() + 1
+
+        def near(v: float, edge: float, outward: int) -> bool:
+            d = (v - edge) * outward  # > 0 outside
+            return -HANDLE_IN <= d <= HANDLE_OUT
+
+        in_x = left - HANDLE_OUT <= x <= right + HANDLE_OUT
+        in_y = top - HANDLE_OUT <= y <= bottom + HANDLE_OUT
+        grab = (
+            in_y and near(x, left, -1),
+            in_x and near(y, top, -1),
+            in_y and near(x, right, 1),
+            in_x and near(y, bottom, 1),
+        )
+        # Inside the image only a thin band on the border grabs; deeper presses are strokes.
+        return grab if any(grab) else None
+
+    def mousePressEvent(self, e: QMouseEvent) -> None:
+        if self._space or e.button() == Qt.MouseButton.MiddleButton:
+            self._pan_from = e.position()
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            return
+        if e.button() not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            return
+        edge = self.edge_at(e.position()) if e.button() == Qt.MouseButton.LeftButton else None
+        if edge is not None:
+            self._edge = edge
+            self._edge_extent = (0, 0, 0, 0)
+            return
+        self._tool_down = True
+        erase = e.button() == Qt.MouseButton.RightButton or bool(
+            e.modifiers() & Qt.KeyboardModifier.AltModifier
+        )
+        self.tool.press(self.doc, self._scene(e), erase)
+        self._update_outline()
+
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:
+        if self._pan_from is not None:
+            d = e.position() - self._pan_from
+            self._pan_from = e.position()
+            h, v = self.horizontalScrollBar(), self.verticalScrollBar()
+            h.setValue(h.value() - round(d.x()))
+            v.setValue(v.value() - round(d.y()))
+            return
+        pos = self._scene(e)
+        if self._edge is not None:
+            self._drag_edge(pos)
+            return
+        if self._tool_down:
+            self.tool.move(pos)
+            self._update_outline()
+        else:
+            self._hover_cursor(e.position())
+        self._update_cursor(pos)
+
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
+        if self._pan_from is not None:
+            self._pan_from = None
+            if self._space:
+                self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            else:
+                self.viewport().unsetCursor()
+            return
+        pos = self._scene(e)
+        if self._edge is not None:
+            self._drag_edge(pos)
+            ext, self._edge = self._edge_extent, None
+            self._extent.setVisible(False)
+            if any(ext):
+                self.extend_requested.emit(*ext)
+            return
+        if self._tool_down:
+            self._tool_down = False
+            self.tool.release(pos)
+            self._update_outline()
+
+    def _abort_gesture(self) -> None:
+        if self._tool_down:
+            self.tool.cancel()
+            self._tool_down = False
+            self._update_outline()
+        self._edge = None
+        self._extent.setVisible(False)
+
+    def _drag_edge(self, pos: QPointF) -> None:
+        assert self._edge is not None
+        gl, gt, gr, gb = self._edge
+        w, h = self.doc.width, self.doc.height
+        cap = 4 * max(w, h)  # a runaway drag must not allocate gigabytes
+        ext = (
+            min(max(0, round(-pos.x())), cap) if gl else 0,
+            min(max(0, round(-pos.y())), cap) if gt else 0,
+            min(max(0, round(pos.x() - w)), cap) if gr else 0,
+            min(max(0, round(pos.y() - h)), cap) if gb else 0,
+        )
+        self._edge_extent = ext
+        self._extent.setRect(QRectF(-ext[0], -ext[1], w + ext[0] + ext[2], h + ext[1] + ext[3]))
+        self._extent.setVisible(any(ext))
+
+    def _hover_cursor(self, view_pos: QPointF) -> None:
+        if self._space:
+            return
+        edge = self.edge_at(view_pos)
+        shape = None
+        if edge is not None:
+            gl, gt, gr, gb = edge
+            if (gl and gt) or (gr and gb):
+                shape = Qt.CursorShape.SizeFDiagCursor
+            elif (gr and gt) or (gl and gb):
+                shape = Qt.CursorShape.SizeBDiagCursor
+            elif gl or gr:
+                shape = Qt.CursorShape.SizeHorCursor
+            else:
+                shape = Qt.CursorShape.SizeVerCursor
+        if shape is None:
+            self.viewport().unsetCursor()
+        else:
+            self.viewport().setCursor(shape)
+
+    def _update_outline(self) -> None:
+        path = self.tool.outline()
+        self._outline.setPath(path if path is not None else QPainterPath())
+
+    def _update_cursor(self, pos: QPointF | None) -> None:
+        if not isinstance(self.tool, Brush):
+            self._cursor.setVisible(False)
+            return
+        r = self.tool.size / 2
+        if pos is not None:
+            self._cursor.setRect(QRectF(pos.x() - r, pos.y() - r, 2 * r, 2 * r))
+            self._cursor.setVisible(True)
+        else:
+            c = self._cursor.rect().center()
+            self._cursor.setRect(QRectF(c.x() - r, c.y() - r, 2 * r, 2 * r))
+
+    def leaveEvent(self, e: QEvent) -> None:
+        self._cursor.setVisible(False)
+        super().leaveEvent(e)

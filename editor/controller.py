@@ -1,0 +1,316 @@
+"""The controller: turns the document and a request (Generate, Regenerate as CLASS, New image,
+an outpaint drag) into worker Jobs, shows their steps, and commits each result as ONE undo entry.
+
+It holds the session state (model, sampling values, class, current job, current candidate) and
+knows no widgets; the window binds to its signals. Results are candidates: the committed entry
+can be accepted, swapped for another candidate of the same batch, or regenerated with a new seed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject, QRect, QTimer, Signal, Slot
+from PySide6.QtGui import QImage
+
+from editor import geometry as g
+from editor.document import Document
+from editor.imageconv import to_qimage
+from editor.jobs import Job, JobResult, Sampling, next_job_id
+
+if TYPE_CHECKING:
+    from editor.worker import Worker
+
+OUTPAINT_MAX_WINDOWS = 24  # a strip along a big photo: many sharp windows beat one blurry one
+INPAINT_MAX_WINDOWS = 4
+
+
+@dataclass
+class Candidate:
+    job: Job
+    result: JobResult
+    index: int  # which of result.images is committed
+    undo_index: int  # the undo stack index right after the commit
+    text: str
+
+
+class Controller(QObject):
+    busy_changed = Signal(bool)
+    progress = Signal(str)  # "window 1/2 · step 5/12"
+    step_painted = Signal(int, int, int)  # job id, step, total (after the canvas got it)
+    preview_started = Signal()
+    preview_patch = Signal(QImage, QRect, str)
+    preview_ended = Signal()
+    plan_changed = Signal(object, object)  # list[Window], list[(t, t) bool]
+    candidate_changed = Signal(int, int)  # index, count; (-1, 0) when none pending
+    model_changed = Signal(str, int, int)  # name, window, tokens per side ("" when none)
+    class_chosen = Signal(int)  # the automatic class of the running job
+    error = Signal(str, str)  # title, text: shown in a message box
+    message = Signal(str)  # status bar
+
+    def __init__(self, doc: Document, worker: Worker, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.worker = worker
+        self.sampling = Sampling()
+        self.class_id: int | None = None  # None: automatic
+        self.seed = 0
+        self.random_seed = True
+        self.candidates = 1
+        self.feather = 4
+        self.fill_on_release = True  # an outpaint drag generates as soon as it is released
+        self.model_name = ""
+        self.window = 0  # 0 until a model is loaded
+        self.tokens = 0
+        self.job: Job | None = None  # the running job; steps of any other id are dropped
+        self.candidate: Candidate | None = None
+        self.dropped_steps = 0  # stale steps seen (tests and the log use it)
+        self._job_text = ""
+        self._job_mask_after: np.ndarray | None = None
+
+        worker.model_loaded.connect(self._on_model_loaded)
+        worker.model_failed.connect(self._on_model_failed)
+        worker.step_ready.connect(self._on_step)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+        worker.cancelled.connect(self._on_cancelled)
+        worker.class_chosen.connect(self._on_class_chosen)
+
+        # Re-planning on every brush dab would waste time: coalesce into one per event loop turn.
+        self._plan_timer = QTimer(self)
+        self._plan_timer.setSingleShot(True)
+        self._plan_timer.setInterval(30)
+        self._plan_timer.timeout.connect(self.update_plan)
+        doc.mask_changed.connect(lambda _r: self._plan_timer.start())
+        doc.canvas_changed.connect(self._plan_timer.start)
+        doc.undo_stack.indexChanged.connect(self._on_undo_index)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def busy(self) -> bool:
+        return self.job is not None
+
+    @property
+    def ready(self) -> bool:
+        return self.window > 0
+
+    def load_model(self, name: str, device: str = "auto") -> None:
+        self.message.emit(f"Loading model {name}…")
+        self.worker.load_model(name, device)
+
+    def plan(self, mask: np.ndarray | None = None, max_windows: int = INPAINT_MAX_WINDOWS
+             ) -> list[g.Window]:
+        if not self.ready:
+            return []
+        m = self.doc.mask if mask is None else mask
+        return g.plan(m, self.window, self.tokens, max_windows)
+
+    def _max_windows(self) -> int:
+        # After an outpaint drag the mask is a strip along a border: many sharp windows beat
+        # one blurry downscaled one there.
+        grown = self.doc.image.shape != self.doc.original.shape
+        return OUTPAINT_MAX_WINDOWS if grown else INPAINT_MAX_WINDOWS
+
+    @Slot()
+    def update_plan(self) -> None:
+        wins = self.plan(max_windows=self._max_windows())
+        cells = [g.token_mask(g.core_mask(self.doc.mask, v), v) for v in wins]
+        self.plan_changed.emit(wins, cells)
+
+    # ------------------------------------------------------------------ requests
+    def generate(self, class_id: int | str | None = "panel", text: str = "Generate") -> bool:
+        """Regenerate the masked pixels. `class_id` "panel" uses the class chosen in the panel."""
+        cid = self.class_id if class_id == "panel" else class_id
+        if not self.ready:
+            self.error.emit("No model", "The model is not loaded yet (or failed to load); see "
+                            "the status bar, or pick another model in the Sampling panel.")
+            return False
+        windows = self.plan(max_windows=self._max_windows())
+        if not windows:
+            self.error.emit("Nothing to regenerate",
+                            "Paint a mask over the part to regenerate first (brush: B), or "
+                            "drag a canvas edge outward to outpaint.")
+            return False
+        job = Job("edit", self.doc.image.copy(), self.doc.mask.copy(), windows, cid,
+                  self.sampling, self._next_seed(), self.candidates, self.feather)
+        return self._start(job, text, self.doc.mask & ~job.mask)
+
+    def regenerate_as(self, class_id: int | None, name: str) -> bool:
+        return self.generate(class_id, f"Regenerate as {name}")
+
+    def new_image(self, class_id: int, name: str) -> bool:
+        """A blank canvas of the model's size, generated entirely as `class_id` with live steps."""
+        if not self.ready:
+            self.error.emit("No model", "Load a model before generating a new image.")
+            return False
+        n = self.window
+        self.cancel()
+        self.doc.reset(np.full((n, n, 3), 127, np.uint8), masked=True)
+        win = g.Window(0, 0, n, n, self.tokens, (0, 0, n, n))
+        job = Job("generate", self.doc.image.copy(), self.doc.mask.copy(), [win], class_id,
+                  self.sampling.for_generation(), self._next_seed(), self.candidates, 0)
+        return self._start(job, f"New image: {name}", np.zeros((n, n), bool))
+
+    def extend(self, left: int, top: int, right: int, bottom: int) -> None:
+        """An outpaint drag was released: grow the canvas, then fill it if so configured."""
+        if self.busy:
+            self.message.emit("Wait for the running generation (or cancel it) before "
+                              "extending the canvas.")
+            return
+        self.accept()
+        self.doc.extend(left, top, right, bottom)
+        if self.fill_on_release and self.ready:
+            self.update_plan()
+            self.generate(text="Outpaint")
+
+    def cancel(self) -> None:
+        """Stop the running job between two steps; the document is left as it was."""
+        if self.job is None:
+            return
+        self.worker.cancel(self.job.id)
+        self._end_job()
+        self.message.emit("Cancelled")
+
+    # ------------------------------------------------------------------ candidates
+    def accept(self) -> None:
+        """Keep the committed candidate (it already is in the document and the undo stack)."""
+        if self.candidate is not None:
+            self.candidate = None
+            self.candidate_changed.emit(-1, 0)
+
+    def regenerate(self) -> bool:
+        """Throw the committed candidate away and decode the same request with a new seed."""
+        c = self.candidate
+        if c is None or self.busy:
+            return False
+        if self.doc.undo_stack.index() == c.undo_index:
+            self.doc.undo_stack.undo()
+        self.candidate = None
+        self.candidate_changed.emit(-1, 0)
+        job = replace(c.job, seed=c.job.seed + 1 if not self.random_seed else self._next_seed(),
+                      image=self.doc.image.copy(), mask=self.doc.mask.copy(),
+                      id=next_job_id())
+        if job.kind == "generate":
+            return self._start(job, c.text, np.zeros_like(job.mask))
+        return self._start(job, c.text, self.doc.mask & ~job.mask)
+
+    def show_candidate(self, index: int) -> None:
+        """Swap the committed result for another candidate of the same batch (same undo slot)."""
+        c = self.candidate
+        if c is None or not 0 <= index < len(c.result.images) or index == c.index:
+            return
+        if self.doc.undo_stack.index() != c.undo_index:
+            return
+        self.doc.undo_stack.undo()
+        self._commit(c.job, c.result, index, c.text)
+
+    # ------------------------------------------------------------------ job plumbing
+    def _next_seed(self) -> int:
+        if self.random_seed:
+            self.seed = random.randrange(2**31)
+        return self.seed
+
+    def _start(self, job: Job, text: str, mask_after: np.ndarray) -> bool:
+        if self.job is not None:
+            # Supersede: the old job stops at its next step; its late steps are dropped by id.
+            self.worker.cancel(self.job.id)
+        self.preview_started.emit()
+        self.accept()
+        self.job, self._job_text, self._job_mask_after = job, text, mask_after
+        self.worker.submit(job)
+        self.busy_changed.emit(True)
+        self.progress.emit("starting…")
+        return True
+
+    def _end_job(self) -> None:
+        self.job = None
+        self._job_mask_after = None
+        self.preview_ended.emit()
+        self.busy_changed.emit(False)
+        self.progress.emit("")
+
+    def _current(self, job_id: int) -> bool:
+        return self.job is not None and self.job.id == job_id
+
+    @Slot(int, int, int, int, object, object, object)
+    def _on_step(self, job_id: int, k: int, step: int, total: int, patch: np.ndarray,
+                 rect: tuple[int, int, int, int], confidence: np.ndarray) -> None:
+        if not self._current(job_id):
+            self.dropped_steps += 1
+            return
+        assert self.job is not None
+        n = len(self.job.windows)
+        where = f"window {k + 1}/{n} · " if n > 1 else ""
+        text = f"{where}step {step + 1}/{total}"
+        x0, y0, x1, y1 = rect
+        self.preview_patch.emit(to_qimage(patch), QRect(x0, y0, x1 - x0, y1 - y0), text)
+        self.progress.emit(text)
+        self.step_painted.emit(job_id, step, total)
+
+    @Slot(int, object)
+    def _on_finished(self, job_id: int, result: JobResult) -> None:
+        if not self._current(job_id):
+            return
+        job, text, mask_after = self.job, self._job_text, self._job_mask_after
+        assert job is not None and mask_after is not None
+        self._end_job()
+        x0, y0, x1, y1 = result.changed
+        if result.images[0].shape != self.doc.image.shape or not np.array_equal(
+            self.doc.image[y0:y1, x0:x1], job.image[y0:y1, x0:x1]
+        ):
+            self.error.emit("Result discarded", "The image changed while generating, so the "
+                            "result no longer fits. Generate again.")
+            return
+        # Mask strokes made while decoding survive; the regenerated pixels leave the mask.
+        self._commit(job, result, 0, text, self.doc.mask & ~job.mask
+                     if job.kind == "edit" else mask_after)
+        if result.class_id is not None and job.class_id is None:
+            self.message.emit(f"Done (automatic class {result.class_id})")
+        else:
+            self.message.emit("Done")
+
+    def _commit(self, job: Job, result: JobResult, index: int, text: str,
+                mask_after: np.ndarray | None = None) -> None:
+        after = mask_after if mask_after is not None else self.doc.mask & ~job.mask
+        self.doc.apply_result(result.images[index], result.changed, after, text)
+        self.candidate = Candidate(job, result, index, self.doc.undo_stack.index(), text)
+        self.candidate_changed.emit(index, len(result.images))
+
+    @Slot(int, str)
+    def _on_failed(self, job_id: int, text: str) -> None:
+        if not self._current(job_id):
+            return
+        self._end_job()
+        self.error.emit("Generation failed", text)
+
+    @Slot(int)
+    def _on_cancelled(self, job_id: int) -> None:
+        if self._current(job_id):  # cancelled from elsewhere (e.g. worker shutdown)
+            self._end_job()
+
+    @Slot(int, int)
+    def _on_class_chosen(self, job_id: int, class_id: int) -> None:
+        if self._current(job_id):
+            self.class_chosen.emit(class_id)
+
+    @Slot(str, int, int)
+    def _on_model_loaded(self, name: str, window: int, tokens: int) -> None:
+        self.model_name, self.window, self.tokens = name, window, tokens
+        self.model_changed.emit(name, window, tokens)
+        self.message.emit(f"Model {name}: {window} px window, {tokens}×{tokens} tokens")
+        self.update_plan()
+
+    @Slot(str, str)
+    def _on_model_failed(self, name: str, text: str) -> None:
+        self.error.emit("Model not loaded", f"The model {name!r} could not be loaded.\n\n{text}")
+        self.model_changed.emit(self.model_name, self.window, self.tokens)
+
+    @Slot(int)
+    def _on_undo_index(self, index: int) -> None:
+        # Undoing past the committed candidate leaves nothing to swap or regenerate.
+        if self.candidate is not None and index != self.candidate.undo_index:
+            self.candidate = None
+            self.candidate_changed.emit(-1, 0)

@@ -1,0 +1,268 @@
+"""Qt-free geometry of an edit: pixel mask -> model windows -> token masks -> composite back.
+
+Shared by the app (through the worker) and the headless CLI, so both change exactly the same
+pixels. Conventions: images are (H, W, 3) uint8, masks (H, W) bool with True = regenerate,
+rectangles are (x, y, w, h) in image pixels and may reach outside the image (padding).
+
+The guarantees the tests check as properties:
+
+* every masked pixel lies in a masked token cell of some window (cells round outward);
+* the windows' cores cover the mask;
+* compositing never changes a pixel farther than `feather` from the mask.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+MAX_FEATHER = 8  # the CLI promise: pixels more than this outside the mask are bit-identical
+
+
+@dataclass(frozen=True)
+class Window:
+    """One model window placed on the image.
+
+    `x, y, size` are the square it reads in image pixels (it may overhang the image: that part
+    is padding). `window` is the model's side in pixels: `size / window` is the downscale
+    (1.0 = native resolution). `core` (x0, y0, x1, y1) is the part of the image this window is
+    responsible for regenerating: the square minus one token ring on every side that has image
+    beyond it, so each regenerated cell has real context around it.
+    """
+
+    x: int
+    y: int
+    size: int
+    window: int
+    tokens: int
+    core: tuple[int, int, int, int]
+
+    @property
+    def scale(self) -> float:
+        return self.size / self.window
+
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.size, self.size)
+
+    def clipped(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) of the window inside an image of that size."""
+        return (
+            max(self.x, 0),
+            max(self.y, 0),
+            min(self.x + self.size, width),
+            min(self.y + self.size, height),
+        )
+
+
+def bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1), exclusive ends, of the True pixels; None for an empty mask."""
+    rows = np.flatnonzero(mask.any(1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def _axis_positions(lo: int, hi: int, length: int, size: int, margin: int) -> list[int]:
+    """Window starts along one axis so that the cores cover [lo, hi) of an axis of `length`."""
+    if length <= size:
+        return [(length - size) // 2]  # one centred window; the overhang is padding
+    core = size - 2 * margin
+    if hi - lo <= core:
+        starts = [(lo + hi - size) // 2]
+    else:
+        # Cores overlap by one margin so neighbouring windows share context.
+        step = max(core - margin, 1)
+        n = math.ceil((hi - lo - core) / step) + 1
+        first, last = lo - margin, hi - size + margin
+        starts = [round(first + (last - first) * i / (n - 1)) for i in range(n)]
+    # Clamping only pushes a window towards an image edge, where its core extends to that
+    # edge, so coverage of [lo, hi) survives it.
+    return sorted({min(max(s, 0), length - size) for s in starts})
+
+
+def _core(start: int, size: int, margin: int, length: int) -> tuple[int, int]:
+    lo = 0 if start <= 0 else start + margin
+    hi = length if start + size >= length else start + size - margin
+    return max(lo, 0), min(hi, length)
+
+
+def tile(
+    mask: np.ndarray, window: int, tokens: int, scale: float = 1.0
+) -> list[Window]:
+    """Windows of side round(window * scale) whose cores cover every True pixel of `mask`."""
+    box = bbox(mask)
+    if box is None:
+        return []
+    h, w = mask.shape
+    size = max(round(window * scale), window)
+    margin = math.ceil(size / tokens)  # one token cell, in image pixels
+    xs = _axis_positions(box[0], box[2], w, size, margin)
+    ys = _axis_positions(box[1], box[3], h, size, margin)
+    out = []
+    for y in ys:
+        for x in xs:
+            cx0, cx1 = _core(x, size, margin, w)
+            cy0, cy1 = _core(y, size, margin, h)
+            if mask[cy0:cy1, cx0:cx1].any():
+                out.append(Window(x, y, size, window, tokens, (cx0, cy0, cx1, cy1)))
+    # Windows with the most known pixels go first: later ones then see earlier results.
+    known = [(~mask[max(v.y, 0) : v.y + size, max(v.x, 0) : v.x + size]).sum() for v in out]
+    order = sorted(range(len(out)), key=lambda i: -known[i])
+    return [out[i] for i in order]
+
+
+def plan(
+    mask: np.ndarray, window: int, tokens: int, max_windows: int = 4
+) -> list[Window]:
+    """The windows for an edit: native resolution when at most `max_windows` cover the mask,
+    else the smallest downscale that does (a big blob gets one coherent, softer window instead
+    of a patchwork of sharp ones)."""
+    scale = 1.0
+    while True:
+        wins = tile(mask, window, tokens, scale)
+        size = round(window * scale)
+        if len(wins) <= max_windows or size >= max(mask.shape):
+            return wins
+        scale *= 1.25
+
+
+def crop(image: np.ndarray, x: int, y: int, size: int) -> np.ndarray:
+    """The (size, size, ...) square at (x, y); outside the image, mirrored padding."""
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + size, w), min(y + size, h)
+    part = image[y0:y1, x0:x1]
+    pads = (y0 - y, y + size - y1, x0 - x, x + size - x1)
+    if not any(pads):
+        return part.copy()
+    # BORDER_REFLECT_101 needs the pad to be smaller than the part; REPLICATE never fails.
+    kind = cv2.BORDER_REFLECT_101 if max(pads) < min(part.shape[:2]) else cv2.BORDER_REPLICATE
+    return cv2.copyMakeBorder(part, *pads, kind)
+
+
+def window_image(image: np.ndarray, win: Window) -> np.ndarray:
+    """The (window, window, 3) uint8 model input of `win`."""
+    sq = crop(image, win.x, win.y, win.size)
+    if win.size == win.window:
+        return np.ascontiguousarray(sq)
+    return cv2.resize(sq, (win.window, win.window), interpolation=cv2.INTER_AREA)
+
+
+def cells_of(mask_square: np.ndarray, tokens: int) -> np.ndarray:
+    """(tokens, tokens) bool: a cell is True when any pixel of it is; cells round outward, so a
+    square whose side is not a multiple of `tokens` still has every pixel in a True cell."""
+    size = mask_square.shape[0]
+    edges = np.arange(tokens + 1) * size / tokens
+    lo = np.floor(edges[:-1]).astype(int)
+    hi = np.ceil(edges[1:]).astype(int)
+    # Summed-area table: any-pixel per cell in O(size^2 + tokens^2).
+    sat = np.zeros((size + 1, size + 1), np.int64)
+    sat[1:, 1:] = mask_square.astype(np.int64).cumsum(0).cumsum(1)
+    total = sat[hi][:, hi] - sat[lo][:, hi] - sat[hi][:, lo] + sat[lo][:, lo]
+    return total > 0
+
+
+def dilate(cells: np.ndarray, ring: int = 1) -> np.ndarray:
+    """Grow a token mask by `ring` cells in all 8 directions (the official editing helper's
+    one-token ring: the border tokens get regenerated too, so the seam lands inside new content)."""
+    if ring <= 0 or not cells.any():
+        return cells.copy()
+    k = np.ones((2 * ring + 1, 2 * ring + 1), np.uint8)
+    return cv2.dilate(cells.astype(np.uint8), k).astype(bool)
+
+
+def token_mask(mask: np.ndarray, win: Window, ring: int = 1) -> np.ndarray:
+    """The (tokens, tokens) bool mask the model regenerates for `win`, from the image mask."""
+    sq = crop(mask.astype(np.uint8), win.x, win.y, win.size).astype(bool)
+    # Padding mirrors the mask too; only real pixels may ask for regeneration.
+    h, w = mask.shape
+    x0, y0, x1, y1 = win.clipped(h, w)
+    real = np.zeros_like(sq)
+    real[y0 - win.y : y1 - win.y, x0 - win.x : x1 - win.x] = True
+    return dilate(cells_of(sq & real, win.tokens), ring)
+
+
+def core_mask(mask: np.ndarray, win: Window) -> np.ndarray:
+    """The part of `mask` this window regenerates (inside its core)."""
+    out = np.zeros_like(mask, dtype=bool)
+    x0, y0, x1, y1 = win.core
+    out[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
+    return out
+
+
+def alpha(mask: np.ndarray, feather: int) -> np.ndarray:
+    """(H, W) float32 blend weight: 1 on the mask, a linear ramp over `feather` pixels outside
+    it, and exactly 0 beyond, so those pixels are copied bit for bit."""
+    if feather <= 0:
+        return mask.astype(np.float32)
+    # Distance of every unmasked pixel to the nearest masked one (mask pixels are the zeros).
+    d = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    a = np.clip((feather + 1 - d) / (feather + 1), 0.0, 1.0)
+    a[d > feather] = 0.0
+    return a.astype(np.float32)
+
+
+def composite(
+    image: np.ndarray, result: np.ndarray, win: Window, mask: np.ndarray, feather: int = 4
+) -> np.ndarray:
+    """`image` with the model's (window, window, 3) `result` for `win` blended in where `mask`
+    (already restricted to this window, e.g. by `core_mask`) says, feathered by `feather` px.
+
+    Returns a new array; pixels outside the window or farther than `feather` from `mask` are the
+    input's, bit for bit.
+    """
+    out = image.copy()
+    h, w = mask.shape
+    x0, y0, x1, y1 = win.clipped(h, w)
+    if x0 >= x1 or y0 >= y1:
+        return out
+    sq = result
+    if win.size != win.window:
+        sq = cv2.resize(result, (win.size, win.size), interpolation=cv2.INTER_CUBIC)
+    part = sq[y0 - win.y : y1 - win.y, x0 - win.x : x1 - win.x]
+    # The feather ramp may cross the window's border; compute it on a region padded by the
+    # feather so distances near the border are right, then keep the window part.
+    f = max(int(feather), 0)
+    px0, py0, px1, py1 = max(x0 - f, 0), max(y0 - f, 0), min(x1 + f, w), min(y1 + f, h)
+    a = alpha(mask[py0:py1, px0:px1], f)[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
+    if not a.any():
+        return out
+    old = out[y0:y1, x0:x1]
+    blend = old.astype(np.float32) + a[..., None] * (part.astype(np.float32) - old)
+    new = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
+    out[y0:y1, x0:x1] = np.where(a[..., None] > 0, new, old)
+    return out
+
+
+def extend(
+    image: np.ndarray,
+    mask: np.ndarray,
+    left: int = 0,
+    top: int = 0,
+    right: int = 0,
+    bottom: int = 0,
+    fill: int = 127,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grow the canvas (outpaint): the new border is `fill` grey and masked, nothing else is."""
+    if min(left, top, right, bottom) < 0:
+        raise ValueError("canvas extensions must be >= 0 pixels")
+    h, w = mask.shape
+    img = np.full((h + top + bottom, w + left + right, 3), fill, np.uint8)
+    img[top : top + h, left : left + w] = image
+    m = np.ones(img.shape[:2], bool)
+    m[top : top + h, left : left + w] = mask
+    return img, m
+
+
+def covered(mask: np.ndarray, windows: Iterable[Window]) -> np.ndarray:
+    """The True pixels of `mask` that lie inside some window's core (for tests and checks)."""
+    cov = np.zeros_like(mask, dtype=bool)
+    for v in windows:
+        x0, y0, x1, y1 = v.core
+        cov[y0:y1, x0:x1] = True
+    return mask & cov

@@ -1,0 +1,62 @@
+"""What the GUI asks the worker to do, as plain data (no Qt objects, no torch).
+
+A `Job` carries copies of the document's arrays, so the GUI can keep editing while the worker
+reads them, and an id, so results of a cancelled or superseded job can be recognised and dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from editor.geometry import Window
+
+# The mask schedules of models.sampler.SCHEDULES, repeated here because the GUI layer may not
+# import models; tests/editor/test_jobs.py checks the two lists agree.
+SCHEDULES = ("cosine", "arccos", "uniform", "pow2", "pow3", "log", "exp")
+
+_ids = itertools.count(1)
+
+
+def next_job_id() -> int:
+    """Job ids increase, so 'newer than' is a comparison."""
+    return next(_ids)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """The sampling panel's values; the worker turns them into models.engine.SamplingParams."""
+
+    steps: int = 12
+    start_step: int = 2  # edits skip the first schedule steps, like the official editor
+    schedule: str = "cosine"
+    choice_temperature: float = 4.5
+    temperature: float = 1.0
+
+    def for_generation(self) -> Sampling:
+        """A new image starts from nothing, so it runs the whole schedule."""
+        return Sampling(self.steps, 0, self.schedule, self.choice_temperature, self.temperature)
+
+
+@dataclass
+class Job:
+    kind: str  # "edit" (inpaint / outpaint / regenerate) or "generate" (a new image)
+    image: np.ndarray  # (H, W, 3) uint8 copy of the document image
+    mask: np.ndarray  # (H, W) bool copy of the mask, True = regenerate
+    windows: list[Window]  # from geometry.plan; decoded one after another
+    class_id: int | None  # None: the worker picks one from the visible context
+    sampling: Sampling
+    seed: int
+    candidates: int = 1
+    feather: int = 4
+    id: int = field(default_factory=next_job_id)
+
+
+@dataclass
+class JobResult:
+    job_id: int
+    images: list[np.ndarray]  # one (H, W, 3) uint8 image per candidate, the document's size
+    class_id: int | None  # the class used (the automatic one when the job had None)
+    changed: tuple[int, int, int, int]  # (x0, y0, x1, y1): outside it the images equal the input

@@ -1,0 +1,469 @@
+"""The main window: menus, toolbar, the canvas, the class and sampling panels, the status bar.
+
+Owns the worker thread (so closing the window stops it) and wires widgets to the controller.
+Errors are shown in non-blocking message boxes and never lose the document.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Slot
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QImage,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from editor.canvas import Canvas
+from editor.controller import Controller
+from editor.document import Document
+from editor.imageconv import READ_FORMATS, load_image, save_image
+from editor.tools import MAX_BRUSH, MIN_BRUSH, Brush, Eraser, Lasso, RectSelect, Tool
+from editor.widgets import CandidateBar, ClassPicker, SamplingPanel, class_names
+
+MAX_RECENT = 10
+OPEN_FILTER = "Images (" + " ".join(f"*.{e}" for e in READ_FORMATS) + ");;All files (*)"
+SAVE_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp)"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, worker_thread, settings: QSettings | None = None,
+                 confirm: bool = True) -> None:
+        """`worker_thread`: an editor.worker.WorkerThread (owned from now on). `confirm`: ask
+        before discarding unsaved changes (tests turn it off)."""
+        super().__init__()
+        self.setWindowTitle("MaskGIT Editor")
+        self.resize(1280, 820)
+        self.setAcceptDrops(True)
+        self.settings = settings if settings is not None else QSettings()
+        self.confirm = confirm
+        self.last_error: tuple[str, str] | None = None
+        self.worker_thread = worker_thread
+
+        self.doc = Document()
+        self.controller = Controller(self.doc, worker_thread.worker, self)
+        self.canvas = Canvas(self.doc)
+        self.tools: dict[str, Tool] = {}
+        brush = Brush()
+        eraser = Eraser()
+        self.tools = {"brush": brush, "eraser": eraser, "rectangle": RectSelect(),
+                      "lasso": Lasso()}
+        self.candidate_bar = CandidateBar()
+        self.class_picker = ClassPicker()
+        self.sampling = SamplingPanel()
+
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.canvas, 1)
+        lay.addWidget(self.candidate_bar)
+        self.setCentralWidget(central)
+        self._build_docks()
+        self._build_actions()
+        self._build_status()
+        self._bind()
+        self.set_tool("brush")
+        self.canvas.setFocus()
+        self._update_title()
+
+    # ------------------------------------------------------------------ construction
+    def _build_docks(self) -> None:
+        cls = QWidget()
+        v = QVBoxLayout(cls)
+        v.addWidget(self.class_picker, 1)
+        self.regen_button = QPushButton("Regenerate selection as automatic class")
+        self.new_button = QPushButton("New image of this class")
+        v.addWidget(self.regen_button)
+        v.addWidget(self.new_button)
+        dock = QDockWidget("Class", self)
+        dock.setObjectName("class-dock")
+        dock.setWidget(cls)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        dock2 = QDockWidget("Sampling", self)
+        dock2.setObjectName("sampling-dock")
+        dock2.setWidget(self.sampling)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock2)
+
+    def _action(self, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        a.setCheckable(checkable)
+        a.triggered.connect(slot)
+        self.addAction(a)  # shortcuts work even when the menu bar is hidden
+        return a
+
+    def _build_actions(self) -> None:
+        stack = self.doc.undo_stack
+        self.a_new = self._action("&New image of the chosen class…", self.new_image,
+                                  QKeySequence.StandardKey.New)
+        self.a_open = self._action("&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.a_save = self._action("&Save", self.save, QKeySequence.StandardKey.Save)
+        self.a_save_as = self._action("Save &As…", self.save_as,
+                                      QKeySequence.StandardKey.SaveAs)
+        self.a_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.a_undo = stack.createUndoAction(self, "&Undo")
+        self.a_undo.setShortcut(QKeySequence.StandardKey.Undo)
+        self.a_redo = stack.createRedoAction(self, "&Redo")
+        self.a_redo.setShortcut(QKeySequence.StandardKey.Redo)
+        self.a_clear = self._action("Clear mask", lambda: self._set_mask(False), "Ctrl+D")
+        self.a_all = self._action("Mask everything", lambda: self._set_mask(True), "Ctrl+A")
+        self.a_invert = self._action("Invert mask", self._invert_mask, "Ctrl+I")
+        self.a_generate = self._action("&Generate", self.generate, "Ctrl+Return")
+        self.a_regen_as = self._action("Regenerate selection as class", self.regenerate_as,
+                                       "Ctrl+Shift+Return")
+        self.a_cancel = self._action("&Cancel", self.cancel, "Esc")
+        self.a_cancel.setEnabled(False)
+        self.a_fit = self._action("&Fit to window", self.canvas.fit, "Ctrl+0")
+        self.a_actual = self._action("Actual size", self.canvas.actual_size, "Ctrl+1")
+        self.a_grid = self._action("Show token grid", self.canvas.set_grid_visible, "Ctrl+G",
+                                   checkable=True)
+        self.a_grid.setChecked(True)
+        self.a_fill = self._action("Fill on edge release", self._set_fill, checkable=True)
+        self.a_fill.setChecked(True)
+        self.a_smaller = self._action("Smaller brush", lambda: self._brush_step(1 / 1.25), "[")
+        self.a_bigger = self._action("Bigger brush", lambda: self._brush_step(1.25), "]")
+        self.addAction(self.a_undo)
+        self.addAction(self.a_redo)
+
+        group = QActionGroup(self)
+        self.tool_actions: dict[str, QAction] = {}
+        for name, tool in self.tools.items():
+            a = self._action(name.capitalize(), lambda _=False, n=name: self.set_tool(n),
+                             tool.shortcut, checkable=True)
+            group.addAction(a)
+            self.tool_actions[name] = a
+
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        f.addActions([self.a_new, self.a_open])
+        self.recent_menu = f.addMenu("Open &Recent")
+        f.addActions([self.a_save, self.a_save_as])
+        f.addSeparator()
+        f.addAction(self.a_quit)
+        e = mb.addMenu("&Edit")
+        e.addActions([self.a_undo, self.a_redo])
+        e.addSeparator()
+        e.addActions([self.a_clear, self.a_all, self.a_invert])
+        t = mb.addMenu("&Tools")
+        t.addActions(list(self.tool_actions.values()))
+        t.addSeparator()
+        t.addActions([self.a_smaller, self.a_bigger])
+        gm = mb.addMenu("&Generate")
+        gm.addActions([self.a_generate, self.a_regen_as, self.a_cancel])
+        gm.addSeparator()
+        gm.addAction(self.a_fill)
+        vm = mb.addMenu("&View")
+        vm.addActions([self.a_fit, self.a_actual, self.a_grid])
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main-toolbar")
+        tb.addActions([self.a_open, self.a_save, self.a_undo, self.a_redo])
+        tb.addSeparator()
+        tb.addActions(list(self.tool_actions.values()))
+        self.brush_size = QSpinBox(minimum=MIN_BRUSH, maximum=MAX_BRUSH, value=32, suffix=" px")
+        self.brush_size.setToolTip("Brush size ( [ and ] )")
+        tb.addWidget(self.brush_size)
+        tb.addSeparator()
+        tb.addActions([self.a_generate, self.a_cancel])
+        tb.addSeparator()
+        tb.addActions([self.a_fit, self.a_grid])
+        self._refresh_recent()
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.progress_label = QLabel("")
+        self.progress_bar = QProgressBar(maximumWidth=160)
+        self.progress_bar.setVisible(False)
+        self.zoom_label = QLabel("100%")
+        sb.addPermanentWidget(self.progress_label)
+        sb.addPermanentWidget(self.progress_bar)
+        sb.addPermanentWidget(self.zoom_label)
+
+    def _bind(self) -> None:
+        c, cv = self.controller, self.canvas
+        c.preview_started.connect(cv.begin_preview)
+        c.preview_patch.connect(cv.paint_preview)
+        c.preview_ended.connect(cv.end_preview)
+        c.plan_changed.connect(cv.set_plan)
+        c.busy_changed.connect(self._on_busy)
+        c.progress.connect(self._on_progress)
+        c.step_painted.connect(self._on_step)
+        c.candidate_changed.connect(self.candidate_bar.set_candidate)
+        c.error.connect(self.show_error)
+        c.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        c.model_changed.connect(self._on_model)
+        c.class_chosen.connect(
+            lambda cid: self.statusBar().showMessage(f"Automatic class: {class_names()[cid]}"))
+        cv.extend_requested.connect(c.extend)
+        cv.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.candidate_bar.accept.connect(c.accept)
+        self.candidate_bar.regenerate.connect(c.regenerate)
+        self.candidate_bar.discard.connect(self._discard)
+        self.candidate_bar.show_index.connect(c.show_candidate)
+        self.class_picker.class_changed.connect(self._on_class)
+        self.regen_button.clicked.connect(self.regenerate_as)
+        self.new_button.clicked.connect(self.new_image)
+        self.sampling.changed.connect(self._sync_sampling)
+        self.sampling.model_chosen.connect(self._choose_model)
+        self.brush_size.valueChanged.connect(self._set_brush_size)
+        self.doc.undo_stack.cleanChanged.connect(self._update_title)
+        self.doc.path_changed.connect(self._update_title)
+        self._sync_sampling()
+
+    # ------------------------------------------------------------------ files
+    def open_dialog(self) -> None:
+        start = str(self.doc.path.parent) if self.doc.path else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", start, OPEN_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Open an image; on failure show why and keep the current document untouched."""
+        if not self._may_discard():
+            return False
+        try:
+            image = load_image(path)
+        except ValueError as e:
+            self.show_error("Could not open", str(e))
+            self._forget_recent(str(path))
+            return False
+        self.controller.cancel()
+        self.controller.accept()
+        self.doc.reset(image, Path(path))
+        self._add_recent(str(Path(path).resolve()))
+        QTimer.singleShot(0, self.canvas.fit)
+        self.statusBar().showMessage(f"Opened {Path(path).name} ({image.shape[1]}×"
+                                     f"{image.shape[0]})", 5000)
+        return True
+
+    def save(self) -> bool:
+        if self.doc.path is None or self.doc.path.suffix.lower().lstrip(".") not in (
+            "png", "jpg", "jpeg", "webp"
+        ):
+            return self.save_as()
+        return self.save_to(self.doc.path)
+
+    def save_as(self) -> bool:
+        start = str(self.doc.path.with_suffix(".png")) if self.doc.path else "untitled.png"
+        path, _ = QFileDialog.getSaveFileName(self, "Save image", start, SAVE_FILTER)
+        return bool(path) and self.save_to(Path(path))
+
+    def save_to(self, path: Path) -> bool:
+        if not path.suffix:
+            path = path.with_suffix(".png")
+        try:
+            save_image(self.doc.image, path)
+        except ValueError as e:
+            self.show_error("Could not save", str(e))
+            return False
+        self.doc.mark_saved(path)
+        self._add_recent(str(path.resolve()))
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def _may_discard(self) -> bool:
+        if not self.confirm or not self.doc.modified:
+            return True
+        r = QMessageBox.question(
+            self, "Unsaved changes", "Save the changes to the current image first?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+        )
+        if r == QMessageBox.StandardButton.Save:
+            return self.save()
+        return r == QMessageBox.StandardButton.Discard
+
+    def _recent(self) -> list[str]:
+        v = self.settings.value("recent", [])
+        return [str(x) for x in (v if isinstance(v, list) else [v] if v else [])]
+
+    def _add_recent(self, path: str) -> None:
+        items = [path] + [p for p in self._recent() if p != path]
+        self.settings.setValue("recent", items[:MAX_RECENT])
+        self._refresh_recent()
+
+    def _forget_recent(self, path: str) -> None:
+        items = [p for p in self._recent() if p != str(Path(path).resolve()) and p != path]
+        self.settings.setValue("recent", items)
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self._recent():
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self._recent()))
+
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e: QDropEvent) -> None:
+        urls: list[QUrl] = e.mimeData().urls()
+        local = [u.toLocalFile() for u in urls if u.isLocalFile()]
+        if local:
+            e.acceptProposedAction()
+            self.open_path(local[0])
+
+    # ------------------------------------------------------------------ edit actions
+    def set_tool(self, name: str) -> None:
+        tool = self.tools[name]
+        if isinstance(tool, Brush):
+            tool.set_size(self.brush_size.value())
+        self.canvas.tool = tool
+        self.tool_actions[name].setChecked(True)
+        self.brush_size.setEnabled(isinstance(tool, Brush))
+
+    def _set_brush_size(self, size: int) -> None:
+        for t in self.tools.values():
+            if isinstance(t, Brush):
+                t.set_size(size)
+        self.canvas.set_brush_size(size)
+
+    def _brush_step(self, factor: float) -> None:
+        v = self.brush_size.value()
+        new = round(v * factor)
+        self.brush_size.setValue(new if new != v else v + (1 if factor > 1 else -1))
+
+    def _set_mask(self, on: bool) -> None:
+        self.doc.set_mask(np.full(self.doc.mask.shape, on), "Mask everything" if on
+                          else "Clear mask")
+
+    def _invert_mask(self) -> None:
+        self.doc.set_mask(~self.doc.mask, "Invert mask")
+
+    def _set_fill(self, on: bool) -> None:
+        self.controller.fill_on_release = on
+
+    # ------------------------------------------------------------------ generation
+    def _sync_sampling(self) -> None:
+        c, s = self.controller, self.sampling
+        c.sampling = s.sampling()
+        c.random_seed = s.random_seed.isChecked()
+        if not c.random_seed:
+            c.seed = s.seed.value()
+        c.candidates = s.candidates.value()
+
+    def _on_class(self, class_id: int | None) -> None:
+        self.controller.class_id = class_id
+        name = self.class_picker.class_name(class_id)
+        self.regen_button.setText(f"Regenerate selection as {name}")
+        self.a_regen_as.setText(f"Regenerate selection as {name}")
+        self.new_button.setEnabled(class_id is not None)
+
+    def generate(self) -> None:
+        self._sync_sampling()
+        self.controller.generate()
+
+    def regenerate_as(self) -> None:
+        self._sync_sampling()
+        cid = self.class_picker.class_id()
+        self.controller.regenerate_as(cid, self.class_picker.class_name(cid))
+
+    def new_image(self) -> None:
+        cid = self.class_picker.class_id()
+        if cid is None:
+            self.show_error("Pick a class", "A new image is generated as one ImageNet class: "
+                            "pick it in the Class list (type to search).")
+            return
+        if not self._may_discard():
+            return
+        self._sync_sampling()
+        if self.controller.new_image(cid, class_names()[cid]):
+            QTimer.singleShot(0, self.canvas.fit)
+
+    def cancel(self) -> None:
+        self.controller.cancel()
+
+    def _discard(self) -> None:
+        c = self.controller.candidate
+        if c is not None and self.doc.undo_stack.index() == c.undo_index:
+            self.doc.undo_stack.undo()
+        self.controller.accept()
+
+    def _choose_model(self, name: str) -> None:
+        if name == "…":
+            path, _ = QFileDialog.getOpenFileName(self, "Open model", "",
+                                                  "Models (*.safetensors)")
+            if not path:
+                self.sampling.select_model(self.controller.model_name or "default")
+                return
+            self.sampling.add_model_path(path)
+            name = path
+        self.sampling.model_status.setText("loading…")
+        self.settings.setValue("model", name)
+        self.controller.load_model(name)
+
+    @Slot(str, int, int)
+    def _on_model(self, name: str, window: int, tokens: int) -> None:
+        if window:
+            self.sampling.model_status.setText(f"{window} px window, {tokens}×{tokens} tokens")
+        else:
+            self.sampling.model_status.setText("no model loaded")
+
+    def _on_busy(self, busy: bool) -> None:
+        self.a_cancel.setEnabled(busy)
+        # History edits while a decode reads the image would make its result stale.
+        for a in (self.a_undo, self.a_redo, self.a_open, self.a_new):
+            a.setEnabled(not busy)
+        if busy:
+            self.progress_bar.setValue(0)
+        else:
+            self.a_undo.setEnabled(self.doc.undo_stack.canUndo())
+            self.a_redo.setEnabled(self.doc.undo_stack.canRedo())
+        self.progress_bar.setVisible(busy)
+
+    def _on_progress(self, text: str) -> None:
+        self.progress_label.setText(text)
+
+    def _on_step(self, _job: int, step: int, total: int) -> None:
+        self.progress_bar.setRange(0, total)
+        self.progress_bar.setValue(step + 1)
+
+    # ------------------------------------------------------------------ misc
+    def show_error(self, title: str, text: str) -> None:
+        """Non-blocking: the app keeps running (and a decode keeps painting) behind the box."""
+        self.last_error = (title, text)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok,
+                          self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    @Slot()
+    def _update_title(self, *_args) -> None:
+        try:
+            star = "*" if self.doc.modified else ""
+        except RuntimeError:  # the undo stack emits cleanChanged while being destroyed
+            return
+        name = self.doc.path.name if self.doc.path else "untitled"
+        self.setWindowTitle(f"{name}{star} — MaskGIT Editor")
+
+    def grab_canvas(self) -> QImage:
+        return self.canvas.grab().toImage()
+
+    def closeEvent(self, e: QCloseEvent) -> None:
+        if not self._may_discard():
+            e.ignore()
+            return
+        self.controller.cancel()
+        self.worker_thread.close()
+        e.accept()

@@ -1,0 +1,178 @@
+"""Run a Job on an engine: window after window, each conditioned on the ones before.
+
+Qt-free and torch-free (the engine is passed in), so the worker thread and the headless CLI run
+the very same code. Compositing happens here, off the GUI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import numpy as np
+
+from editor import geometry as g
+from editor.jobs import Job, JobResult
+
+
+class StepLike(Protocol):
+    step: int
+    total: int
+    preview: np.ndarray  # (W, W, 3) uint8 decoded window
+    confidence: np.ndarray  # (t, t) float32
+
+
+class EngineLike(Protocol):
+    """The part of models.engine.Engine the editor uses (a fake implements it in tests)."""
+
+    window: int
+    tokens_per_side: int
+
+    def edit_many(
+        self,
+        image: np.ndarray | None,
+        token_mask: np.ndarray,
+        class_id: int | None,
+        params: Any,
+        seed: int = 0,
+        candidates: int = 1,
+        tokens: np.ndarray | None = None,
+    ) -> Iterator[list[Any]]: ...
+
+    def generate(
+        self, class_id: int, params: Any, seed: int = 0, candidates: int = 1
+    ) -> Iterator[list[Any]]: ...
+
+    def auto_class(self, image: np.ndarray, token_mask: np.ndarray | None = None) -> int: ...
+
+
+class Stopped(Exception):
+    """The job was cancelled or superseded between two steps."""
+
+
+# on_step(window_index, step, patch, patch_rect): patch is the window's preview composited over
+# the current image, cropped to patch_rect (x0, y0, x1, y1) of the image.
+StepCallback = Callable[[int, Any, np.ndarray, tuple[int, int, int, int]], None]
+
+
+def blend_patch(
+    image: np.ndarray, result: np.ndarray, win: g.Window, mask: np.ndarray, feather: int
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The composited window region only (cheap enough to run for every preview step)."""
+    h, w = mask.shape
+    x0, y0, x1, y1 = win.clipped(h, w)
+    out = g.composite(image, result, win, mask, feather)
+    return out[y0:y1, x0:x1], (x0, y0, x1, y1)
+
+
+def run_job(
+    engine: EngineLike,
+    job: Job,
+    params: Any,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_step: StepCallback | None = None,
+    on_class: Callable[[int], None] | None = None,
+) -> JobResult:
+    """Decode every window of `job`; raises Stopped when `should_stop()` turns true."""
+    h, w = job.mask.shape
+    class_id = job.class_id
+    if job.kind == "generate":
+        return _generate(engine, job, params, should_stop, on_step)
+    if not job.windows:
+        raise ValueError("nothing to regenerate: the mask is empty")
+    if class_id is None:
+        # One class for the whole edit, taken from the first window's visible context, so
+        # neighbouring windows of an outpaint do not drift to different classes.
+        v = job.windows[0]
+        class_id = int(engine.auto_class(g.window_image(job.image, v), _tokens(job.mask, v)))
+        if on_class is not None:
+            on_class(class_id)
+    n = max(int(job.candidates), 1)
+    changed = _union([v.clipped(h, w) for v in job.windows])
+    if len(job.windows) == 1:
+        images = _window(engine, job, job.image, job.mask, 0, class_id, params, job.seed, n,
+                         should_stop, on_step)
+    else:
+        # Each candidate needs its own chain of windows: window k+1 sees candidate i's window k.
+        images = []
+        for c in range(n):
+            img, pending = job.image, job.mask.copy()
+            for k in range(len(job.windows)):
+                seed = job.seed + 7919 * c + k  # distinct, reproducible draws per window
+                (img,) = _window(engine, job, img, pending, k, class_id, params, seed, 1,
+                                 should_stop, on_step if c == 0 else None)
+                x0, y0, x1, y1 = job.windows[k].core
+                pending[y0:y1, x0:x1] = False  # done: later windows take it as context
+            images.append(img)
+    return JobResult(job.id, images, class_id, changed)
+
+
+def _tokens(mask: np.ndarray, v: g.Window) -> np.ndarray:
+    return g.token_mask(g.core_mask(mask, v), v)
+
+
+def _window(
+    engine: EngineLike,
+    job: Job,
+    image: np.ndarray,
+    pending: np.ndarray,
+    k: int,
+    class_id: int,
+    params: Any,
+    seed: int,
+    candidates: int,
+    should_stop: Callable[[], bool],
+    on_step: StepCallback | None,
+) -> list[np.ndarray]:
+    v = job.windows[k]
+    mine = g.core_mask(pending, v)
+    if not mine.any():
+        return [image] * candidates
+    last: list[Any] = []
+    for steps in engine.edit_many(
+        g.window_image(image, v), g.token_mask(mine, v), class_id, params, seed, candidates
+    ):
+        if should_stop():
+            raise Stopped
+        last = steps
+        if on_step is not None:
+            patch, rect = blend_patch(image, steps[0].preview, v, mine, job.feather)
+            on_step(k, steps[0], patch, rect)
+    if should_stop():
+        raise Stopped
+    if not last:
+        raise RuntimeError("the engine yielded no steps")
+    return [g.composite(image, s.preview, v, mine, job.feather) for s in last]
+
+
+def _generate(
+    engine: EngineLike,
+    job: Job,
+    params: Any,
+    should_stop: Callable[[], bool],
+    on_step: StepCallback | None,
+) -> JobResult:
+    if job.class_id is None:
+        raise ValueError("a new image needs a class: pick one in the class list")
+    n = engine.window
+    last: list[Any] = []
+    for steps in engine.generate(job.class_id, params, job.seed, max(job.candidates, 1)):
+        if should_stop():
+            raise Stopped
+        last = steps
+        if on_step is not None:
+            on_step(0, steps[0], steps[0].preview, (0, 0, n, n))
+    if should_stop():
+        raise Stopped
+    if not last:
+        raise RuntimeError("the engine yielded no steps")
+    return JobResult(job.id, [s.preview.copy() for s in last], job.class_id, (0, 0, n, n))
+
+
+def _union(rects: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    return (
+        min(r[0] for r in rects),
+        min(r[1] for r in rects),
+        max(r[2] for r in rects),
+        max(r[3] for r in rects),
+    )

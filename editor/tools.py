@@ -1,0 +1,232 @@
+"""Mask tools: brush, eraser, rectangle, lasso. They draw into the document's mask with cv2 and
+record one undo entry per gesture. Coordinates are image pixels (floats from the canvas)."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtGui import QPainterPath, QPolygonF
+
+from editor.document import Document, Rect
+
+MIN_BRUSH, MAX_BRUSH = 1, 512
+
+
+class Tool:
+    name = "tool"
+    shortcut = ""
+
+    def __init__(self) -> None:
+        self.erase = False  # this gesture removes from the mask
+        self._doc: Document | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._doc is not None
+
+    def press(self, doc: Document, pos: QPointF, erase: bool = False) -> None:
+        self._doc, self.erase = doc, erase or self.name == "eraser"
+
+    def move(self, pos: QPointF) -> None: ...
+
+    def release(self, pos: QPointF) -> None:
+        self._doc = None
+
+    def cancel(self) -> None:
+        if self._doc is not None:
+            self._doc.cancel_stroke()
+        self._doc = None
+
+    def outline(self) -> QPainterPath | None:
+        """The shape being drawn, for the canvas to show during the gesture."""
+        return None
+
+    def _stamp(self, region: Rect, draw) -> None:
+        """Let `draw(canvas uint8, (ox, oy))` paint 255s into `region`, then merge into the mask."""
+        doc = self._doc
+        assert doc is not None
+        x0, y0 = max(region[0], 0), max(region[1], 0)
+        x1, y1 = min(region[2], doc.width), min(region[3], doc.height)
+        if x0 >= x1 or y0 >= y1:
+            return
+        tmp = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        draw(tmp, (x0, y0))
+        hit = tmp > 0
+        m = doc.mask[y0:y1, x0:x1]
+        if self.erase:
+            m &= ~hit
+        else:
+            m |= hit
+        doc.stroke_updated((x0, y0, x1, y1))
+
+
+class Brush(Tool):
+    name = "brush"
+    shortcut = "B"
+
+    def __init__(self, size: int = 32) -> None:
+        super().__init__()
+        self.size = size
+        self._last: tuple[float, float] | None = None
+
+    def set_size(self, size: int) -> None:
+        self.size = int(min(max(size, MIN_BRUSH), MAX_BRUSH))
+
+    def press(self, doc: Document, pos: QPointF, erase: bool = False) -> None:
+        super().press(doc, pos, erase)
+        doc.begin_stroke()
+        self._last = (pos.x(), pos.y())
+        self._segment(self._last, self._last)
+
+    def move(self, pos: QPointF) -> None:
+        if self._doc is None or self._last is None:
+            return
+        p = (pos.x(), pos.y())
+        self._segment(self._last, p)
+        self._last = p
+
+    def release(self, pos: QPointF) -> None:
+        if self._doc is None:
+            return
+        self.move(pos)
+        self._doc.end_stroke("Erase mask" if self.erase else "Paint mask")
+        self._last = None
+        super().release(pos)
+
+    def _segment(self, a: tuple[float, float], b: tuple[float, float]) -> None:
+        r = self.size / 2
+        region = (
+            math.floor(min(a[0], b[0]) - r) - 1,
+            math.floor(min(a[1], b[1]) - r) - 1,
+            math.ceil(max(a[0], b[0]) + r) + 2,
+            math.ceil(max(a[1], b[1]) + r) + 2,
+        )
+        # cv2 draws on integer pixel centres; shift=4 keeps 1/16 px precision of the pointer.
+        s = 16
+
+        def draw(tmp: np.ndarray, o: tuple[int, int]) -> None:
+            pa = (round((a[0] - o[0] - 0.5) * s), round((a[1] - o[1] - 0.5) * s))
+            pb = (round((b[0] - o[0] - 0.5) * s), round((b[1] - o[1] - 0.5) * s))
+            rad = max(round(r * s), s // 2)
+            cv2.circle(tmp, pa, rad, 255, -1, cv2.LINE_8, 4)
+            cv2.circle(tmp, pb, rad, 255, -1, cv2.LINE_8, 4)
+            if pa != pb:
+                # A filled quad between the two end circles: a round-capped thick line.
+                dx, dy = pb[0] - pa[0], pb[1] - pa[1]
+                n = math.hypot(dx, dy)
+                ox, oy = -dy / n * rad, dx / n * rad
+                quad = np.array(
+                    [
+                        (pa[0] + ox, pa[1] + oy),
+                        (pb[0] + ox, pb[1] + oy),
+                        (pb[0] - ox, pb[1] - oy),
+                        (pa[0] - ox, pa[1] - oy),
+                    ],
+                    np.int32,
+                )
+                cv2.fillConvexPoly(tmp, quad, 255, cv2.LINE_8, 4)
+
+        self._stamp(region, draw)
+
+
+class Eraser(Brush):
+    name = "eraser"
+    shortcut = "E"
+
+
+class RectSelect(Tool):
+    name = "rectangle"
+    shortcut = "R"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._a: QPointF | None = None
+        self._b: QPointF | None = None
+
+    def press(self, doc: Document, pos: QPointF, erase: bool = False) -> None:
+        super().press(doc, pos, erase)
+        self._a = self._b = QPointF(pos)
+
+    def move(self, pos: QPointF) -> None:
+        if self._a is not None:
+            self._b = QPointF(pos)
+
+    def outline(self) -> QPainterPath | None:
+        if self._a is None or self._b is None:
+            return None
+        path = QPainterPath()
+        path.addRect(QRectF(self._a, self._b).normalized())
+        return path
+
+    def release(self, pos: QPointF) -> None:
+        if self._doc is None or self._a is None:
+            return
+        doc, a, b = self._doc, self._a, QPointF(pos)
+        self._a = self._b = None
+        x0, x1 = sorted((round(a.x()), round(b.x())))
+        y0, y1 = sorted((round(a.y()), round(b.y())))
+        if x1 > x0 and y1 > y0:
+            doc.begin_stroke()
+
+            def draw(tmp: np.ndarray, o: tuple[int, int]) -> None:
+                tmp[max(y0 - o[1], 0) : y1 - o[1], max(x0 - o[0], 0) : x1 - o[0]] = 255
+
+            self._stamp((x0, y0, x1, y1), draw)
+            doc.end_stroke("Erase rectangle" if self.erase else "Select rectangle")
+        super().release(pos)
+
+    def cancel(self) -> None:
+        self._a = self._b = None
+        self._doc = None
+
+
+class Lasso(Tool):
+    name = "lasso"
+    shortcut = "L"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._points: list[QPointF] = []
+
+    def press(self, doc: Document, pos: QPointF, erase: bool = False) -> None:
+        super().press(doc, pos, erase)
+        self._points = [QPointF(pos)]
+
+    def move(self, pos: QPointF) -> None:
+        if self._doc is not None:
+            self._points.append(QPointF(pos))
+
+    def outline(self) -> QPainterPath | None:
+        if len(self._points) < 2:
+            return None
+        path = QPainterPath()
+        path.addPolygon(QPolygonF(self._points))
+        path.closeSubpath()
+        return path
+
+    def release(self, pos: QPointF) -> None:
+        if self._doc is None:
+            return
+        doc = self._doc
+        self._points.append(QPointF(pos))
+        pts = np.array([(p.x(), p.y()) for p in self._points], np.float64)
+        self._points = []
+        if len(pts) >= 3:
+            x0, y0 = np.floor(pts.min(0)).astype(int)
+            x1, y1 = np.ceil(pts.max(0)).astype(int) + 1
+            doc.begin_stroke()
+
+            def draw(tmp: np.ndarray, o: tuple[int, int]) -> None:
+                poly = np.round((pts - o - 0.5) * 16).astype(np.int32)
+                cv2.fillPoly(tmp, [poly], 255, cv2.LINE_8, 4)
+
+            self._stamp((int(x0), int(y0), int(x1), int(y1)), draw)
+            doc.end_stroke("Erase lasso" if self.erase else "Select lasso")
+        super().release(pos)
+
+    def cancel(self) -> None:
+        self._points = []
+        self._doc = None

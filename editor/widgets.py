@@ -1,0 +1,204 @@
+"""Panels of the main window: the ImageNet class picker, the sampling panel, the candidate bar.
+
+They only show and edit values; the main window copies them into the controller.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from PySide6.QtCore import QSortFilterProxyModel, QStringListModel, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from editor.jobs import SCHEDULES, Sampling
+
+CLASSES_FILE = Path(__file__).resolve().parent.parent / "resources" / "imagenet_classes.txt"
+AUTO = "Automatic (from the picture)"
+
+
+@cache
+def class_names() -> tuple[str, ...]:
+    """The 1000 ImageNet class names in index order (class id = line number)."""
+    try:
+        names = tuple(CLASSES_FILE.read_text(encoding="utf-8").splitlines())
+    except OSError:
+        names = ()
+    if len(names) != 1000:  # a broken install: keep working with bare ids
+        names = tuple(f"class {i}" for i in range(1000))
+    return names
+
+
+class ClassPicker(QWidget):
+    """A search box over the class list; the first entry is "Automatic" (class None)."""
+
+    class_changed = Signal(object)  # int | None
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.search = QLineEdit(placeholderText="Search 1000 ImageNet classes…")
+        self.search.setClearButtonEnabled(True)
+        labels = [AUTO] + [f"{n}  ·  {i}" for i, n in enumerate(class_names())]
+        self._model = QStringListModel(labels, self)
+        self._proxy = QSortFilterProxyModel(self)
+        self._proxy.setSourceModel(self._model)
+        self._proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.list = QListView()
+        self.list.setModel(self._proxy)
+        self.list.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
+        self.list.setUniformItemSizes(True)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.search)
+        lay.addWidget(self.list)
+        self.search.textChanged.connect(self._filter)
+        self.list.selectionModel().currentChanged.connect(lambda *_: self._emit())
+        self.search.returnPressed.connect(self._pick_first)
+        self.set_class(None)
+
+    def _filter(self, text: str) -> None:
+        self._proxy.setFilterFixedString(text.strip())
+
+    def _pick_first(self) -> None:
+        if self._proxy.rowCount():
+            self.list.setCurrentIndex(self._proxy.index(0, 0))
+
+    def _emit(self) -> None:
+        self.class_changed.emit(self.class_id())
+
+    def class_id(self) -> int | None:
+        idx = self.list.currentIndex()
+        if not idx.isValid():
+            return None
+        row = self._proxy.mapToSource(idx).row()
+        return None if row == 0 else row - 1
+
+    def class_name(self, class_id: int | None = None) -> str:
+        cid = self.class_id() if class_id is None else class_id
+        return "automatic class" if cid is None else class_names()[cid]
+
+    def set_class(self, class_id: int | None) -> None:
+        row = 0 if class_id is None else class_id + 1
+        self.search.clear()
+        self.list.setCurrentIndex(self._proxy.mapFromSource(self._model.index(row, 0)))
+
+
+class SamplingPanel(QWidget):
+    """Steps, schedule, choice temperature, seed (random or fixed), candidates, model."""
+
+    changed = Signal()
+    model_chosen = Signal(str)  # "default", "tiny" or a path; "…" asks for a file
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        d = Sampling()
+        self.steps = QSpinBox(minimum=2, maximum=64, value=d.steps)
+        self.steps.setToolTip("Decoding steps: more is slower and a little better")
+        self.schedule = QComboBox()
+        self.schedule.addItems(SCHEDULES)
+        self.schedule.setToolTip("How many tokens stay masked after each step")
+        self.choice = QDoubleSpinBox(minimum=0.0, maximum=20.0, singleStep=0.5,
+                                     value=d.choice_temperature)
+        self.choice.setToolTip("Randomness of which tokens are kept each step (0 = greedy)")
+        self.random_seed = QCheckBox("random", checked=True)
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.seed.setEnabled(False)
+        self.candidates = QSpinBox(minimum=1, maximum=8, value=1)
+        self.candidates.setToolTip("Results decoded in one batch; flip through them after")
+        self.model = QComboBox()
+        self.model.addItem("default", "default")
+        self.model.addItem("tiny (random weights, for testing)", "tiny")
+        self.model.addItem("Open .safetensors…", "…")
+        self.model_status = QLabel("")
+        self.model_status.setWordWrap(True)
+
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.random_seed)
+        seed_row.addWidget(self.seed, 1)
+        form = QFormLayout(self)
+        form.addRow("Model", self.model)
+        form.addRow("", self.model_status)
+        form.addRow("Steps", self.steps)
+        form.addRow("Schedule", self.schedule)
+        form.addRow("Choice temp.", self.choice)
+        form.addRow("Seed", seed_row)
+        form.addRow("Candidates", self.candidates)
+
+        self.random_seed.toggled.connect(lambda on: self.seed.setEnabled(not on))
+        for w in (self.steps, self.seed, self.candidates):
+            w.valueChanged.connect(self.changed)
+        self.choice.valueChanged.connect(self.changed)
+        self.schedule.currentIndexChanged.connect(self.changed)
+        self.random_seed.toggled.connect(self.changed)
+        self.model.activated.connect(lambda i: self.model_chosen.emit(self.model.itemData(i)))
+
+    def sampling(self, start_step: int = 2) -> Sampling:
+        steps = self.steps.value()
+        return Sampling(steps, min(start_step, steps - 1), self.schedule.currentText(),
+                        self.choice.value())
+
+    def add_model_path(self, path: str) -> None:
+        i = self.model.findData(path)
+        if i < 0:
+            self.model.insertItem(self.model.count() - 1, Path(path).name, path)
+            i = self.model.findData(path)
+        self.model.setCurrentIndex(i)
+
+    def select_model(self, name: str) -> None:
+        i = self.model.findData(name)
+        if i >= 0:
+            self.model.setCurrentIndex(i)
+
+
+class CandidateBar(QWidget):
+    """Shown after a generation: accept it, flip to another candidate, or regenerate."""
+
+    accept = Signal()
+    regenerate = Signal()
+    discard = Signal()
+    show_index = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel("")
+        self.prev = QPushButton("◀")
+        self.next = QPushButton("▶")
+        self.accept_btn = QPushButton("Accept")
+        self.regen_btn = QPushButton("Regenerate")
+        self.discard_btn = QPushButton("Discard")
+        for b in (self.prev, self.next):
+            b.setFixedWidth(32)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        for w in (self.prev, self.label, self.next, self.accept_btn, self.regen_btn,
+                  self.discard_btn):
+            lay.addWidget(w)
+        self._index, self._count = -1, 0
+        self.prev.clicked.connect(lambda: self.show_index.emit(self._index - 1))
+        self.next.clicked.connect(lambda: self.show_index.emit(self._index + 1))
+        self.accept_btn.clicked.connect(self.accept)
+        self.regen_btn.clicked.connect(self.regenerate)
+        self.discard_btn.clicked.connect(self.discard)
+        self.set_candidate(-1, 0)
+
+    def set_candidate(self, index: int, count: int) -> None:
+        self._index, self._count = index, count
+        self.setVisible(count > 0)
+        self.label.setText(f"candidate {index + 1}/{count}")
+        self.prev.setEnabled(index > 0)
+        self.next.setEnabled(index < count - 1)
+        self.prev.setVisible(count > 1)
+        self.next.setVisible(count > 1)

@@ -1,0 +1,165 @@
+"""The one thread that touches the model.
+
+A `Worker` QObject is moved to a QThread and owns the Engine (as Qt's Mandelbrot example owns its
+renderer): jobs arrive through a queued signal and run there, and steps go back as signals that
+carry numpy arrays only; QPixmaps are made on the GUI thread. Cancel is a thread-safe flag that
+the decode loop checks between steps, because a busy thread cannot receive queued calls. This is
+the only editor module that may import `models`, and it does so lazily, inside the thread, so the
+window appears before torch has loaded.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from editor.jobs import Job, Sampling
+from editor.pipeline import EngineLike, Stopped, run_job
+
+EngineFactory = Callable[[str, str], EngineLike]  # (model name or path, device) -> engine
+
+
+def default_engine(name: str, device: str) -> EngineLike:
+    """'default', 'tiny' (random weights, for trying the app without a model) or a path."""
+    if name == "tiny":
+        from models.engine import Engine
+        from models.maskgit import MaskGIT, preset
+
+        return Engine(MaskGIT(preset("tiny")), device=device)
+    from models.engine import Engine
+    from models.registry import resolve
+
+    return Engine.from_file(resolve(name), device=device)
+
+
+def engine_params(s: Sampling) -> Any:
+    from models.engine import SamplingParams
+
+    return SamplingParams(**asdict(s))
+
+
+class Worker(QObject):
+    model_loaded = Signal(str, int, int)  # name, window pixels, tokens per side
+    model_failed = Signal(str, str)  # name, message
+    started = Signal(int)  # job id
+    class_chosen = Signal(int, int)  # job id, automatic class id
+    # job id, window index, step, total, preview patch (h, w, 3) uint8, rect (x0, y0, x1, y1),
+    # confidence (t, t) float32
+    step_ready = Signal(int, int, int, int, object, object, object)
+    finished = Signal(int, object)  # job id, JobResult
+    failed = Signal(int, str)  # job id, message
+    cancelled = Signal(int)  # job id: stopped between steps, or superseded before it started
+
+    _run = Signal(object)  # queued into the worker thread
+    _load = Signal(str, str)
+
+    def __init__(
+        self,
+        factory: EngineFactory = default_engine,
+        params: Callable[[Sampling], Any] = engine_params,
+    ) -> None:
+        super().__init__()
+        self._factory = factory
+        self._params = params
+        self._engine: EngineLike | None = None
+        self._model_error = "no model is loaded yet"
+        self._lock = threading.Lock()
+        self._latest = 0  # newest job id submitted; older ones are superseded
+        self._cancelled: set[int] = set()
+        self._run.connect(self._on_run)
+        self._load.connect(self._on_load)
+
+    # ------------------------------------------------------------ GUI-thread API (thread-safe)
+    def submit(self, job: Job) -> None:
+        """Queue `job`; any older job stops at its next step and any queued one never starts."""
+        with self._lock:
+            self._latest = max(self._latest, job.id)
+        self._run.emit(job)
+
+    def cancel(self, job_id: int) -> None:
+        with self._lock:
+            self._cancelled.add(job_id)
+
+    def load_model(self, name: str, device: str = "auto") -> None:
+        self._load.emit(name, device)
+
+    # ------------------------------------------------------------ worker thread
+    def _stale(self, job_id: int) -> bool:
+        with self._lock:
+            return job_id in self._cancelled or job_id < self._latest
+
+    @Slot(str, str)
+    def _on_load(self, name: str, device: str) -> None:
+        try:
+            engine = self._factory(name, device)
+        except Exception as e:  # a bad file must not take the app down
+            self._model_error = f"the model {name!r} could not be loaded: {e}"
+            self.model_failed.emit(name, str(e))
+            return
+        self._engine = engine
+        self.model_loaded.emit(name, int(engine.window), int(engine.tokens_per_side))
+
+    @Slot(object)
+    def _on_run(self, job: Job) -> None:
+        if self._stale(job.id):
+            self._forget(job.id)
+            self.cancelled.emit(job.id)
+            return
+        if self._engine is None:
+            self.failed.emit(job.id, self._model_error)
+            return
+        self.started.emit(job.id)
+
+        def on_step(k: int, step: Any, patch: np.ndarray, rect: tuple[int, int, int, int]):
+            # Copies: the receiver lives in another thread and the engine may reuse buffers.
+            self.step_ready.emit(
+                job.id, k, int(step.step), int(step.total), patch.copy(), rect,
+                np.array(step.confidence, np.float32),
+            )
+
+        try:
+            result = run_job(
+                self._engine,
+                job,
+                self._params(job.sampling),
+                should_stop=lambda: self._stale(job.id),
+                on_step=on_step,
+                on_class=lambda c: self.class_chosen.emit(job.id, c),
+            )
+        except Stopped:
+            self._forget(job.id)
+            self.cancelled.emit(job.id)
+            return
+        except Exception as e:  # shown to the user; the thread keeps serving
+            traceback.print_exc()
+            self.failed.emit(job.id, f"{type(e).__name__}: {e}")
+            return
+        self.finished.emit(job.id, result)
+
+    def _forget(self, job_id: int) -> None:
+        with self._lock:
+            self._cancelled.discard(job_id)
+
+
+class WorkerThread:
+    """Owns the QThread and its Worker; `close()` stops both without waiting on a decode."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.thread = QThread()
+        self.thread.setObjectName("maskgit-worker")
+        worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def close(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel whatever runs, stop the thread's event loop, wait for it; True if it ended."""
+        with self.worker._lock:
+            self.worker._latest += 1_000_000_000  # everything submitted so far is stale
+        self.thread.quit()
+        return self.thread.wait(timeout_ms)

@@ -1,0 +1,80 @@
+"""A fake Engine for editor tests: the real edit_many/generate signature, synthetic steps.
+
+Every step's preview is one flat colour that encodes (seed, step), so a test can tell which job
+and which step produced a pixel. With `gated=True` each step waits for `release()`, which lets a
+test stop a decode exactly between two steps without sleeping.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FakeStep:
+    step: int
+    total: int
+    tokens: np.ndarray
+    masked: np.ndarray
+    preview: np.ndarray
+    confidence: np.ndarray
+
+    @property
+    def done(self) -> bool:
+        return self.step == self.total - 1
+
+
+def colour(seed: int, step: int, candidate: int = 0) -> int:
+    return (seed * 37 + step * 11 + candidate * 101) % 200 + 30
+
+
+class FakeEngine:
+    window = 32
+    tokens_per_side = 8
+
+    def __init__(self, gated: bool = False) -> None:
+        self.gated = gated
+        self._gate = threading.Semaphore(0)
+        self._open = threading.Event()
+        self.calls: list[dict] = []
+
+    def release(self, n: int = 1) -> None:
+        for _ in range(n):
+            self._gate.release()
+
+    def open(self) -> None:
+        """Let every remaining step through (teardown uses it so no thread stays blocked)."""
+        self._open.set()
+        self.release(1000)
+
+    def _wait(self) -> None:
+        if self.gated and not self._open.is_set() and not self._gate.acquire(timeout=20):
+            raise RuntimeError("fake engine: the test never released this step")
+
+    def edit_many(self, image, token_mask, class_id, params, seed=0, candidates=1, tokens=None):
+        assert image.shape == (self.window, self.window, 3) and image.dtype == np.uint8
+        assert token_mask.shape == (self.tokens_per_side,) * 2 and token_mask.dtype == bool
+        self.calls.append(dict(kind="edit", class_id=class_id, seed=seed, mask=token_mask.copy(),
+                               candidates=candidates))
+        yield from self._steps(params, seed, candidates)
+
+    def generate(self, class_id, params, seed=0, candidates=1):
+        self.calls.append(dict(kind="generate", class_id=class_id, seed=seed))
+        yield from self._steps(params, seed, candidates)
+
+    def auto_class(self, image, token_mask=None):
+        return 207
+
+    def _steps(self, params, seed, candidates):
+        t, w = self.tokens_per_side, self.window
+        for s in range(params.start_step, params.steps):
+            self._wait()
+            yield [
+                FakeStep(s, params.steps, np.zeros((t, t), np.int64), np.zeros((t, t), bool),
+                         np.full((w, w, 3), colour(seed, s, b), np.uint8),
+                         np.ones((t, t), np.float32))
+                for b in range(candidates)
+            ]

@@ -1,0 +1,121 @@
+"""Real gestures on the canvas viewport: brush strokes, undo, outpaint edge drags, tools."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+
+def vp(win, x: float, y: float) -> QPoint:
+    """The viewport position of image pixel (x, y)."""
+    return win.canvas.mapFromScene(QPointF(x, y))
+
+
+def drag(qtbot, win, a: QPoint, b: QPoint, button=Qt.MouseButton.LeftButton, steps: int = 5):
+    view = win.canvas.viewport()
+    qtbot.mousePress(view, button, pos=a)
+    for i in range(1, steps + 1):
+        qtbot.mouseMove(view, a + (b - a) * i / steps)
+    qtbot.mouseRelease(view, button, pos=b)
+
+
+def test_brush_stroke_changes_the_mask_and_undo_restores_it(qtbot, win):
+    win.set_tool("brush")
+    win.brush_size.setValue(6)
+    assert not win.doc.mask.any()
+    drag(qtbot, win, vp(win, 10, 20), vp(win, 40, 20))
+    m = win.doc.mask.copy()
+    assert m[20, 10:40].all(), "the stroke covers its path"
+    assert not m[:14].any() and not m[27:].any(), "and nothing far from it"
+    assert win.doc.undo_stack.count() == 1, "one stroke, one undo entry"
+    win.a_undo.trigger()
+    assert not win.doc.mask.any()
+    win.a_redo.trigger()
+    assert np.array_equal(win.doc.mask, m)
+
+
+def test_right_button_and_eraser_remove_from_the_mask(qtbot, win):
+    win.doc.set_mask(np.ones((48, 64), bool), "all")
+    win.set_tool("brush")
+    win.brush_size.setValue(4)
+    drag(qtbot, win, vp(win, 5, 5), vp(win, 30, 5), Qt.MouseButton.RightButton)
+    assert not win.doc.mask[5, 6:29].any()
+    win.set_tool("eraser")
+    drag(qtbot, win, vp(win, 5, 30), vp(win, 30, 30))
+    assert not win.doc.mask[30, 6:29].any()
+    assert win.doc.mask[15:25].all()
+
+
+def test_brackets_resize_the_brush(qtbot, win):
+    win.set_tool("brush")
+    before = win.tools["brush"].size
+    qtbot.keyClick(win.canvas, Qt.Key.Key_BracketRight)
+    assert win.tools["brush"].size > before
+    qtbot.keyClick(win.canvas, Qt.Key.Key_BracketLeft)
+    qtbot.keyClick(win.canvas, Qt.Key.Key_BracketLeft)
+    assert win.tools["brush"].size < before
+
+
+def test_rectangle_and_lasso_select(qtbot, win):
+    win.set_tool("rectangle")
+    drag(qtbot, win, vp(win, 10, 10), vp(win, 30, 20))
+    expect = np.zeros((48, 64), bool)
+    expect[10:20, 10:30] = True
+    assert np.array_equal(win.doc.mask, expect)
+    win.set_tool("lasso")
+    view = win.canvas.viewport()
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=vp(win, 40, 30))
+    for p in [(60, 30), (60, 45), (40, 45)]:
+        qtbot.mouseMove(view, vp(win, *p))
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=vp(win, 40, 45))
+    assert win.doc.mask[32:43, 42:58].all()
+    assert win.doc.undo_stack.count() == 2
+
+
+def test_dragging_the_right_edge_grows_the_canvas_and_masks_exactly_the_new_strip(qtbot, win):
+    win.controller.fill_on_release = False
+    before = win.doc.image.copy()
+    h, w = before.shape[:2]
+    assert win.canvas.zoom() == 1.0
+    a = vp(win, w, h / 2)
+    drag(qtbot, win, a, a + QPoint(100, 0))
+    assert win.doc.image.shape == (h, w + 100, 3)
+    expect = np.zeros((h, w + 100), bool)
+    expect[:, w:] = True
+    assert np.array_equal(win.doc.mask, expect)
+    assert np.array_equal(win.doc.image[:, :w], before), "the old pixels stay where they were"
+    win.a_undo.trigger()
+    assert win.doc.image.shape == before.shape and not win.doc.mask.any()
+
+
+def test_dragging_a_corner_grows_two_sides(qtbot, win):
+    win.controller.fill_on_release = False
+    h, w = win.doc.height, win.doc.width
+    a = vp(win, 0, 0)
+    drag(qtbot, win, a, a - QPoint(20, 10))
+    assert (win.doc.height, win.doc.width) == (h + 10, w + 20)
+    assert win.doc.origin == (20, 10)
+    m = win.doc.mask
+    assert not m[10:, 20:].any() and m[:10].all() and m[:, :20].all()
+
+
+def test_tab_shows_the_original_while_held(qtbot, win):
+    win.canvas.setFocus()
+    qtbot.keyPress(win.canvas, Qt.Key.Key_Tab)
+    assert win.canvas._original_item.isVisible()
+    qtbot.keyRelease(win.canvas, Qt.Key.Key_Tab)
+    assert not win.canvas._original_item.isVisible()
+
+
+def test_wheel_zooms(qtbot, win):
+    from PySide6.QtCore import QPointF as P
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    z = win.canvas.zoom()
+    pos = P(vp(win, 32, 24))
+    ev = QWheelEvent(pos, win.canvas.viewport().mapToGlobal(pos), QPoint(), QPoint(0, 120),
+                     Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                     Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(win.canvas.viewport(), ev)
+    assert win.canvas.zoom() > z

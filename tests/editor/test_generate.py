@@ -1,0 +1,217 @@
+"""Generate / cancel / supersede through the real worker thread with a fake engine.
+
+No sleeps: every wait is qtbot.waitSignal / waitUntil on a signal the code under test emits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fakes import FakeEngine, colour
+from PySide6.QtCore import QPoint, Qt
+
+from editor.geometry import core_mask
+
+
+def paint_mask(win, x0=20, y0=12, x1=36, y1=28):
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[y0:y1, x0:x1] = True
+    win.doc.set_mask(m, "mask")
+    return m
+
+
+def record_steps(win):
+    """(job id, step, the canvas preview pixel at the mask centre) for every painted step."""
+    seen = []
+
+    def on(job_id, step, total):
+        img = win.canvas.preview_image()
+        seen.append((job_id, step, total, img.pixelColor(28, 20).red()))
+
+    win.controller.step_painted.connect(on)
+    return seen
+
+
+def wait_idle(qtbot, win, timeout=5000):
+    qtbot.waitUntil(lambda: not win.controller.busy, timeout=timeout)
+
+
+def test_generate_paints_every_step_and_leaves_one_undo_entry(qtbot, win, engine):
+    mask = paint_mask(win)
+    before = win.doc.image.copy()
+    entries = win.doc.undo_stack.count()
+    seen = record_steps(win)
+    with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
+        win.a_generate.trigger()
+    sampling = win.controller.sampling
+    steps = list(range(sampling.start_step, sampling.steps))
+    assert [s[1] for s in seen] == steps, "every decode step reached the canvas"
+    assert [s[3] for s in seen] == [colour(5, s) for s in steps], "and was painted there"
+    assert len({s[0] for s in seen}) == 1
+    assert win.doc.undo_stack.count() == entries + 1, "the whole generation is one undo entry"
+    out = win.doc.image
+    assert (out[mask] == colour(5, steps[-1])).all(), "the last step is the result"
+    far = np.ones_like(mask)
+    far[mask.nonzero()[0].min() - 5 : mask.nonzero()[0].max() + 6,
+        mask.nonzero()[1].min() - 5 : mask.nonzero()[1].max() + 6] = False
+    assert np.array_equal(out[far], before[far]), "pixels far from the mask are untouched"
+    assert not win.doc.mask.any(), "the regenerated area leaves the mask"
+    assert not win.canvas.previewing
+    win.a_undo.trigger()
+    assert np.array_equal(win.doc.image, before) and np.array_equal(win.doc.mask, mask)
+
+
+@pytest.fixture
+def gated():
+    return FakeEngine(gated=True)
+
+
+@pytest.fixture
+def gwin(qtbot, tmp_path, gated):
+    from conftest import make_window
+
+    w = make_window(qtbot, tmp_path, gated)
+    yield w
+    gated.open()
+    w.close()
+
+
+def test_cancel_mid_decode_stops_and_leaves_the_document_as_before(qtbot, gwin, gated):
+    win = gwin
+    paint_mask(win)
+    image, mask = win.doc.image.copy(), win.doc.mask.copy()
+    entries = win.doc.undo_stack.count()
+    seen = record_steps(win)
+    win.a_generate.trigger()
+    job_id = win.controller.job.id
+    gated.release(2)
+    qtbot.waitUntil(lambda: len(seen) == 2, timeout=5000)
+    assert win.canvas.previewing
+    stopped = []
+    # Queued: the slot runs on this (GUI) thread, where the test waits.
+    win.worker_thread.worker.cancelled.connect(stopped.append, Qt.ConnectionType.QueuedConnection)
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Escape)  # the Cancel action
+    assert not win.controller.busy
+    gated.release(1)  # let the worker reach its next between-steps check
+    qtbot.waitUntil(lambda: stopped == [job_id], timeout=5000)
+    assert len(seen) == 2, "no step was painted after cancel"
+    assert np.array_equal(win.doc.image, image) and np.array_equal(win.doc.mask, mask)
+    assert win.doc.undo_stack.count() == entries
+    assert not win.canvas.previewing and win.controller.candidate is None
+    assert len(gated.calls) == 1
+
+
+def test_a_new_job_is_not_disturbed_by_the_old_ones_steps(qtbot, gwin, gated):
+    win = gwin
+    m = paint_mask(win)
+    entries = win.doc.undo_stack.count()
+    seen = record_steps(win)
+    win.a_generate.trigger()
+    old = win.controller.job.id
+    gated.release(1)
+    qtbot.waitUntil(lambda: len(seen) == 1, timeout=5000)
+    win.sampling.seed.setValue(9)
+    win.a_generate.trigger()  # supersedes the running job
+    new = win.controller.job.id
+    assert new > old
+    # A late step of the old job (as if already in flight) must be dropped, not painted.
+    preview = win.canvas.preview_image()
+    dropped = win.controller.dropped_steps
+    worker = win.worker_thread.worker
+    worker.step_ready.emit(old, 0, 3, 12, np.zeros((32, 32, 3), np.uint8), (0, 0, 32, 32),
+                           np.ones((8, 8), np.float32))
+    assert win.controller.dropped_steps == dropped + 1
+    assert win.canvas.preview_image() == preview
+    with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
+        gated.open()
+    assert {j for j, *_ in seen[1:]} == {new}
+    s = win.controller.sampling
+    assert [st for _, st, *_ in seen[1:]] == list(range(s.start_step, s.steps))
+    assert (win.doc.image[m] == colour(9, s.steps - 1)).all(), "the result is the new job's"
+    assert win.doc.undo_stack.count() == entries + 1
+    assert [c["seed"] for c in gated.calls] == [5, 9]
+
+
+def test_regenerate_as_class_and_automatic_class(qtbot, win, engine):
+    paint_mask(win)
+    win.class_picker.search.setText("golden retr")
+    win.class_picker.search.returnPressed.emit()
+    assert win.class_picker.class_id() == 207
+    assert "golden retriever" in win.regen_button.text()
+    with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
+        win.regen_button.click()
+    assert engine.calls[-1]["class_id"] == 207
+    assert win.doc.undo_stack.undoText() == "Regenerate as golden retriever"
+    # Automatic: the worker asks the engine once and passes the class it chose.
+    win.doc.undo_stack.undo()
+    win.class_picker.set_class(None)
+    with qtbot.waitSignal(win.controller.class_chosen, timeout=5000) as sig:
+        win.a_generate.trigger()
+    assert sig.args == [207]
+    wait_idle(qtbot, win)
+
+
+def test_candidates_can_be_flipped_and_regenerated(qtbot, win, engine):
+    m = paint_mask(win)
+    win.sampling.candidates.setValue(3)
+    entries = win.doc.undo_stack.count()
+    with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
+        win.a_generate.trigger()
+    last = win.controller.sampling.steps - 1
+    assert (win.doc.image[m] == colour(5, last, 0)).all()
+    win.candidate_bar.next.click()
+    assert (win.doc.image[m] == colour(5, last, 1)).all()
+    assert win.doc.undo_stack.count() == entries + 1, "flipping reuses the same undo slot"
+    with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000,
+                          check_params_cb=lambda i, n: n > 0):
+        win.candidate_bar.regen_btn.click()
+    assert (win.doc.image[m] == colour(6, last, 0)).all(), "regenerate: next seed"
+    assert win.doc.undo_stack.count() == entries + 1
+    win.candidate_bar.accept_btn.click()
+    assert win.candidate_bar.isHidden()
+
+
+def test_outpaint_release_fills_the_new_strip(qtbot, gwin, gated):
+    win = gwin
+    before = win.doc.image.copy()
+    h, w = before.shape[:2]
+    a = win.canvas.mapFromScene(w, h / 2)
+    view = win.canvas.viewport()
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=a)
+    qtbot.mouseMove(view, a + QPoint(40, 0))
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=a + QPoint(40, 0))
+    assert win.controller.busy, "releasing the edge starts the fill"
+    assert win.doc.mask[:, w:].all() and not win.doc.mask[:, :w].any()
+    with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
+        gated.open()
+    assert not win.doc.mask.any()
+    assert win.doc.undo_stack.count() == 2  # extend + outpaint
+    out = win.doc.image
+    assert np.array_equal(out[:, : w - 4], before[:, : w - 4]), "only the feather touches it"
+    assert (out[:, w:] != 127).any(axis=-1).all(), "every new pixel was generated"
+    assert len(gated.calls) >= 2, "a 48 px tall strip needs more than one 32 px window"
+
+
+def test_generate_without_mask_explains_instead_of_failing(qtbot, win, engine):
+    win.a_generate.trigger()
+    assert win.last_error and "mask" in win.last_error[1]
+    assert not win.controller.busy and engine.calls == []
+
+
+def test_new_image_generates_a_whole_window_of_the_class(qtbot, win, engine):
+    win.class_picker.set_class(1)
+    seen = record_steps(win)
+    with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
+        win.new_button.click()
+    assert engine.calls[-1] == dict(kind="generate", class_id=1, seed=5)
+    assert win.doc.image.shape == (32, 32, 3)
+    steps = win.controller.sampling.steps
+    assert [s[1] for s in seen] == list(range(steps)), "generation runs the whole schedule"
+    assert (win.doc.image == colour(5, steps - 1)).all()
+    assert not win.doc.mask.any()
+
+
+def test_core_mask_is_what_the_worker_regenerates(win):
+    m = paint_mask(win)
+    (v,) = win.controller.plan()
+    assert np.array_equal(core_mask(m, v), m)

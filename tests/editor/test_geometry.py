@@ -1,0 +1,137 @@
+"""Property tests of editor.geometry: the promises the app and the CLI rely on."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from editor import geometry as g
+
+FAST = settings(max_examples=60, deadline=None)
+
+
+@st.composite
+def masks(draw, max_side: int = 96):
+    h = draw(st.integers(8, max_side))
+    w = draw(st.integers(8, max_side))
+    m = np.zeros((h, w), bool)
+    for _ in range(draw(st.integers(1, 4))):
+        x0 = draw(st.integers(0, w - 1))
+        y0 = draw(st.integers(0, h - 1))
+        x1 = draw(st.integers(x0 + 1, w))
+        y1 = draw(st.integers(y0 + 1, h))
+        m[y0:y1, x0:x1] = True
+    # A few stray single pixels: the any-pixel rule must catch them too.
+    for _ in range(draw(st.integers(0, 3))):
+        m[draw(st.integers(0, h - 1)), draw(st.integers(0, w - 1))] = True
+    return m
+
+
+MODELS = st.sampled_from([(32, 8), (128, 16), (24, 8)])
+
+
+@FAST
+@given(masks(), MODELS, st.integers(1, 6))
+def test_windows_cover_the_mask(mask, model, max_windows):
+    window, tokens = model
+    wins = g.plan(mask, window, tokens, max_windows)
+    assert wins, "a non-empty mask needs at least one window"
+    assert np.array_equal(g.covered(mask, wins), mask)
+    for v in wins:
+        assert v.size >= window
+        x0, y0, x1, y1 = v.core
+        # The core lies inside both the window and the image.
+        assert v.x <= x0 <= x1 <= v.x + v.size and v.y <= y0 <= y1 <= v.y + v.size
+        assert x0 >= 0 and y0 >= 0 and x1 <= mask.shape[1] and y1 <= mask.shape[0]
+
+
+@FAST
+@given(masks(), MODELS, st.integers(1, 6))
+def test_every_masked_pixel_lies_in_a_masked_token_cell(mask, model, max_windows):
+    window, tokens = model
+    for v in g.plan(mask, window, tokens, max_windows):
+        mine = g.core_mask(mask, v)
+        cells = g.token_mask(mine, v, ring=0)
+        # Paint each True cell back onto the window's square with outward rounding and check
+        # every pixel of `mine` is under one.
+        edges = np.arange(tokens + 1) * v.size / tokens
+        lo, hi = np.floor(edges[:-1]).astype(int), np.ceil(edges[1:]).astype(int)
+        paint = np.zeros((v.size, v.size), bool)
+        for i, j in zip(*np.nonzero(cells), strict=True):
+            paint[lo[i] : hi[i], lo[j] : hi[j]] = True
+        ys, xs = np.nonzero(mine)
+        assert paint[ys - v.y, xs - v.x].all()
+        # and the ring: the dilated mask contains the undilated one plus its neighbours
+        ringed = g.token_mask(mine, v, ring=1)
+        assert (ringed | ~cells).all()
+
+
+@FAST
+@given(masks(64), st.integers(0, g.MAX_FEATHER), st.integers(0, 2**31 - 1))
+def test_pixels_beyond_the_feather_are_unchanged(mask, feather, seed):
+    rng = np.random.default_rng(seed)
+    h, w = mask.shape
+    image = rng.integers(0, 256, (h, w, 3), np.uint8)
+    out = image
+    for v in g.plan(mask, 32, 8, 4):
+        result = rng.integers(0, 256, (32, 32, 3), np.uint8)
+        out = g.composite(out, result, v, g.core_mask(mask, v), feather)
+    # Brute-force distance to the mask, independent of the cv2 distance transform used inside.
+    ys, xs = np.nonzero(mask)
+    yy, xx = np.mgrid[:h, :w]
+    d2 = ((yy[..., None] - ys) ** 2 + (xx[..., None] - xs) ** 2).min(-1)
+    far = d2 > feather**2
+    assert np.array_equal(out[far], image[far])
+
+
+def test_composite_replaces_the_masked_pixels_exactly():
+    image = np.zeros((40, 40, 3), np.uint8)
+    mask = np.zeros((40, 40), bool)
+    mask[10:20, 12:18] = True
+    (v,) = g.plan(mask, 32, 8)
+    result = np.full((32, 32, 3), 200, np.uint8)
+    out = g.composite(image, result, v, g.core_mask(mask, v), feather=3)
+    assert (out[mask] == 200).all()
+    ring = (out[8:22, 10:20] > 0).any(-1) & ~mask[8:22, 10:20]
+    assert ring.any(), "the feather blends a little outside the mask"
+
+
+def test_token_mask_on_aligned_grid_is_exact():
+    mask = np.zeros((32, 32), bool)
+    mask[9, 9] = True  # one pixel in cell (2, 2) of a 4-pixel grid
+    v = g.tile(mask, 32, 8)[0]
+    assert v.rect == (0, 0, 32, 32)
+    cells = g.token_mask(mask, v, ring=0)
+    assert np.argwhere(cells).tolist() == [[2, 2]]
+    assert g.token_mask(mask, v, ring=1).sum() == 9
+
+
+def test_big_blob_is_downscaled_and_thin_strip_is_tiled_at_native_resolution():
+    mask = np.zeros((400, 400), bool)
+    mask[50:350, 50:350] = True
+    (v,) = g.plan(mask, 32, 8, max_windows=1)
+    assert v.scale > 1
+    strip = np.zeros((100, 300), bool)
+    strip[:, 280:] = True
+    wins = g.plan(strip, 32, 8, max_windows=16)
+    assert all(v.scale == 1 for v in wins) and len(wins) > 1
+
+
+def test_window_larger_than_image_is_padded():
+    image = np.arange(20 * 10 * 3, dtype=np.uint8).reshape(20, 10, 3)
+    mask = np.zeros((20, 10), bool)
+    mask[5, 5] = True
+    (v,) = g.plan(mask, 32, 8)
+    assert g.window_image(image, v).shape == (32, 32, 3)
+    assert v.core == (0, 0, 10, 20)
+
+
+def test_extend_masks_exactly_the_new_border():
+    image = np.zeros((10, 20, 3), np.uint8)
+    mask = np.zeros((10, 20), bool)
+    img, m = g.extend(image, mask, right=5, top=2)
+    assert img.shape == (12, 25, 3)
+    expect = np.ones((12, 25), bool)
+    expect[2:, :20] = False
+    assert np.array_equal(m, expect)
