@@ -21,8 +21,36 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def qt_binding_problem() -> str | None:
+    """A reason the installed PySide6 cannot run this app, or None.
+
+    PySide6 6.12.0 on CPython 3.11 drops a reference to None on every call of a method that
+    returns nothing; after a few thousand such calls the interpreter aborts ("deallocating
+    None"). Better to say so at start than to crash in the middle of someone's edit.
+    """
+    from PySide6 import __version__
+    from PySide6.QtCore import QObject
+
+    probe = QObject()
+    before = sys.getrefcount(None)
+    for _ in range(64):
+        probe.setObjectName("probe")
+    if sys.getrefcount(None) < before - 32:
+        return (
+            f"PySide6 {__version__} has a reference-counting bug on Python "
+            f"{sys.version_info.major}.{sys.version_info.minor} that crashes the app after a "
+            "few thousand Qt calls. Install another version, e.g.\n"
+            "    pip install 'PySide6-Essentials<6.12'"
+        )
+    return None
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    problem = qt_binding_problem()
+    if problem:
+        print(f"maskgit-editor: error: {problem}", file=sys.stderr)
+        return 1
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName("MaskGIT Editor")
     app.setApplicationName("maskgit-editor")

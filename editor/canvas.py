@@ -122,8 +122,9 @@ class Canvas(QGraphicsView):
 
         s = self.scene()
         self._image_item = QGraphicsPixmapItem()
-        self._preview_item = QGraphicsPixmapItem()
-        self._preview_item.setVisible(False)
+        self._patches: dict[tuple[int, int, int, int], QGraphicsPixmapItem] = {}
+        self._previewing = False
+        self._preview_z = 1
         self._overlay = MaskOverlay()
         self._outline = QGraphicsPathItem()
         self._outline.setPen(QPen(QColor(255, 255, 255), 0, Qt.PenStyle.DashLine))
@@ -137,9 +138,11 @@ class Canvas(QGraphicsView):
         self._original_item = QGraphicsPixmapItem()
         self._original_item.setVisible(False)
         for z, item in enumerate(
-            (self._image_item, self._preview_item, self._overlay, self._outline, self._extent,
+            (self._image_item, None, self._overlay, self._outline, self._extent,
              self._original_item, self._cursor)
         ):
+            if item is None:  # z 1: the live step patches
+                continue
             item.setZValue(z)
             s.addItem(item)
 
@@ -191,33 +194,55 @@ class Canvas(QGraphicsView):
 
     # ------------------------------------------------------------------ live preview
     def begin_preview(self) -> None:
-        """Decode steps are painted on a copy of the image until the result is applied."""
-        self._preview_item.setPixmap(self._image_item.pixmap().copy())
-        self._preview_item.setVisible(True)
+        """Decode steps are shown as patches over the image until the result is applied.
+
+        One small pixmap item per window: a step costs a window-sized upload, not a copy of the
+        whole (possibly 24-megapixel) image.
+        """
+        self._clear_patches()
+        self._previewing = True
 
     def paint_preview(self, patch: QImage, rect: QRect, text: str) -> None:
-        pm = self._preview_item.pixmap()
-        if pm.isNull():
+        if not self._previewing:
             return
-        p = QPainter(pm)
-        p.drawImage(rect, patch)
-        p.end()
-        self._preview_item.setPixmap(pm)
+        key = (rect.x(), rect.y(), rect.width(), rect.height())
+        item = self._patches.get(key)
+        if item is None:
+            item = QGraphicsPixmapItem()
+            item.setZValue(self._preview_z)
+            item.setPos(rect.x(), rect.y())
+            self.scene().addItem(item)
+            self._patches[key] = item
+        pm = QPixmap.fromImage(patch)
+        if pm.size() != rect.size():
+            pm = pm.scaled(rect.size())
+        item.setPixmap(pm)
         self.step_text = text
         self.viewport().update()
 
     def end_preview(self) -> None:
-        self._preview_item.setVisible(False)
-        self._preview_item.setPixmap(QPixmap())
+        self._clear_patches()
+        self._previewing = False
         self.step_text = ""
         self.viewport().update()
 
+    def _clear_patches(self) -> None:
+        for item in self._patches.values():
+            self.scene().removeItem(item)
+        self._patches = {}
+
     @property
     def previewing(self) -> bool:
-        return self._preview_item.isVisible()
+        return self._previewing
 
     def preview_image(self) -> QImage:
-        return self._preview_item.pixmap().toImage()
+        """What the canvas shows of the image right now: the image under the step patches."""
+        img = self._image_item.pixmap().toImage().convertToFormat(QImage.Format.Format_RGB888)
+        p = QPainter(img)
+        for (x, y, _w, _h), item in self._patches.items():
+            p.drawPixmap(x, y, item.pixmap())
+        p.end()
+        return img
 
     def drawForeground(self, p: QPainter, rect: QRectF) -> None:
         if not self.step_text:

@@ -24,8 +24,8 @@ from editor.jobs import Job, JobResult, Sampling, next_job_id
 if TYPE_CHECKING:
     from editor.worker import Worker
 
-OUTPAINT_MAX_WINDOWS = 24  # a strip along a big photo: many sharp windows beat one blurry one
-INPAINT_MAX_WINDOWS = 4
+INPAINT_MAX_WINDOWS = g.INPAINT_MAX_WINDOWS
+OUTPAINT_MAX_WINDOWS = g.OUTPAINT_MAX_WINDOWS
 
 
 @dataclass

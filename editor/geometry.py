@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 
 MAX_FEATHER = 8  # the CLI promise: pixels more than this outside the mask are bit-identical
+INPAINT_MAX_WINDOWS = 4  # beyond this many native windows a blob is decoded downscaled instead
+OUTPAINT_MAX_WINDOWS = 24  # a strip along a big photo: many sharp windows beat one blurry one
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ def tile(
 
 
 def plan(
-    mask: np.ndarray, window: int, tokens: int, max_windows: int = 4
+    mask: np.ndarray, window: int, tokens: int, max_windows: int = INPAINT_MAX_WINDOWS
 ) -> list[Window]:
     """The windows for an edit: native resolution when at most `max_windows` cover the mask,
     else the smallest downscale that does (a big blob gets one coherent, softer window instead

@@ -10,6 +10,7 @@ window appears before torch has loaded.
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from collections.abc import Callable
@@ -27,15 +28,17 @@ EngineFactory = Callable[[str, str], EngineLike]  # (model name or path, device)
 
 def default_engine(name: str, device: str) -> EngineLike:
     """'default', 'tiny' (random weights, for trying the app without a model) or a path."""
-    if name == "tiny":
-        from models.engine import Engine
-        from models.maskgit import MaskGIT, preset
+    from editor.batch import load_engine
 
-        return Engine(MaskGIT(preset("tiny")), device=device)
-    from models.engine import Engine
-    from models.registry import resolve
+    engine = load_engine(name, device)
+    cores = os.cpu_count() or 1
+    if getattr(getattr(engine, "device", None), "type", "") == "cpu" and cores >= 4:
+        import torch
 
-    return Engine.from_file(resolve(name), device=device)
+        # Leave one core to the GUI thread: with every core busy in matmuls the event loop
+        # waits for the OS scheduler and the canvas stutters (measured: tests/editor/stall_probe).
+        torch.set_num_threads(cores - 1)
+    return engine
 
 
 def engine_params(s: Sampling) -> Any:

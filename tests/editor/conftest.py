@@ -1,30 +1,16 @@
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from fakes import FakeEngine
-from PySide6.QtCore import QSettings
-
-from editor.main_window import MainWindow
-from editor.worker import Worker, WorkerThread
+from fakes import FakeEngine, make_window
 
 
-def make_window(qtbot, tmp_path, engine):
-    worker = Worker(factory=lambda name, device: engine, params=lambda s: s)
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(WorkerThread(worker), settings, confirm=False)
-    qtbot.addWidget(win)
-    win.resize(900, 700)
-    win.show()
-    qtbot.waitExposed(win)
-    with qtbot.waitSignal(win.controller.model_changed, timeout=5000):
-        win.controller.load_model("fake")
-    rng = np.random.default_rng(0)
-    win.doc.reset(rng.integers(0, 256, (48, 64, 3), np.uint8))
-    win.canvas.actual_size()
-    win.sampling.random_seed.setChecked(False)
-    win.sampling.seed.setValue(5)
-    return win
+@pytest.fixture(scope="session", autouse=True)
+def _usable_qt_binding():
+    from editor.app import qt_binding_problem
+
+    problem = qt_binding_problem()
+    if problem:
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture

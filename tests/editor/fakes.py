@@ -11,6 +11,10 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+from PySide6.QtCore import QSettings
+
+from editor.main_window import MainWindow
+from editor.worker import Worker, WorkerThread
 
 
 @dataclass(frozen=True)
@@ -78,3 +82,22 @@ class FakeEngine:
                          np.ones((t, t), np.float32))
                 for b in range(candidates)
             ]
+
+
+def make_window(qtbot, tmp_path, engine) -> MainWindow:
+    """A shown main window on a 64x48 random image, its worker serving `engine`."""
+    worker = Worker(factory=lambda name, device: engine, params=lambda s: s)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(WorkerThread(worker), settings, confirm=False)
+    qtbot.addWidget(win)
+    win.resize(900, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    with qtbot.waitSignal(win.controller.model_changed, timeout=5000):
+        win.controller.load_model("fake")
+    rng = np.random.default_rng(0)
+    win.doc.reset(rng.integers(0, 256, (48, 64, 3), np.uint8))
+    win.canvas.actual_size()
+    win.sampling.random_seed.setChecked(False)
+    win.sampling.seed.setValue(5)
+    return win

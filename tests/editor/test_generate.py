@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakes import FakeEngine, colour
+from fakes import FakeEngine, colour, make_window
 from PySide6.QtCore import QPoint, Qt
 
 from editor.geometry import core_mask
@@ -68,8 +68,6 @@ def gated():
 
 @pytest.fixture
 def gwin(qtbot, tmp_path, gated):
-    from conftest import make_window
-
     w = make_window(qtbot, tmp_path, gated)
     yield w
     gated.open()

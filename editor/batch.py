@@ -1,0 +1,179 @@
+"""Headless `maskgit-editor inpaint` and `outpaint` (DESIGN.md): the app's geometry and pipeline
+without Qt, one model load for the whole batch.
+
+Results keep the input's name, size, format and EXIF; pixels farther than `--feather` from the
+mask are bit-identical to the input in PNG and WebP results (saved losslessly). JPEG results are
+re-encoded (quality 95), which no lossy format can avoid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from editor import geometry as g
+from editor.jobs import Job, Sampling
+from editor.pipeline import EngineLike, run_job
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def load_engine(name: str, device: str = "auto") -> EngineLike:
+    """'default', 'tiny' (random weights, to try things without a model) or a .safetensors."""
+    from models.engine import Engine
+
+    if name == "tiny":
+        from models.maskgit import MaskGIT, preset
+
+        return Engine(MaskGIT(preset("tiny")), device=device)
+    from models.registry import resolve
+
+    return Engine.from_file(resolve(name), device=device)
+
+
+def sampling_params(args: argparse.Namespace) -> tuple[Sampling, Any]:
+    from models.engine import SamplingParams
+
+    steps = int(args.steps)
+    if steps < 2:
+        raise ValueError("--steps must be at least 2")
+    s = Sampling(steps, min(2, steps - 1), args.schedule, float(args.choice_temperature))
+    return s, SamplingParams(s.steps, s.start_step, s.schedule, s.choice_temperature,
+                             s.temperature)
+
+
+def read_rgb(path: Path) -> tuple[np.ndarray, Image.Image]:
+    try:
+        im = Image.open(path)
+        im.load()
+    except (OSError, Image.DecompressionBombError) as e:
+        raise ValueError(f"{path}: not a readable image ({e})") from e
+    return np.asarray(im.convert("RGB")), im
+
+
+def read_mask(path: Path) -> np.ndarray:
+    try:
+        im = Image.open(path)
+        im.load()
+    except OSError as e:
+        raise ValueError(f"{path}: not a readable mask ({e})") from e
+    if im.mode in ("RGBA", "LA"):
+        im = im.convert("RGBA")
+        a = np.asarray(im)[..., 3]
+        rgb = np.asarray(im.convert("L"))
+        return (rgb > 127) & (a > 0)
+    return np.asarray(im.convert("L")) > 127
+
+
+def write_like(rgb: np.ndarray, src: Image.Image, path: Path) -> None:
+    """Save `rgb` as `path` in its extension's format, keeping `src`'s alpha and EXIF."""
+    out = Image.fromarray(rgb, "RGB")
+    if src.mode in ("RGBA", "LA", "PA") or (src.mode == "P" and "transparency" in src.info):
+        out.putalpha(src.convert("RGBA").getchannel("A"))
+    ext = path.suffix.lower()
+    kw: dict[str, Any] = {}
+    if src.info.get("exif"):
+        kw["exif"] = src.info["exif"]
+    if ext in (".jpg", ".jpeg"):
+        out = out.convert("RGB")
+        kw.update(quality=95, subsampling=0)
+    elif ext == ".webp":
+        kw.update(lossless=True)
+    elif ext not in (".png", ".bmp", ".tif", ".tiff"):
+        raise ValueError(f"{path}: cannot write {ext or 'a file without extension'}; "
+                         "use .png, .jpg or .webp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        out.save(tmp, format=Image.registered_extensions()[ext], **kw)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _pairs(images: Path, masks: Path) -> list[tuple[Path, Path]]:
+    if images.is_file():
+        mask = masks if masks.is_file() else masks / f"{images.stem}.png"
+        return [(images, mask)]
+    if not images.is_dir():
+        raise ValueError(f"--images {images}: no such file or folder")
+    if not masks.is_dir():
+        raise ValueError(f"--masks {masks} must be a folder when --images is a folder")
+    files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    if not files:
+        raise ValueError(f"--images {images}: no images (png, jpg, webp) in it")
+    return [(p, masks / f"{p.stem}.png") for p in files]
+
+
+def _run(engine: EngineLike, image: np.ndarray, mask: np.ndarray, max_windows: int,
+         args: argparse.Namespace, sampling: Sampling, params: Any, feather: int) -> np.ndarray:
+    windows = g.plan(mask, engine.window, engine.tokens_per_side, max_windows)
+    if not windows:
+        return image
+    job = Job("edit", image, mask, windows, args.class_id, sampling, int(args.seed), 1, feather)
+    return run_job(engine, job, params).images[0]
+
+
+def _check_class(class_id: int | None) -> None:
+    if class_id is not None and not 0 <= class_id < 1000:
+        raise ValueError(f"--class must be an ImageNet class id in 0..999, got {class_id}")
+
+
+def inpaint(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    feather = int(args.feather)
+    if not 0 <= feather <= g.MAX_FEATHER:
+        raise ValueError(f"--feather must be in 0..{g.MAX_FEATHER} pixels, got {feather}")
+    _check_class(args.class_id)
+    pairs = _pairs(Path(args.images), Path(args.masks))
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} must be a folder")
+    sampling, params = sampling_params(args)
+    engine = load_engine(args.model, args.device)  # once for the whole batch
+    failed = 0
+    for img_path, mask_path in tqdm(pairs, desc="inpaint", unit="image", file=sys.stderr):
+        try:
+            if not mask_path.is_file():
+                raise ValueError(f"{img_path.name}: no mask {mask_path}")
+            rgb, src = read_rgb(img_path)
+            mask = read_mask(mask_path)
+            if mask.shape != rgb.shape[:2]:
+                raise ValueError(
+                    f"{img_path.name}: the mask is {mask.shape[1]}x{mask.shape[0]} but the image "
+                    f"is {rgb.shape[1]}x{rgb.shape[0]}"
+                )
+            out = _run(engine, rgb, mask, g.INPAINT_MAX_WINDOWS, args, sampling, params, feather)
+            write_like(out, src, out_dir / img_path.name)
+        except ValueError as e:
+            failed += 1
+            tqdm.write(f"maskgit-editor: skipped {e}", file=sys.stderr)
+    if failed:
+        print(f"maskgit-editor: {failed} of {len(pairs)} images failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def outpaint(args: argparse.Namespace) -> int:
+    sides = {s: int(getattr(args, s)) for s in ("left", "top", "right", "bottom")}
+    if min(sides.values()) < 0 or not any(sides.values()):
+        raise ValueError("give --left/--right/--top/--bottom in pixels (>= 0, at least one > 0)")
+    _check_class(args.class_id)
+    out_path = Path(args.out)
+    if out_path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise ValueError(f"--out {out_path}: use a .png, .jpg or .webp file name")
+    rgb, src = read_rgb(Path(args.image))
+    sampling, params = sampling_params(args)
+    engine = load_engine(args.model, args.device)
+    image, mask = g.extend(rgb, np.zeros(rgb.shape[:2], bool), **sides)
+    out = _run(engine, image, mask, g.OUTPAINT_MAX_WINDOWS, args, sampling, params,
+               feather=4)
+    # Alpha does not extend with the canvas; the grown image is opaque.
+    write_like(out, src.convert("RGB"), out_path)
+    print(f"wrote {out_path} ({out.shape[1]}x{out.shape[0]})", file=sys.stderr)
+    return 0

@@ -1,0 +1,78 @@
+"""The headless CLI with the tiny random-weight model: names, sizes and untouched pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from editor.cli import main
+
+pytest.importorskip("torch")
+
+ARGS = ["--model", "tiny", "--steps", "4", "--device", "cpu", "--class", "3"]
+
+
+def far_from(mask: np.ndarray, feather: int) -> np.ndarray:
+    ys, xs = np.nonzero(mask)
+    yy, xx = np.mgrid[: mask.shape[0], : mask.shape[1]]
+    d2 = ((yy[..., None] - ys) ** 2 + (xx[..., None] - xs) ** 2).min(-1)
+    return d2 > feather**2
+
+
+def test_inpaint_folder_keeps_names_sizes_and_far_pixels(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "img").mkdir()
+    (tmp_path / "mask").mkdir()
+    shapes = {"a.png": (40, 50), "b.webp": (33, 70)}
+    masks = {}
+    for name, (h, w) in shapes.items():
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), np.uint8)).save(
+            tmp_path / "img" / name, lossless=True)
+        m = np.zeros((h, w), bool)
+        m[5:15, 8:30] = True
+        m[h - 3 :, w - 6 :] = True  # touching the corner
+        masks[name] = m
+        Image.fromarray(m.astype(np.uint8) * 255).save(tmp_path / "mask" / f"{name[0]}.png")
+    rc = main(["inpaint", "--images", str(tmp_path / "img"), "--masks", str(tmp_path / "mask"),
+               "--out", str(tmp_path / "out"), "--feather", "3", *ARGS])
+    assert rc == 0
+    for name, m in masks.items():
+        src = np.asarray(Image.open(tmp_path / "img" / name).convert("RGB"))
+        out = np.asarray(Image.open(tmp_path / "out" / name).convert("RGB"))
+        assert out.shape == src.shape
+        far = far_from(m, 3)
+        assert np.array_equal(out[far], src[far]), name
+        assert not np.array_equal(out[m], src[m]), name
+
+
+def test_inpaint_reports_bad_pairs_and_still_does_the_rest(tmp_path, capsys):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "mask").mkdir()
+    Image.new("RGB", (32, 32), "red").save(tmp_path / "img" / "ok.png")
+    Image.new("L", (32, 32), 255).save(tmp_path / "mask" / "ok.png")
+    Image.new("RGB", (40, 32), "blue").save(tmp_path / "img" / "bad.png")
+    Image.new("L", (32, 32), 255).save(tmp_path / "mask" / "bad.png")
+    rc = main(["inpaint", "--images", str(tmp_path / "img"), "--masks", str(tmp_path / "mask"),
+               "--out", str(tmp_path / "out"), *ARGS])
+    assert rc == 1
+    assert "bad.png: the mask is 32x32 but the image is 40x32" in capsys.readouterr().err
+    assert (tmp_path / "out" / "ok.png").is_file() and not (tmp_path / "out" / "bad.png").exists()
+
+
+def test_inpaint_rejects_a_wide_feather(tmp_path, capsys):
+    rc = main(["inpaint", "--images", str(tmp_path), "--masks", str(tmp_path), "--out",
+               str(tmp_path / "o"), "--feather", "20", *ARGS])
+    assert rc == 2 and "--feather" in capsys.readouterr().err
+
+
+def test_outpaint_grows_the_image_and_keeps_the_old_pixels(tmp_path):
+    rng = np.random.default_rng(1)
+    src = rng.integers(0, 256, (30, 40, 3), np.uint8)
+    Image.fromarray(src).save(tmp_path / "in.png")
+    rc = main(["outpaint", str(tmp_path / "in.png"), "--right", "50", "--top", "10",
+               "--out", str(tmp_path / "out.png"), *ARGS])
+    assert rc == 0
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    assert out.shape == (40, 90, 3)
+    assert np.array_equal(out[10 + 4 :, : 40 - 4], src[4:, :36])

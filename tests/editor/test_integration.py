@@ -1,0 +1,60 @@
+"""End to end with the real tiny random-weight model: GUI thread -> worker thread -> Engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+
+from editor import jobs
+from editor.geometry import MAX_FEATHER
+from editor.main_window import MainWindow
+from editor.worker import Worker, WorkerThread
+
+pytest.importorskip("torch")
+
+
+def test_schedules_agree_with_the_sampler():
+    from models.sampler import SCHEDULES
+
+    assert tuple(jobs.SCHEDULES) == tuple(SCHEDULES)
+
+
+def test_sampling_defaults_agree_with_the_engine():
+    from dataclasses import asdict
+
+    from models.engine import SamplingParams
+
+    assert asdict(jobs.Sampling()) == asdict(SamplingParams())
+
+
+def test_inpaint_with_the_tiny_model_through_the_worker(qtbot, tmp_path):
+    win = MainWindow(WorkerThread(Worker()),
+                     QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                     confirm=False)
+    qtbot.addWidget(win)
+    try:
+        with qtbot.waitSignal(win.controller.model_changed, timeout=60_000) as loaded:
+            win.controller.load_model("tiny", "cpu")
+        assert loaded.args == ["tiny", 32, 8]
+        rng = np.random.default_rng(1)
+        image = rng.integers(0, 256, (40, 56, 3), np.uint8)
+        win.doc.reset(image)
+        mask = np.zeros((40, 56), bool)
+        mask[10:22, 14:30] = True
+        win.doc.set_mask(mask, "mask")
+        win.class_picker.set_class(3)
+        steps = []
+        win.controller.step_painted.connect(lambda j, s, t: steps.append((s, t)))
+        with qtbot.waitSignal(win.controller.candidate_changed, timeout=60_000):
+            win.a_generate.trigger()
+        assert win.last_error is None
+        assert steps == [(s, 12) for s in range(2, 12)]
+        out = win.doc.image
+        assert not np.array_equal(out[mask], image[mask]), "the masked pixels were regenerated"
+        far = np.ones_like(mask)
+        far[10 - MAX_FEATHER : 22 + MAX_FEATHER, 14 - MAX_FEATHER : 30 + MAX_FEATHER] = False
+        assert np.array_equal(out[far], image[far])
+        assert win.doc.undo_stack.count() == 2  # the mask, the generation
+    finally:
+        win.close()
