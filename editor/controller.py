@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QRect, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
 from editor import geometry as g
+from editor.classes import class_names
 from editor.document import Document
 from editor.imageconv import to_qimage
 from editor.jobs import Job, JobResult, Sampling, next_job_id
@@ -268,7 +269,7 @@ class Controller(QObject):
         self._commit(job, result, 0, text, self.doc.mask & ~job.mask
                      if job.kind == "edit" else mask_after)
         if result.class_id is not None and job.class_id is None:
-            self.message.emit(f"Done (automatic class {result.class_id})")
+            self.message.emit(f"Done (automatic class: {class_names()[result.class_id]})")
         else:
             self.message.emit("Done")
 

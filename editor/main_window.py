@@ -33,11 +33,12 @@ from PySide6.QtWidgets import (
 )
 
 from editor.canvas import Canvas
+from editor.classes import class_names
 from editor.controller import Controller
 from editor.document import Document
 from editor.imageconv import READ_FORMATS, load_image, save_image
 from editor.tools import MAX_BRUSH, MIN_BRUSH, Brush, Eraser, Lasso, RectSelect, Tool
-from editor.widgets import CandidateBar, ClassPicker, SamplingPanel, class_names
+from editor.widgets import CandidateBar, ClassPicker, SamplingPanel
 
 MAX_RECENT = 10
 OPEN_FILTER = "Images (" + " ".join(f"*.{e}" for e in READ_FORMATS) + ");;All files (*)"

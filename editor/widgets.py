@@ -5,7 +5,6 @@ They only show and edit values; the main window copies them into the controller.
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 from PySide6.QtCore import QSortFilterProxyModel, QStringListModel, Qt, Signal
@@ -24,22 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from editor.classes import class_names
 from editor.jobs import SCHEDULES, Sampling
 
-CLASSES_FILE = Path(__file__).resolve().parent.parent / "resources" / "imagenet_classes.txt"
 AUTO = "Automatic (from the picture)"
-
-
-@cache
-def class_names() -> tuple[str, ...]:
-    """The 1000 ImageNet class names in index order (class id = line number)."""
-    try:
-        names = tuple(CLASSES_FILE.read_text(encoding="utf-8").splitlines())
-    except OSError:
-        names = ()
-    if len(names) != 1000:  # a broken install: keep working with bare ids
-        names = tuple(f"class {i}" for i in range(1000))
-    return names
 
 
 class ClassPicker(QWidget):

@@ -1,0 +1,127 @@
+"""Open / save / drop / recent files, and bad input: a clear message, nothing lost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fakes import make_window
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QImage
+
+from editor import imageconv
+from editor.worker import Worker, WorkerThread
+
+
+@pytest.mark.parametrize("ext", ["png", "webp", "jpg"])
+def test_save_and_open_round_trip(qtbot, win, tmp_path, ext):
+    path = tmp_path / f"out.{ext}"
+    assert win.save_to(path)
+    assert not win.doc.modified
+    back = imageconv.load_image(path)
+    assert back.shape == win.doc.image.shape
+    if ext == "png":
+        assert np.array_equal(back, win.doc.image)
+    assert win.open_path(path)
+    assert str(path.resolve()) in win._recent()
+    assert win.recent_menu.actions()[0].text() == str(path.resolve())
+
+
+def test_opening_a_broken_file_explains_and_keeps_the_document(qtbot, win, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[3:9, 3:9] = True
+    win.doc.set_mask(m, "mask")
+    image, count = win.doc.image.copy(), win.doc.undo_stack.count()
+    assert not win.open_path(bad)
+    assert win.last_error[0] == "Could not open" and "broken.png" in win.last_error[1]
+    assert np.array_equal(win.doc.image, image) and np.array_equal(win.doc.mask, m)
+    assert win.doc.undo_stack.count() == count
+    assert not win.open_path(tmp_path / "missing.jpg")
+    assert "does not exist" in win.last_error[1]
+
+
+def test_saving_to_an_unwritable_place_explains_and_keeps_the_old_file(qtbot, win, tmp_path):
+    target = tmp_path / "keep.png"
+    target.write_bytes(b"old")
+    assert not win.save_to(tmp_path / "nowhere" / "x.png")
+    assert win.last_error[0] == "Could not save"
+    assert not win.save_to(tmp_path / "x.gif")
+    assert ".gif" in win.last_error[1]
+    assert target.read_bytes() == b"old"
+
+
+def test_dropping_an_image_file_opens_it(qtbot, win, tmp_path):
+    path = tmp_path / "dropped.png"
+    Image.fromarray(np.full((20, 30, 3), 9, np.uint8)).save(path)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    ev = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                    Qt.KeyboardModifier.NoModifier)
+    # Qt delivers Drop events only from a real drag session, so hand it to the handler.
+    win.dropEvent(ev)
+    assert ev.isAccepted()
+    assert win.doc.image.shape == (20, 30, 3) and win.doc.path == path
+
+
+def test_alpha_is_flattened_on_white_and_rows_are_not_skewed():
+    img = QImage(5, 3, QImage.Format.Format_ARGB32)  # 5 * 3 bytes: rows padded in RGB888
+    img.fill(Qt.GlobalColor.transparent)
+    img.setPixelColor(4, 2, Qt.GlobalColor.red)
+    a = imageconv.from_qimage(img)
+    assert a.shape == (3, 5, 3)
+    assert (a[2, 4] == (255, 0, 0)).all() and (a[0, 0] == 255).all()
+    rgb = np.random.default_rng(0).integers(0, 256, (3, 5, 3), np.uint8)
+    assert np.array_equal(imageconv.from_qimage(imageconv.to_qimage(rgb)), rgb)
+
+
+def test_a_model_that_fails_to_load_is_explained_and_editing_still_works(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from editor.main_window import MainWindow
+
+    def broken(name, device):
+        raise FileNotFoundError("no model 'nope'")
+
+    win = MainWindow(WorkerThread(Worker(factory=broken, params=lambda s: s)),
+                     QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                     confirm=False)
+    qtbot.addWidget(win)
+    try:
+        with qtbot.waitSignal(win.controller.model_changed, timeout=5000):
+            win.controller.load_model("nope")
+        assert win.last_error[0] == "Model not loaded" and "nope" in win.last_error[1]
+        win.doc.set_mask(np.ones(win.doc.mask.shape, bool), "all")
+        win.a_generate.trigger()
+        assert win.last_error[0] == "No model" and not win.controller.busy
+    finally:
+        win.close()
+
+
+def test_an_engine_error_is_shown_and_the_worker_keeps_serving(qtbot, tmp_path, engine):
+    calls = []
+
+    def flaky(*a, **k):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("out of memory (simulated)")
+        return type(engine).edit_many(engine, *a, **k)
+
+    engine.edit_many = flaky
+    win = make_window(qtbot, tmp_path, engine)
+    try:
+        m = np.zeros(win.doc.mask.shape, bool)
+        m[5:20, 5:20] = True
+        win.doc.set_mask(m, "mask")
+        image = win.doc.image.copy()
+        with qtbot.waitSignal(win.controller.busy_changed, timeout=5000):
+            win.a_generate.trigger()
+        qtbot.waitUntil(lambda: not win.controller.busy, timeout=5000)
+        assert win.last_error[0] == "Generation failed" and "out of memory" in win.last_error[1]
+        assert np.array_equal(win.doc.image, image) and win.doc.mask.any()
+        with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
+            win.a_generate.trigger()
+        assert not np.array_equal(win.doc.image, image)
+    finally:
+        win.close()
