@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from PySide6.QtCore import QSettings, QTimer
@@ -65,4 +66,11 @@ def main(argv: list[str]) -> int:
         QTimer.singleShot(0, lambda: win.open_path(args.image))
     else:
         QTimer.singleShot(0, win.canvas.fit)
-    return int(app.exec())
+    rc = int(app.exec())
+    if not win.worker_stopped:
+        # The worker is stuck in a call that cannot be interrupted; destroying its running
+        # QThread would abort with a core dump, so leave without running destructors.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc

@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
         self.confirm = confirm
         self.last_error: tuple[str, str] | None = None
         self.worker_thread = worker_thread
+        self.worker_stopped = False
 
         self.doc = Document()
         self.controller = Controller(self.doc, worker_thread.worker, self)
@@ -466,5 +467,6 @@ class MainWindow(QMainWindow):
             e.ignore()
             return
         self.controller.cancel()
-        self.worker_thread.close()
+        # A decode stops within one step; a model load cannot be interrupted, so allow it time.
+        self.worker_stopped = self.worker_thread.close(timeout_ms=60_000)
         e.accept()
