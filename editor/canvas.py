@@ -46,21 +46,28 @@ ZOOM_MIN, ZOOM_MAX = 0.05, 32.0
 
 
 class MaskOverlay(QGraphicsItem):
-    """The mask as a translucent layer plus the token grid of the planned windows."""
+    """The mask as a translucent layer plus the token grid of the planned windows.
+
+    Token cells are rendered once per plan into their own layer (union of all windows, so
+    overlapping windows do not stack their tint) and drawn with a constant opacity.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._mask = QImage()
+        self._cells = QImage()
         self._windows: list[Window] = []
-        self._cells: list[np.ndarray] = []
+        self._tokens: list[int] = []
         self._rect = QRectF()
         self.show_grid = True
+        self.decoding = False  # while steps are painted only the window outlines are shown
 
     def set_size(self, w: int, h: int) -> None:
         self.prepareGeometryChange()
         self._rect = QRectF(0, 0, w, h)
         self._mask = QImage(w, h, QImage.Format.Format_ARGB32)
         self._mask.fill(Qt.GlobalColor.transparent)
+        self._cells = QImage()
 
     def update_mask(self, mask: np.ndarray, rect: QRect) -> None:
         r = rect.intersected(QRect(0, 0, self._mask.width(), self._mask.height()))
@@ -75,7 +82,19 @@ class MaskOverlay(QGraphicsItem):
 
     def set_plan(self, windows: list[Window], cells: list[np.ndarray]) -> None:
         self.prepareGeometryChange()
-        self._windows, self._cells = windows, cells
+        self._windows = windows
+        self._tokens = [c.shape[0] for c in cells]
+        w, h = int(self._rect.width()), int(self._rect.height())
+        layer = QImage(max(w, 1), max(h, 1), QImage.Format.Format_ARGB32_Premultiplied)
+        layer.fill(Qt.GlobalColor.transparent)
+        p = QPainter(layer)
+        solid = QColor(*CELL_RGBA[:3])
+        for v, c in zip(windows, cells, strict=True):
+            size = v.size / c.shape[0]
+            for i, j in zip(*np.nonzero(c), strict=True):
+                p.fillRect(QRectF(v.x + j * size, v.y + i * size, size, size), solid)
+        p.end()
+        self._cells = layer
         self.update()
 
     def boundingRect(self) -> QRectF:
@@ -85,22 +104,24 @@ class MaskOverlay(QGraphicsItem):
         return r
 
     def paint(self, p: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        p.drawImage(0, 0, self._mask)
+        if not self.decoding:
+            p.drawImage(0, 0, self._mask)
         if not self.show_grid:
             return
-        clip = self._rect
-        fill = QColor(*CELL_RGBA)
-        for v, cells in zip(self._windows, self._cells, strict=False):
-            t = cells.shape[0]
-            c = v.size / t
-            for i, j in zip(*np.nonzero(cells), strict=True):
-                p.fillRect(QRectF(v.x + j * c, v.y + i * c, c, c).intersected(clip), fill)
-            grid = QPen(QColor(255, 255, 255, 60), 0)  # cosmetic: 1 screen px at any zoom
-            p.setPen(grid)
-            for k in range(1, t):
-                p.drawLine(QPointF(v.x + k * c, v.y), QPointF(v.x + k * c, v.y + v.size))
-                p.drawLine(QPointF(v.x, v.y + k * c), QPointF(v.x + v.size, v.y + k * c))
-            p.setPen(QPen(QColor(255, 210, 0, 200), 0, Qt.PenStyle.DashLine))
+        if not self.decoding and not self._cells.isNull():
+            p.setOpacity(CELL_RGBA[3] / 255)
+            p.drawImage(0, 0, self._cells)
+            p.setOpacity(1.0)
+        grid = QPen(QColor(255, 255, 255, 60), 0)  # cosmetic: 1 screen px at any zoom
+        frame = QPen(QColor(255, 210, 0, 200), 0, Qt.PenStyle.DashLine)
+        for v, t in zip(self._windows, self._tokens, strict=True):
+            if not self.decoding:
+                c = v.size / t
+                p.setPen(grid)
+                for k in range(1, t):
+                    p.drawLine(QPointF(v.x + k * c, v.y), QPointF(v.x + k * c, v.y + v.size))
+                    p.drawLine(QPointF(v.x, v.y + k * c), QPointF(v.x + v.size, v.y + k * c))
+            p.setPen(frame)
             p.drawRect(QRectF(v.x, v.y, v.size, v.size))
 
 
@@ -205,6 +226,8 @@ class Canvas(QGraphicsView):
         """
         self._clear_patches()
         self._previewing = True
+        self._overlay.decoding = True
+        self._overlay.update()
 
     def paint_preview(self, patch: QImage, rect: QRect, text: str) -> None:
         if not self._previewing:
@@ -227,6 +250,8 @@ class Canvas(QGraphicsView):
     def end_preview(self) -> None:
         self._clear_patches()
         self._previewing = False
+        self._overlay.decoding = False
+        self._overlay.update()
         self.step_text = ""
         self.viewport().update()
 

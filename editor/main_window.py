@@ -122,10 +122,14 @@ class MainWindow(QMainWindow):
         self.a_save_as = self._action("Save &As…", self.save_as,
                                       QKeySequence.StandardKey.SaveAs)
         self.a_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.a_undo = stack.createUndoAction(self, "&Undo")
-        self.a_undo.setShortcut(QKeySequence.StandardKey.Undo)
-        self.a_redo = stack.createRedoAction(self, "&Redo")
-        self.a_redo.setShortcut(QKeySequence.StandardKey.Redo)
+        # Own actions rather than QUndoStack.createUndoAction: a fixed label keeps the toolbar
+        # from jumping, and they stay disabled while a decode reads the image.
+        self.a_undo = self._action("&Undo", stack.undo, QKeySequence.StandardKey.Undo)
+        self.a_redo = self._action("&Redo", stack.redo, QKeySequence.StandardKey.Redo)
+        stack.canUndoChanged.connect(self._update_history_actions)
+        stack.canRedoChanged.connect(self._update_history_actions)
+        stack.undoTextChanged.connect(self._update_history_actions)
+        stack.redoTextChanged.connect(self._update_history_actions)
         self.a_clear = self._action("Clear mask", lambda: self._set_mask(False), "Ctrl+D")
         self.a_all = self._action("Mask everything", lambda: self._set_mask(True), "Ctrl+A")
         self.a_invert = self._action("Invert mask", self._invert_mask, "Ctrl+I")
@@ -143,8 +147,7 @@ class MainWindow(QMainWindow):
         self.a_fill.setChecked(True)
         self.a_smaller = self._action("Smaller brush", lambda: self._brush_step(1 / 1.25), "[")
         self.a_bigger = self._action("Bigger brush", lambda: self._brush_step(1.25), "]")
-        self.addAction(self.a_undo)
-        self.addAction(self.a_redo)
+        self._update_history_actions()
 
         group = QActionGroup(self)
         self.tool_actions: dict[str, QAction] = {}
@@ -422,16 +425,25 @@ class MainWindow(QMainWindow):
         else:
             self.sampling.model_status.setText("no model loaded")
 
+    def _update_history_actions(self, *_args) -> None:
+        # History edits while a decode reads the image would make its result stale.
+        busy = self.controller.busy
+        try:
+            stack = self.doc.undo_stack
+            self.a_undo.setEnabled(stack.canUndo() and not busy)
+            self.a_redo.setEnabled(stack.canRedo() and not busy)
+            self.a_undo.setToolTip(f"Undo {stack.undoText()}".strip())
+            self.a_redo.setToolTip(f"Redo {stack.redoText()}".strip())
+        except RuntimeError:  # the stack signals while being destroyed
+            pass
+
     def _on_busy(self, busy: bool) -> None:
         self.a_cancel.setEnabled(busy)
-        # History edits while a decode reads the image would make its result stale.
-        for a in (self.a_undo, self.a_redo, self.a_open, self.a_new):
+        for a in (self.a_open, self.a_new):
             a.setEnabled(not busy)
+        self._update_history_actions()
         if busy:
             self.progress_bar.setValue(0)
-        else:
-            self.a_undo.setEnabled(self.doc.undo_stack.canUndo())
-            self.a_redo.setEnabled(self.doc.undo_stack.canRedo())
         self.progress_bar.setVisible(busy)
 
     def _on_progress(self, text: str) -> None:
