@@ -1,6 +1,6 @@
 """Measure the longest GUI-thread stall while a real decode runs (not collected by pytest).
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/editor/stall_probe.py [MODEL]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/editor/stall_probe.py [MODEL] [--width=PX]
 
 MODEL: a .safetensors path, 'default', or a preset name (default-128, tiny) for random weights of
 that size, which cost the same compute as trained ones. A QTimer fires every 5 ms on the GUI
@@ -51,11 +51,13 @@ def main() -> int:
     win.controller.model_changed.connect(wait.quit)
     if not loaded:
         wait.exec()
+    w = int(next((a.split("=")[1] for a in sys.argv if a.startswith("--width=")), 512))
+    h = w * 3 // 4
     rng = np.random.default_rng(0)
-    img = (rng.random((384, 512, 1)) * np.linspace(40, 220, 512)[None, :, None]).astype(np.uint8)
+    img = (rng.random((h, w, 1)) * np.linspace(40, 220, w)[None, :, None]).astype(np.uint8)
     win.doc.reset(np.repeat(img, 3, axis=2))
-    m = np.zeros((384, 512), bool)
-    m[120:220, 180:300] = True
+    m = np.zeros((h, w), bool)
+    m[h * 5 // 16 : h * 9 // 16, w * 6 // 16 : w * 9 // 16] = True
     win.doc.set_mask(m, "mask")
     win.class_picker.set_class(207)
 
@@ -80,11 +82,13 @@ def main() -> int:
     last[0] = t0
     probe.start()
     win.a_generate.trigger()
+    job_windows = list(win.controller.job.windows) if win.controller.job else []
     loop.exec()
     elapsed = time.perf_counter() - t0
     probe.stop()
     g = np.array(gaps) * 1000
-    print(f"model {spec} ({loaded[0][1]} px window), {len(steps)} steps painted in "
+    print(f"model {spec} ({loaded[0][1]} px window), {w}x{h} image, "
+          f"{len(job_windows)} window(s), {len(steps)} steps painted in "
           f"{elapsed:.2f} s; probe ticks {len(g)}: max gap {g.max():.1f} ms, "
           f"p99 {np.percentile(g, 99):.1f} ms, median {np.median(g):.1f} ms; "
           f"error: {win.last_error}")
