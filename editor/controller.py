@@ -122,9 +122,15 @@ class Controller(QObject):
         self.plan_changed.emit(wins, cells)
 
     # ------------------------------------------------------------------ requests
-    def generate(self, class_id: int | str | None = "panel", text: str = "Generate") -> bool:
-        """Regenerate the masked pixels. `class_id` "panel" uses the class chosen in the panel."""
-        cid = self.class_id if class_id == "panel" else class_id
+    def generate(self, text: str = "Generate") -> bool:
+        """Regenerate the masked pixels as the panel's class (None: automatic)."""
+        return self._edit(self.class_id, text)
+
+    def regenerate_as(self, class_id: int | None, name: str) -> bool:
+        """"Regenerate selection as CLASS": the class given here, whatever the panel says."""
+        return self._edit(class_id, f"Regenerate as {name}")
+
+    def _edit(self, class_id: int | None, text: str) -> bool:
         if not self.ready:
             self.error.emit("No model", "The model is not loaded yet (or failed to load); see "
                             "the status bar, or pick another model in the Sampling panel.")
@@ -135,12 +141,9 @@ class Controller(QObject):
                             "Paint a mask over the part to regenerate first (brush: B), or "
                             "drag a canvas edge outward to outpaint.")
             return False
-        job = Job("edit", self.doc.image.copy(), self.doc.mask.copy(), windows, cid,
+        job = Job("edit", self.doc.image.copy(), self.doc.mask.copy(), windows, class_id,
                   self.sampling, self._next_seed(), self.candidates, self.feather)
         return self._start(job, text, self.doc.mask & ~job.mask)
-
-    def regenerate_as(self, class_id: int | None, name: str) -> bool:
-        return self.generate(class_id, f"Regenerate as {name}")
 
     def new_image(self, class_id: int, name: str) -> bool:
         """A blank canvas of the model's size, generated entirely as `class_id` with live steps."""
@@ -165,7 +168,7 @@ class Controller(QObject):
         self.doc.extend(left, top, right, bottom)
         if self.fill_on_release and self.ready:
             self.update_plan()
-            self.generate(text="Outpaint")
+            self.generate("Outpaint")
 
     def cancel(self) -> None:
         """Stop the running job between two steps; the document is left as it was."""

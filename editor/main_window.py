@@ -422,6 +422,7 @@ class MainWindow(QMainWindow):
     def _on_model(self, name: str, window: int, tokens: int) -> None:
         if window:
             self.sampling.model_status.setText(f"{window} px window, {tokens}×{tokens} tokens")
+            self.sampling.select_model(name)  # after a failed switch: show what is loaded
         else:
             self.sampling.model_status.setText("no model loaded")
 

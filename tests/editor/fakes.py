@@ -62,7 +62,7 @@ class FakeEngine:
         assert image.shape == (self.window, self.window, 3) and image.dtype == np.uint8
         assert token_mask.shape == (self.tokens_per_side,) * 2 and token_mask.dtype == bool
         self.calls.append(dict(kind="edit", class_id=class_id, seed=seed, mask=token_mask.copy(),
-                               candidates=candidates))
+                               candidates=candidates, thread=threading.current_thread()))
         yield from self._steps(params, seed, candidates)
 
     def generate(self, class_id, params, seed=0, candidates=1):

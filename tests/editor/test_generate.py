@@ -5,6 +5,8 @@ No sleeps: every wait is qtbot.waitSignal / waitUntil on a signal the code under
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from fakes import FakeEngine, colour, make_window
@@ -57,6 +59,7 @@ def test_generate_paints_every_step_and_leaves_one_undo_entry(qtbot, win, engine
     assert np.array_equal(out[far], before[far]), "pixels far from the mask are untouched"
     assert not win.doc.mask.any(), "the regenerated area leaves the mask"
     assert not win.canvas.previewing
+    assert engine.calls[0]["thread"] is not threading.main_thread(), "decoding off the GUI thread"
     win.a_undo.trigger()
     assert np.array_equal(win.doc.image, before) and np.array_equal(win.doc.mask, mask)
 
