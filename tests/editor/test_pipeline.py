@@ -1,0 +1,87 @@
+"""editor.pipeline with the fake engine: successive windows see earlier results; big masks are
+decoded downscaled; nothing beyond the feather changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fakes import FakeEngine, colour
+
+from editor import geometry as g
+from editor.jobs import Job, Sampling
+from editor.pipeline import Stopped, run_job
+
+
+class Recorder(FakeEngine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[np.ndarray] = []
+
+    def edit_many(self, image, token_mask, class_id, params, seed=0, candidates=1, tokens=None):
+        self.inputs.append(image.copy())
+        yield from super().edit_many(image, token_mask, class_id, params, seed, candidates)
+
+
+def job(image, mask, engine, max_windows, **kw) -> Job:
+    wins = g.plan(mask, engine.window, engine.tokens_per_side, max_windows)
+    return Job("edit", image, mask, wins, kw.pop("class_id", 1), Sampling(steps=4), 0, **kw)
+
+
+def test_each_window_is_conditioned_on_the_ones_before():
+    eng = Recorder()
+    image = np.zeros((32, 100, 3), np.uint8)
+    mask = np.zeros((32, 100), bool)
+    mask[:, 60:] = True  # an outpaint strip wider than one window
+    j = job(image, mask, eng, g.OUTPAINT_MAX_WINDOWS)
+    assert len(j.windows) >= 2 and all(v.scale == 1 for v in j.windows)
+    out = run_job(eng, j, Sampling(steps=4)).images[0]
+    first = j.windows[0]
+    # The second window overlaps the first one's result and must have been given it as input.
+    second = j.windows[1]
+    assert max(first.x, second.x) < min(first.x + first.size, second.x + second.size)
+    fill = colour(0, 3)
+    core = first.core
+    overlap_done = slice(max(core[0], second.x), min(core[2], second.x + second.size))
+    assert mask[:, overlap_done].any(), "some of the second window was decoded by the first"
+    seen = eng.inputs[1][:, overlap_done.start - second.x : overlap_done.stop - second.x]
+    assert (seen[mask[:, overlap_done]] == fill).all()
+    assert (out[mask] != 0).all() and (out[:, : 60 - 4] == 0).all()
+
+
+def test_a_big_blob_is_decoded_downscaled_and_composited_at_full_size():
+    eng = FakeEngine()
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (200, 200, 3), np.uint8)
+    mask = np.zeros((200, 200), bool)
+    mask[20:180, 30:170] = True
+    j = job(image, mask, eng, 1)
+    (v,) = j.windows
+    assert v.scale > 1
+    out = run_job(eng, j, Sampling(steps=4)).images[0]
+    assert (out[mask] == colour(0, 3)).all()
+    far = ~g.alpha(mask, j.feather).astype(bool)
+    assert np.array_equal(out[far], image[far])
+
+
+def test_candidates_differ_and_stop_raises():
+    eng = FakeEngine()
+    image = np.zeros((32, 32, 3), np.uint8)
+    mask = np.zeros((32, 32), bool)
+    mask[8:20, 8:20] = True
+    res = run_job(eng, job(image, mask, eng, 4, candidates=3), Sampling(steps=4))
+    assert len(res.images) == 3
+    assert len({int(im[10, 10, 0]) for im in res.images}) == 3
+    with pytest.raises(Stopped):
+        run_job(eng, job(image, mask, eng, 4), Sampling(steps=4), should_stop=lambda: True)
+
+
+def test_automatic_class_is_chosen_once_for_all_windows():
+    eng = FakeEngine()
+    image = np.zeros((32, 100, 3), np.uint8)
+    mask = np.zeros((32, 100), bool)
+    mask[:, 50:] = True
+    chosen = []
+    res = run_job(eng, job(image, mask, eng, 8, class_id=None), Sampling(steps=4),
+                  on_class=chosen.append)
+    assert chosen == [207] and res.class_id == 207
+    assert {c["class_id"] for c in eng.calls} == {207}
