@@ -141,7 +141,11 @@ class Worker(QObject):
             return
         except Exception as e:  # shown to the user; the thread keeps serving
             traceback.print_exc()
-            self.failed.emit(job.id, f"{type(e).__name__}: {e}")
+            text = f"{type(e).__name__}: {e}"
+            if type(e).__name__ == "ClassifierUnavailable":
+                text = (f"The automatic class needs the EfficientNet-Lite0 classifier, which is "
+                        f"not installed ({e}). Pick a class in the Class list instead.")
+            self.failed.emit(job.id, text)
             return
         self.finished.emit(job.id, result)
 

@@ -125,3 +125,24 @@ def test_an_engine_error_is_shown_and_the_worker_keeps_serving(qtbot, tmp_path, 
         assert not np.array_equal(win.doc.image, image)
     finally:
         win.close()
+
+
+def test_missing_classifier_for_the_automatic_class_says_what_to_do(qtbot, tmp_path, engine):
+    class ClassifierUnavailable(RuntimeError):
+        pass
+
+    def no_classifier(image, token_mask=None):
+        raise ClassifierUnavailable("pip install 'maskgit-editor[train]'")
+
+    engine.auto_class = no_classifier
+    win = make_window(qtbot, tmp_path, engine)
+    try:
+        win.doc.set_mask(np.ones(win.doc.mask.shape, bool), "all")
+        win.class_picker.set_class(None)
+        with qtbot.waitSignal(win.controller.busy_changed, timeout=5000,
+                              check_params_cb=lambda busy: not busy):
+            win.a_generate.trigger()
+        assert win.last_error[0] == "Generation failed"
+        assert "Pick a class" in win.last_error[1] and "maskgit-editor[train]" in win.last_error[1]
+    finally:
+        win.close()
