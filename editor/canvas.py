@@ -13,6 +13,7 @@ from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
+    QFocusEvent,
     QImage,
     QKeyEvent,
     QMouseEvent,
@@ -103,7 +104,9 @@ class MaskOverlay(QGraphicsItem):
             r = r.united(QRectF(v.x, v.y, v.size, v.size))
         return r
 
-    def paint(self, p: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+    def paint(
+        self, p: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         if not self.decoding:
             p.drawImage(0, 0, self._mask)
         if not self.show_grid:
@@ -342,7 +345,7 @@ class Canvas(QGraphicsView):
         else:
             super().keyReleaseEvent(e)
 
-    def focusOutEvent(self, e) -> None:
+    def focusOutEvent(self, e: QFocusEvent) -> None:
         # A released key is not delivered after focus moves; do not get stuck in pan / original.
         self._space = False
         self.show_original(False)

@@ -173,7 +173,7 @@ class _Region(QUndoCommand):
         self.doc, self.rect = doc, rect
         x0, y0, x1, y1 = rect
 
-        def cut(pair):
+        def cut(pair: tuple[np.ndarray, np.ndarray] | None) -> tuple | None:
             return None if pair is None else tuple(a[y0:y1, x0:x1].copy() for a in pair)
 
         self.image, self.mask = cut(image), cut(mask)

@@ -6,7 +6,9 @@ Errors are shown in non-blocking message boxes and never lose the document.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Slot
@@ -40,13 +42,16 @@ from editor.imageconv import READ_FORMATS, load_image, save_image
 from editor.tools import MAX_BRUSH, MIN_BRUSH, Brush, Eraser, Lasso, RectSelect, Tool
 from editor.widgets import CandidateBar, ClassPicker, SamplingPanel
 
+if TYPE_CHECKING:
+    from editor.worker import WorkerThread
+
 MAX_RECENT = 10
 OPEN_FILTER = "Images (" + " ".join(f"*.{e}" for e in READ_FORMATS) + ");;All files (*)"
 SAVE_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp)"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, worker_thread, settings: QSettings | None = None,
+    def __init__(self, worker_thread: WorkerThread, settings: QSettings | None = None,
                  confirm: bool = True) -> None:
         """`worker_thread`: an editor.worker.WorkerThread (owned from now on). `confirm`: ask
         before discarding unsaved changes (tests turn it off)."""
@@ -104,7 +109,9 @@ class MainWindow(QMainWindow):
         dock2.setWidget(self.sampling)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock2)
 
-    def _action(self, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:
+    def _action(self, text: str, slot: Callable[..., object],
+                shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+                checkable: bool = False) -> QAction:
         a = QAction(text, self)
         if shortcut is not None:
             a.setShortcut(QKeySequence(shortcut))

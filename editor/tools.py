@@ -4,6 +4,7 @@ record one undo entry per gesture. Coordinates are image pixels (floats from the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -44,7 +45,7 @@ class Tool:
         """The shape being drawn, for the canvas to show during the gesture."""
         return None
 
-    def _stamp(self, region: Rect, draw) -> None:
+    def _stamp(self, region: Rect, draw: Callable[[np.ndarray, tuple[int, int]], None]) -> None:
         """Let `draw(canvas uint8, (ox, oy))` paint 255s into `region`, then merge into the mask."""
         doc = self._doc
         assert doc is not None

@@ -119,7 +119,9 @@ class Worker(QObject):
             return
         self.started.emit(job.id)
 
-        def on_step(k: int, step: Any, patch: np.ndarray, rect: tuple[int, int, int, int]):
+        def on_step(
+            k: int, step: Any, patch: np.ndarray, rect: tuple[int, int, int, int]
+        ) -> None:
             # Copies: the receiver lives in another thread and the engine may reuse buffers.
             self.step_ready.emit(
                 job.id, k, int(step.step), int(step.total), patch.copy(), rect,
