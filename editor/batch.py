@@ -111,8 +111,9 @@ def _pairs(images: Path, masks: Path) -> list[tuple[Path, Path]]:
 
 
 def _run(engine: EngineLike, image: np.ndarray, mask: np.ndarray, max_windows: int,
-         args: argparse.Namespace, sampling: Sampling, params: Any, feather: int) -> np.ndarray:
-    windows = g.plan(mask, engine.window, engine.tokens_per_side, max_windows)
+         args: argparse.Namespace, sampling: Sampling, params: Any, feather: int,
+         overlap: float = 0.0) -> np.ndarray:
+    windows = g.plan(mask, engine.window, engine.tokens_per_side, max_windows, overlap)
     if not windows:
         return image
     job = Job("edit", image, mask, windows, args.class_id, sampling, int(args.seed), 1, feather)
@@ -172,7 +173,7 @@ def outpaint(args: argparse.Namespace) -> int:
     engine = load_engine(args.model, args.device)
     image, mask = g.extend(rgb, np.zeros(rgb.shape[:2], bool), **sides)
     out = _run(engine, image, mask, g.OUTPAINT_MAX_WINDOWS, args, sampling, params,
-               feather=4)
+               feather=4, overlap=g.OUTPAINT_OVERLAP)
     # Alpha does not extend with the canvas; the grown image is opaque.
     write_like(out, src.convert("RGB"), out_path)
     print(f"wrote {out_path} ({out.shape[1]}x{out.shape[0]})", file=sys.stderr)

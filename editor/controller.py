@@ -102,22 +102,20 @@ class Controller(QObject):
         self.message.emit(f"Loading model {name}…")
         self.worker.load_model(name, device)
 
-    def plan(self, mask: np.ndarray | None = None, max_windows: int = INPAINT_MAX_WINDOWS
-             ) -> list[g.Window]:
+    def plan(self, mask: np.ndarray | None = None) -> list[g.Window]:
+        """The windows Generate would decode now (empty until a model is loaded)."""
         if not self.ready:
             return []
         m = self.doc.mask if mask is None else mask
-        return g.plan(m, self.window, self.tokens, max_windows)
-
-    def _max_windows(self) -> int:
-        # After an outpaint drag the mask is a strip along a border: many sharp windows beat
-        # one blurry downscaled one there.
-        grown = self.doc.image.shape != self.doc.original.shape
-        return OUTPAINT_MAX_WINDOWS if grown else INPAINT_MAX_WINDOWS
+        # After an outpaint drag the mask is a strip along a border: many sharp, overlapping
+        # windows beat one blurry downscaled one there.
+        if self.doc.image.shape != self.doc.original.shape:
+            return g.plan(m, self.window, self.tokens, OUTPAINT_MAX_WINDOWS, g.OUTPAINT_OVERLAP)
+        return g.plan(m, self.window, self.tokens, INPAINT_MAX_WINDOWS)
 
     @Slot()
     def update_plan(self) -> None:
-        wins = self.plan(max_windows=self._max_windows())
+        wins = self.plan()
         cells = [g.token_mask(g.core_mask(self.doc.mask, v), v) for v in wins]
         self.plan_changed.emit(wins, cells)
 
@@ -135,7 +133,7 @@ class Controller(QObject):
             self.error.emit("No model", "The model is not loaded yet (or failed to load); see "
                             "the status bar, or pick another model in the Sampling panel.")
             return False
-        windows = self.plan(max_windows=self._max_windows())
+        windows = self.plan()
         if not windows:
             self.error.emit("Nothing to regenerate",
                             "Paint a mask over the part to regenerate first (brush: B), or "

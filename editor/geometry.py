@@ -23,6 +23,9 @@ import numpy as np
 MAX_FEATHER = 8  # the CLI promise: pixels more than this outside the mask are bit-identical
 INPAINT_MAX_WINDOWS = 4  # beyond this many native windows a blob is decoded downscaled instead
 OUTPAINT_MAX_WINDOWS = 24  # a strip along a big photo: many sharp windows beat one blurry one
+# Outpainting grows new content window by window; half-core overlaps let each window continue
+# what its neighbour drew instead of meeting it at a one-token seam.
+OUTPAINT_OVERLAP = 0.5
 
 
 @dataclass(frozen=True)
@@ -70,16 +73,19 @@ def bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-def _axis_positions(lo: int, hi: int, length: int, size: int, margin: int) -> list[int]:
-    """Window starts along one axis so that the cores cover [lo, hi) of an axis of `length`."""
+def _axis_positions(
+    lo: int, hi: int, length: int, size: int, margin: int, overlap: float
+) -> list[int]:
+    """Window starts along one axis so that the cores cover [lo, hi) of an axis of `length`;
+    neighbouring cores share at least `overlap` of a core (and at least one margin)."""
     if length <= size:
         return [(length - size) // 2]  # one centred window; the overhang is padding
     core = size - 2 * margin
     if hi - lo <= core:
         starts = [(lo + hi - size) // 2]
     else:
-        # Cores overlap by one margin so neighbouring windows share context.
-        step = max(core - margin, 1)
+        # Overlapping cores: each later window sees part of what the earlier one made.
+        step = max(min(core - margin, round(core * (1 - overlap))), 1)
         n = math.ceil((hi - lo - core) / step) + 1
         first, last = lo - margin, hi - size + margin
         starts = [round(first + (last - first) * i / (n - 1)) for i in range(n)]
@@ -95,7 +101,7 @@ def _core(start: int, size: int, margin: int, length: int) -> tuple[int, int]:
 
 
 def tile(
-    mask: np.ndarray, window: int, tokens: int, scale: float = 1.0
+    mask: np.ndarray, window: int, tokens: int, scale: float = 1.0, overlap: float = 0.0
 ) -> list[Window]:
     """Windows of side round(window * scale) whose cores cover every True pixel of `mask`."""
     box = bbox(mask)
@@ -104,8 +110,8 @@ def tile(
     h, w = mask.shape
     size = max(round(window * scale), window)
     margin = math.ceil(size / tokens)  # one token cell, in image pixels
-    xs = _axis_positions(box[0], box[2], w, size, margin)
-    ys = _axis_positions(box[1], box[3], h, size, margin)
+    xs = _axis_positions(box[0], box[2], w, size, margin, overlap)
+    ys = _axis_positions(box[1], box[3], h, size, margin, overlap)
     out = []
     for y in ys:
         for x in xs:
@@ -120,14 +126,18 @@ def tile(
 
 
 def plan(
-    mask: np.ndarray, window: int, tokens: int, max_windows: int = INPAINT_MAX_WINDOWS
+    mask: np.ndarray,
+    window: int,
+    tokens: int,
+    max_windows: int = INPAINT_MAX_WINDOWS,
+    overlap: float = 0.0,
 ) -> list[Window]:
     """The windows for an edit: native resolution when at most `max_windows` cover the mask,
     else the smallest downscale that does (a big blob gets one coherent, softer window instead
     of a patchwork of sharp ones)."""
     scale = 1.0
     while True:
-        wins = tile(mask, window, tokens, scale)
+        wins = tile(mask, window, tokens, scale, overlap)
         size = round(window * scale)
         if len(wins) <= max_windows or size >= max(mask.shape):
             return wins

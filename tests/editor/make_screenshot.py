@@ -1,7 +1,9 @@
 """Drive the real app through an inpaint and save a screenshot (not collected by pytest).
 
     Xvfb :99 -screen 0 1400x900x24 &
-    DISPLAY=:99 .venv/bin/python tests/editor/make_screenshot.py PHOTO OUT.png [MODEL]
+    DISPLAY=:99 .venv/bin/python tests/editor/make_screenshot.py PHOTO OUT.png [MODEL] [CLASS]
+        [--stroke=x,y;x,y;...]   (fractions of the image size; the brush path) [--brush=PX]
+        [--extend=right:96,top:32]   (outpaint instead of a stroke)
 
 Opens PHOTO, paints a mask with the brush tool over a region, runs Generate with MODEL
 ('default' when its file exists, else 'tiny' random weights), waits for the result, and grabs
@@ -35,11 +37,11 @@ def wait(signal, ms: int = 120_000) -> list:
 
 
 def main() -> int:
-    photo, out = Path(sys.argv[1]), Path(sys.argv[2])
+    argv = [a for a in sys.argv if not a.startswith("--")]
+    photo, out = Path(argv[1]), Path(argv[2])
     from models.registry import DEFAULT_MODEL
 
-    model = sys.argv[3] if len(sys.argv) > 3 else ("default" if DEFAULT_MODEL.is_file()
-                                                  else "tiny")
+    model = argv[3] if len(argv) > 3 else ("default" if DEFAULT_MODEL.is_file() else "tiny")
     _app = QApplication.instance() or QApplication([])  # must outlive the window
     win = MainWindow(WorkerThread(Worker()),
                      QSettings("/tmp/screenshot.ini", QSettings.Format.IniFormat), confirm=False)
@@ -60,17 +62,29 @@ def main() -> int:
     # A brush stroke across the subject, as a person would paint it.
     brush = win.tools["brush"]
     win.set_tool("brush")
-    win.brush_size.setValue(max(16, win.doc.width // 14))
+    size = next((a[8:] for a in sys.argv if a.startswith("--brush=")), "")
+    win.brush_size.setValue(int(size) if size else max(16, win.doc.width // 14))
     h, w = win.doc.height, win.doc.width
-    pts = [(0.36 * w, 0.42 * h), (0.5 * w, 0.36 * h), (0.6 * w, 0.45 * h), (0.52 * w, 0.55 * h)]
-    brush.press(win.doc, QPointF(*pts[0]))
-    for p in pts[1:]:
-        brush.move(QPointF(*p))
-    brush.release(QPointF(*pts[-1]))
-    win.class_picker.set_class(int(sys.argv[4]) if len(sys.argv) > 4 else None)
+    stroke = next((a[9:] for a in sys.argv if a.startswith("--stroke=")),
+                  "0.36,0.42;0.5,0.36;0.6,0.45;0.52,0.55")
+    pts = [(float(x) * w, float(y) * h) for x, y in (p.split(",") for p in stroke.split(";"))]
+    win.class_picker.set_class(int(argv[4]) if len(argv) > 4 else None)
     win.sampling.random_seed.setChecked(False)
     win.sampling.seed.setValue(3)
-    win.generate()
+    extend = next((a[9:] for a in sys.argv if a.startswith("--extend=")), "")
+    if extend:  # outpaint: what releasing a dragged edge does
+        sides = dict(left=0, top=0, right=0, bottom=0)
+        for part in extend.split(","):
+            side, px = part.split(":")
+            sides[side] = int(px)
+        win.controller.extend(**sides)
+        QTimer.singleShot(0, win.canvas.fit)
+    else:
+        brush.press(win.doc, QPointF(*pts[0]))
+        for p in pts[1:]:
+            brush.move(QPointF(*p))
+        brush.release(QPointF(*pts[-1]))
+        win.generate()
     got = wait(win.controller.candidate_changed)
     if win.last_error:
         print("error:", win.last_error)

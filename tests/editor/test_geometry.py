@@ -32,10 +32,10 @@ MODELS = st.sampled_from([(32, 8), (128, 16), (24, 8)])
 
 
 @FAST
-@given(masks(), MODELS, st.integers(1, 6))
-def test_windows_cover_the_mask(mask, model, max_windows):
+@given(masks(), MODELS, st.integers(1, 6), st.sampled_from([0.0, 0.25, 0.5, 0.9]))
+def test_windows_cover_the_mask(mask, model, max_windows, overlap):
     window, tokens = model
-    wins = g.plan(mask, window, tokens, max_windows)
+    wins = g.plan(mask, window, tokens, max_windows, overlap)
     assert wins, "a non-empty mask needs at least one window"
     assert np.array_equal(g.covered(mask, wins), mask)
     for v in wins:
