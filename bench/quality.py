@@ -1,0 +1,336 @@
+"""Inpainting quality benchmark (a benchmark, not a test; issue 4).
+
+Held-out photos (Debian's opencv-doc, python3-skimage and python3-sklearn sample images, never in
+the training corpus), longer side 512, four mask kinds (central box of 25 % of the area, free-form
+strokes, outpaint right 30 %, outpaint bottom 30 %). Every method gets the same input with the
+masked pixels set to grey, so nothing can copy them:
+
+* `model`: the MaskGIT model through the product path (`maskgit-editor inpaint`), automatic class;
+* `telea`, `ns`: OpenCV's Telea and Navier-Stokes inpainting (radius 3);
+* `mean`: a flat fill with the mean colour of the known pixels.
+
+Metrics: PSNR and SSIM over the masked pixels, and KID / FID between 128 px patches of results
+and originals centred on masked pixels, on EfficientNet-Lite0 pooled features (models.classifier).
+These KID/FID numbers are NOT comparable with published FID (Inception-v3, tens of thousands of
+images): here a few dozen patches per mask kind, so read them as a ranking of methods.
+Class guidance: for the box masks the model also runs with a requested class (the classifier's
+top-1 on the original photo); we report how often the classifier puts the regenerated region in
+that class (top-5), with the requested class and with the automatic class.
+
+    python -m bench.quality --fetch /data/evalphotos        # apt-get download + unpack
+    python -m bench.quality --photos /data/evalphotos [--model PATH] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+# (Debian package, path inside the package) of natural colour photographs.
+EVAL_PHOTOS: list[tuple[str, str]] = [
+    *[("opencv-doc", f"usr/share/doc/opencv-doc/examples/data/{n}") for n in (
+        "baboon.jpg", "fruits.jpg", "building.jpg", "messi5.jpg", "squirrel_cls.jpg", "apple.jpg",
+        "orange.jpg", "butterfly.jpg", "home.jpg", "aero1.jpg", "leuvenA.jpg", "chicky_512.png",
+    )],
+    *[("python3-skimage", f"usr/lib/python3/dist-packages/skimage/data/{n}") for n in (
+        "astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
+    )],
+    *[("python3-sklearn", f"usr/lib/python3/dist-packages/sklearn/datasets/images/{n}")
+      for n in ("china.jpg", "flower.jpg")],
+]
+MASK_KINDS = ("box", "strokes", "right", "bottom")
+METHODS = ("model", "telea", "ns", "mean")
+LONG_SIDE = 512
+PATCH = 128  # side of the patches fed to the feature network for KID/FID
+PATCHES_PER_IMAGE = 4
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def fetch(dest: Path) -> None:
+    """Download the evaluation packages (no install) and unpack the chosen photos into `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for pkg in sorted({p for p, _ in EVAL_PHOTOS}):
+            subprocess.run(["apt-get", "download", pkg], cwd=tmp, check=True)
+            deb = next(Path(tmp).glob(f"{pkg}_*.deb"))
+            unpacked = Path(tmp) / pkg
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True)
+            for p, path in EVAL_PHOTOS:
+                if p == pkg:
+                    src = unpacked / path
+                    (dest / f"{pkg}__{src.name}").write_bytes(src.read_bytes())
+    print(f"{len(list(dest.iterdir()))} photos in {dest}")
+
+
+def load_photo(path: Path) -> np.ndarray:
+    im = Image.open(path).convert("RGB")
+    s = LONG_SIDE / max(im.size)
+    im = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
+    return np.asarray(im).copy()
+
+
+def make_mask(kind: str, h: int, w: int, seed: int) -> np.ndarray:
+    """(h, w) bool, True = regenerate."""
+    m = np.zeros((h, w), bool)
+    if kind == "box":  # half of each side = 25 % of the area
+        m[h // 4: h // 4 + h // 2, w // 4: w // 4 + w // 2] = True
+    elif kind == "right":
+        m[:, w - round(0.3 * w):] = True
+    elif kind == "bottom":
+        m[h - round(0.3 * h):, :] = True
+    elif kind == "strokes":  # random thick polylines until ~20 % of the area
+        rng = np.random.default_rng(seed)
+        u8 = np.zeros((h, w), np.uint8)
+        while (u8 > 0).mean() < 0.2:
+            x, y = rng.integers(0, w), rng.integers(0, h)
+            thick = int(rng.integers(12, 28))
+            for _ in range(int(rng.integers(3, 7))):
+                ang = rng.uniform(0, 2 * np.pi)
+                length = rng.uniform(30, 110)
+                nx = int(np.clip(x + length * np.cos(ang), 0, w - 1))
+                ny = int(np.clip(y + length * np.sin(ang), 0, h - 1))
+                cv2.line(u8, (int(x), int(y)), (nx, ny), 255, thick)
+                x, y = nx, ny
+        m = u8 > 0
+    else:
+        raise ValueError(kind)
+    return m
+
+
+# ----------------------------------------------------------------------------- methods
+
+
+def grey_out(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    out = img.copy()
+    out[mask] = 128
+    return out
+
+
+def classical(method: str, img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    src = grey_out(img, mask)
+    if method == "mean":
+        src[mask] = img[~mask].mean(0).round().astype(np.uint8)
+        return src
+    flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+    bgr = cv2.inpaint(src[..., ::-1].copy(), mask.astype(np.uint8) * 255, 3, flag)
+    return bgr[..., ::-1].copy()
+
+
+def run_model(items: list[tuple[str, np.ndarray, np.ndarray]], model: str, device: str,
+              class_id: int | None = None) -> dict[str, np.ndarray]:
+    """Inpaint through the CLI (the product path); returns results by name."""
+    from editor.cli import main as cli_main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        for d in ("img", "mask", "out"):
+            (t / d).mkdir()
+        for name, img, mask in items:
+            Image.fromarray(grey_out(img, mask)).save(t / "img" / f"{name}.png")
+            Image.fromarray(mask.astype(np.uint8) * 255).save(t / "mask" / f"{name}.png")
+        argv = ["inpaint", "--images", str(t / "img"), "--masks", str(t / "mask"),
+                "--out", str(t / "out"), "--model", model, "--device", device, "--seed", "0"]
+        if class_id is not None:
+            argv += ["--class", str(class_id)]
+        if cli_main(argv) != 0:
+            raise RuntimeError("maskgit-editor inpaint failed")
+        return {name: np.asarray(Image.open(t / "out" / f"{name}.png").convert("RGB")).copy()
+                for name, _, _ in items}
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    mse = ((a[mask].astype(np.float64) - b[mask]) ** 2).mean()
+    return float(10 * np.log10(255**2 / max(mse, 1e-10)))
+
+
+def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Mean over masked pixels of the SSIM map (Gaussian 11 x 11, sigma 1.5) of luminance."""
+    x = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    y = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    blur = lambda z: cv2.GaussianBlur(z, (11, 11), 1.5)  # noqa: E731
+    mx, my = blur(x), blur(y)
+    sxx, syy, sxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
+    return float(s[mask].mean())
+
+
+def patch_boxes(mask: np.ndarray, seed: int) -> list[tuple[int, int]]:
+    """Top-left corners of PATCH-px squares centred on random masked pixels (inside the image)."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    out = []
+    for i in rng.integers(0, len(ys), PATCHES_PER_IMAGE):
+        y = int(np.clip(ys[i] - PATCH // 2, 0, h - PATCH))
+        x = int(np.clip(xs[i] - PATCH // 2, 0, w - PATCH))
+        out.append((y, x))
+    return out
+
+
+def features(clf, patches: list[np.ndarray]) -> np.ndarray:
+    import torch
+
+    x = torch.from_numpy(np.stack(patches)).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        return np.concatenate([clf.features(x[i:i + 32]).numpy() for i in range(0, len(x), 32)])
+
+
+def kid(real: np.ndarray, fake: np.ndarray) -> float:
+    """Unbiased MMD^2 with the cubic polynomial kernel (Binkowski et al. 2018)."""
+    d = real.shape[1]
+    k = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
+    m, n = len(real), len(fake)
+    kxx, kyy, kxy = k(real, real), k(fake, fake), k(real, fake)
+    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+                 + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean())
+
+
+def fid(real: np.ndarray, fake: np.ndarray) -> float:
+    mu1, mu2 = real.mean(0), fake.mean(0)
+    s1, s2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+    # tr sqrt(S1 S2) from the eigenvalues of S1 S2 (real and >= 0 for PSD S1, S2).
+    ev = np.linalg.eigvals(s1 @ s2).real.clip(min=0)
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(ev).sum())
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--fetch", type=Path, help="download the held-out photos into this folder")
+    p.add_argument("--photos", type=Path, help="folder of held-out photos")
+    p.add_argument("--model", default="default", help="model name or .safetensors path")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", type=Path, help="write all numbers here")
+    p.add_argument("--grid", type=Path, help="write a picture (photo, input, Telea, model)")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N photos")
+    p.add_argument("--no-guidance", action="store_true", help="skip the class-guidance runs")
+    args = p.parse_args(argv)
+    if args.fetch:
+        fetch(args.fetch)
+        if not args.photos:
+            return 0
+    if not args.photos:
+        p.error("give --photos (or --fetch)")
+    import torch
+
+    from models.classifier import load_classifier
+
+    torch.set_grad_enabled(False)
+    paths = sorted(q for q in args.photos.iterdir() if q.suffix.lower() in (".jpg", ".png"))
+    if args.limit:
+        paths = paths[: args.limit]
+    photos = {q.stem: load_photo(q) for q in paths}
+    clf = load_classifier("cpu")
+    results: dict = {"photos": list(photos), "per_kind": {}}
+    grid_rows = []
+    t0 = time.monotonic()
+    for kind in MASK_KINDS:
+        masks = {n: make_mask(kind, *im.shape[:2], seed=i)
+                 for i, (n, im) in enumerate(photos.items())}
+        outs = {m: {} for m in METHODS}
+        outs["model"] = run_model([(n, photos[n], masks[n]) for n in photos], args.model,
+                                  args.device)
+        for m in METHODS[1:]:
+            outs[m] = {n: classical(m, photos[n], masks[n]) for n in photos}
+        real_patches, fake_patches = [], {m: [] for m in METHODS}
+        row = {m: {"psnr": [], "ssim": []} for m in METHODS}
+        for i, n in enumerate(photos):
+            boxes = patch_boxes(masks[n], seed=i)
+            real_patches += [photos[n][y:y + PATCH, x:x + PATCH] for y, x in boxes]
+            for m in METHODS:
+                r = outs[m][n]
+                row[m]["psnr"].append(masked_psnr(r, photos[n], masks[n]))
+                row[m]["ssim"].append(masked_ssim(r, photos[n], masks[n]))
+                fake_patches[m] += [r[y:y + PATCH, x:x + PATCH] for y, x in boxes]
+        real_f = features(clf, real_patches)
+        summary = {}
+        for m in METHODS:
+            fake_f = features(clf, fake_patches[m])
+            summary[m] = {"psnr": float(np.mean(row[m]["psnr"])),
+                          "ssim": float(np.mean(row[m]["ssim"])),
+                          "kid": kid(real_f, fake_f), "fid": fid(real_f, fake_f)}
+        results["per_kind"][kind] = summary
+        print(f"[{time.monotonic() - t0:.0f} s] {kind}: "
+              + json.dumps({m: {k: round(v, 4) for k, v in s.items()}
+                            for m, s in summary.items()}), flush=True)
+        if kind == "box":
+            for n in list(photos)[:4]:
+                grid_rows.append([photos[n], grey_out(photos[n], masks[n]), outs["telea"][n],
+                                  outs["model"][n]])
+            if not args.no_guidance:
+                results["class_guidance"] = class_guidance(photos, masks, outs["model"], clf,
+                                                           args)
+                print(json.dumps(results["class_guidance"]), flush=True)
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    if args.grid and grid_rows:
+        save_grid(grid_rows, args.grid)
+    return 0
+
+
+def class_guidance(photos, masks, auto_out, clf, args) -> dict:
+    """Top-5 hit rate of the requested class on the regenerated box, requested vs automatic."""
+    import torch
+
+    def crop_box(img, mask):
+        ys, xs = np.nonzero(mask)
+        return img[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+
+    def top5(img):
+        x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+        return clf.top_k(x, 5)[0].tolist()
+
+    hits_req, hits_auto = [], []
+    for n, img in photos.items():
+        want = top5(img)[0]  # what the whole photo looks like
+        req = run_model([(n, img, masks[n])], args.model, args.device, class_id=want)[n]
+        hits_req.append(want in top5(crop_box(req, masks[n])))
+        hits_auto.append(want in top5(crop_box(auto_out[n], masks[n])))
+    return {"requested_class_top5": float(np.mean(hits_req)),
+            "automatic_class_top5": float(np.mean(hits_auto)), "n": len(photos)}
+
+
+def table(results: dict) -> str:
+    lines = ["| mask | method | PSNR (dB) | SSIM | KID x 1000 | FID* |",
+             "|---|---|---:|---:|---:|---:|"]
+    for kind, summary in results["per_kind"].items():
+        for m, s in summary.items():
+            lines.append(f"| {kind} | {m} | {s['psnr']:.2f} | {s['ssim']:.3f} | "
+                         f"{1000 * s['kid']:.1f} | {s['fid']:.1f} |")
+    return "\n".join(lines)
+
+
+def save_grid(rows: list[list[np.ndarray]], path: Path, side: int = 256) -> None:
+    def fit(a):
+        im = Image.fromarray(a)
+        s = side / max(im.size)
+        im = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
+        canvas = Image.new("RGB", (side, side), (255, 255, 255))
+        canvas.paste(im, ((side - im.width) // 2, (side - im.height) // 2))
+        return np.asarray(canvas)
+
+    grid = np.concatenate([np.concatenate([fit(a) for a in r], 1) for r in rows], 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(path, quality=88)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
