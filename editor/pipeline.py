@@ -53,6 +53,9 @@ class Stopped(Exception):
 # on_step(window_index, step, patch, patch_rect): patch is the window's preview composited over
 # the current image, cropped to patch_rect (x0, y0, x1, y1) of the image.
 StepCallback = Callable[[int, Any, np.ndarray, tuple[int, int, int, int]], None]
+# colour_fix(decoded, reference, known) -> decoded with its colours matched to `reference` on
+# the `known` pixels (models.colour.match_colour; passed in because this layer has no models).
+ColourFix = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def blend_patch(
@@ -72,6 +75,7 @@ def run_job(
     should_stop: Callable[[], bool] = lambda: False,
     on_step: StepCallback | None = None,
     on_class: Callable[[int], None] | None = None,
+    colour_fix: ColourFix | None = None,
 ) -> JobResult:
     """Decode every window of `job`; raises Stopped when `should_stop()` turns true."""
     h, w = job.mask.shape
@@ -91,7 +95,7 @@ def run_job(
     changed = _union([v.clipped(h, w) for v in job.windows])
     if len(job.windows) == 1:
         images = _window(engine, job, job.image, job.mask, 0, class_id, params, job.seed, n,
-                         should_stop, on_step)
+                         should_stop, on_step, colour_fix)
     else:
         # Each candidate needs its own chain of windows: window k+1 sees candidate i's window k.
         images = []
@@ -100,7 +104,7 @@ def run_job(
             for k in range(len(job.windows)):
                 seed = job.seed + 7919 * c + k  # distinct, reproducible draws per window
                 (img,) = _window(engine, job, img, pending, k, class_id, params, seed, 1,
-                                 should_stop, on_step if c == 0 else None)
+                                 should_stop, on_step if c == 0 else None, colour_fix)
                 x0, y0, x1, y1 = job.windows[k].core
                 pending[y0:y1, x0:x1] = False  # done: later windows take it as context
             images.append(img)
@@ -123,26 +127,33 @@ def _window(
     candidates: int,
     should_stop: Callable[[], bool],
     on_step: StepCallback | None,
+    colour_fix: ColourFix | None = None,
 ) -> list[np.ndarray]:
     v = job.windows[k]
     mine = g.core_mask(pending, v)
     if not mine.any():
         return [image] * candidates
+    src = g.window_image(image, v)
+    cells = g.token_mask(mine, v)
+    f = v.window // v.tokens
+    known = ~np.kron(cells, np.ones((f, f), bool))  # pixels of tokens the model kept
+
+    def fixed(preview: np.ndarray) -> np.ndarray:
+        return preview if colour_fix is None else colour_fix(preview, src, known)
+
     last: list[Any] = []
-    for steps in engine.edit_many(
-        g.window_image(image, v), g.token_mask(mine, v), class_id, params, seed, candidates
-    ):
+    for steps in engine.edit_many(src, cells, class_id, params, seed, candidates):
         if should_stop():
             raise Stopped
         last = steps
         if on_step is not None:
-            patch, rect = blend_patch(image, steps[0].preview, v, mine, job.feather)
+            patch, rect = blend_patch(image, fixed(steps[0].preview), v, mine, job.feather)
             on_step(k, steps[0], patch, rect)
     if should_stop():
         raise Stopped
     if not last:
         raise RuntimeError("the engine yielded no steps")
-    return [g.composite(image, s.preview, v, mine, job.feather) for s in last]
+    return [g.composite(image, fixed(s.preview), v, mine, job.feather) for s in last]
 
 
 def _generate(

@@ -41,6 +41,14 @@ def default_engine(name: str, device: str) -> EngineLike:
     return engine
 
 
+def colour_fix() -> Any:
+    """models.colour.match_colour: the default tokenizer drifts in colour per window; matching
+    the decoded window to the known pixels around the hole removes most of it (MODEL_CARD)."""
+    from models.colour import match_colour
+
+    return match_colour
+
+
 def engine_params(s: Sampling) -> Any:
     from models.engine import SamplingParams
 
@@ -66,10 +74,14 @@ class Worker(QObject):
         self,
         factory: EngineFactory = default_engine,
         params: Callable[[Sampling], Any] = engine_params,
+        colour: Callable[[], Any] | None = colour_fix,
     ) -> None:
+        """`factory`, `params` and `colour` are the seams tests replace with fakes (colour None:
+        previews are used as decoded)."""
         super().__init__()
         self._factory = factory
         self._params = params
+        self._colour = colour
         self._engine: EngineLike | None = None
         self._model_error = "no model is loaded yet"
         self._lock = threading.Lock()
@@ -136,6 +148,7 @@ class Worker(QObject):
                 should_stop=lambda: self._stale(job.id),
                 on_step=on_step,
                 on_class=lambda c: self.class_chosen.emit(job.id, c),
+                colour_fix=self._colour() if self._colour is not None else None,
             )
         except Stopped:
             self._forget(job.id)

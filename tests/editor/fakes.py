@@ -86,7 +86,8 @@ class FakeEngine:
 
 def make_window(qtbot, tmp_path, engine) -> MainWindow:
     """A shown main window on a 64x48 random image, its worker serving `engine`."""
-    worker = Worker(factory=lambda name, device: engine, params=lambda s: s)
+    # Flat fake colours must reach the canvas as they are: no colour correction.
+    worker = Worker(factory=lambda name, device: engine, params=lambda s: s, colour=None)
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     win = MainWindow(WorkerThread(worker), settings, confirm=False)
     qtbot.addWidget(win)

@@ -85,3 +85,21 @@ def test_automatic_class_is_chosen_once_for_all_windows():
                   on_class=chosen.append)
     assert chosen == [207] and res.class_id == 207
     assert {c["class_id"] for c in eng.calls} == {207}
+
+
+def test_colour_fix_sees_the_kept_pixels_and_shapes_the_result():
+    eng = FakeEngine()
+    image = np.zeros((32, 32, 3), np.uint8)
+    mask = np.zeros((32, 32), bool)
+    mask[12:16, 12:16] = True  # one 4 px cell: (3, 3); with the ring, cells 2..4
+    seen = []
+
+    def fix(decoded, reference, known):
+        seen.append(known.copy())
+        return np.full_like(decoded, 77)
+
+    res = run_job(eng, job(image, mask, eng, 4), Sampling(steps=4), colour_fix=fix)
+    expect = np.ones((32, 32), bool)
+    expect[8:20, 8:20] = False
+    assert all(np.array_equal(k, expect) for k in seen)
+    assert (res.images[0][mask] == 77).all()
