@@ -62,6 +62,7 @@ class MaskOverlay(QGraphicsItem):
         self._rect = QRectF()
         self.show_grid = True
         self.decoding = False  # while steps are painted only the window outlines are shown
+        self.undecided: dict[tuple[int, int, int], np.ndarray] = {}  # (x, y, size) -> (t, t)
 
     def set_size(self, w: int, h: int) -> None:
         self.prepareGeometryChange()
@@ -115,6 +116,13 @@ class MaskOverlay(QGraphicsItem):
             p.setOpacity(CELL_RGBA[3] / 255)
             p.drawImage(0, 0, self._cells)
             p.setOpacity(1.0)
+        if self.decoding:
+            # Tokens the sampler has not committed yet: they fade out step by step.
+            shade = QColor(20, 20, 30, 110)
+            for (x, y, size), m in self.undecided.items():
+                c = size / m.shape[0]
+                for i, j in zip(*np.nonzero(m), strict=True):
+                    p.fillRect(QRectF(x + j * c, y + i * c, c, c).intersected(self._rect), shade)
         grid = QPen(QColor(255, 255, 255, 60), 0)  # cosmetic: 1 screen px at any zoom
         frame = QPen(QColor(255, 210, 0, 200), 0, Qt.PenStyle.DashLine)
         for v, t in zip(self._windows, self._tokens, strict=True):
@@ -228,6 +236,7 @@ class Canvas(QGraphicsView):
         whole (possibly 24-megapixel) image.
         """
         self._clear_patches()
+        self._overlay.undecided = {}
         self._previewing = True
         self._overlay.decoding = True
         self._overlay.update()
@@ -250,7 +259,13 @@ class Canvas(QGraphicsView):
         self.step_text = text
         self.viewport().update()
 
+    def show_undecided(self, win: Window, masked: np.ndarray) -> None:
+        """Shade the tokens of `win` still to be decided (Step.masked) over its patch."""
+        self._overlay.undecided[(win.x, win.y, win.size)] = masked
+        self._overlay.update()
+
     def end_preview(self) -> None:
+        self._overlay.undecided = {}
         self._clear_patches()
         self._previewing = False
         self._overlay.decoding = False

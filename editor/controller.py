@@ -44,6 +44,7 @@ class Controller(QObject):
     step_painted = Signal(int, int, int)  # job id, step, total (after the canvas got it)
     preview_started = Signal()
     preview_patch = Signal(QImage, QRect, str)
+    preview_cells = Signal(object, object)  # Window, (t, t) bool: tokens not yet decided
     preview_ended = Signal()
     plan_changed = Signal(object, object)  # list[Window], list[(t, t) bool]
     candidate_changed = Signal(int, int)  # index, count; (-1, 0) when none pending
@@ -237,9 +238,10 @@ class Controller(QObject):
     def _current(self, job_id: int) -> bool:
         return self.job is not None and self.job.id == job_id
 
-    @Slot(int, int, int, int, object, object, object)
+    @Slot(int, int, int, int, object, object, object, object)
     def _on_step(self, job_id: int, k: int, step: int, total: int, patch: np.ndarray,
-                 rect: tuple[int, int, int, int], confidence: np.ndarray) -> None:
+                 rect: tuple[int, int, int, int], confidence: np.ndarray,
+                 masked: np.ndarray) -> None:
         if not self._current(job_id):
             self.dropped_steps += 1
             return
@@ -249,6 +251,7 @@ class Controller(QObject):
         text = f"{where}step {step + 1}/{total}"
         x0, y0, x1, y1 = rect
         self.preview_patch.emit(to_qimage(patch), QRect(x0, y0, x1 - x0, y1 - y0), text)
+        self.preview_cells.emit(self.job.windows[k], masked)
         self.progress.emit(text)
         self.step_painted.emit(job_id, step, total)
 

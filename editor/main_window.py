@@ -87,6 +87,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_status()
         self._bind()
+        self._restore_layout()
         self.set_tool("brush")
         self.canvas.setFocus()
         self._update_title()
@@ -214,6 +215,7 @@ class MainWindow(QMainWindow):
         c, cv = self.controller, self.canvas
         c.preview_started.connect(cv.begin_preview)
         c.preview_patch.connect(cv.paint_preview)
+        c.preview_cells.connect(cv.show_undecided)
         c.preview_ended.connect(cv.end_preview)
         c.plan_changed.connect(cv.set_plan)
         c.busy_changed.connect(self._on_busy)
@@ -471,6 +473,19 @@ class MainWindow(QMainWindow):
         box.open()
 
     @Slot()
+    def _restore_layout(self) -> None:
+        geometry, state = self.settings.value("geometry"), self.settings.value("state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        self.brush_size.setValue(int(self.settings.value("brush", 32)))
+
+    def _save_layout(self) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("state", self.saveState())
+        self.settings.setValue("brush", self.brush_size.value())
+
     def _update_title(self, *_args) -> None:
         try:
             star = "*" if self.doc.modified else ""
@@ -486,6 +501,7 @@ class MainWindow(QMainWindow):
         if not self._may_discard():
             e.ignore()
             return
+        self._save_layout()
         self.controller.cancel()
         # A decode stops within one step; a model load cannot be interrupted, so allow it time.
         self.worker_stopped = self.worker_thread.close(timeout_ms=60_000)

@@ -20,6 +20,7 @@ class StepLike(Protocol):
     total: int
     preview: np.ndarray  # (W, W, 3) uint8 decoded window
     confidence: np.ndarray  # (t, t) float32
+    masked: np.ndarray  # (t, t) bool: tokens still undecided after this step
 
 
 class EngineLike(Protocol):

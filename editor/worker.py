@@ -61,8 +61,8 @@ class Worker(QObject):
     started = Signal(int)  # job id
     class_chosen = Signal(int, int)  # job id, automatic class id
     # job id, window index, step, total, preview patch (h, w, 3) uint8, rect (x0, y0, x1, y1),
-    # confidence (t, t) float32
-    step_ready = Signal(int, int, int, int, object, object, object)
+    # confidence (t, t) float32, masked (t, t) bool (tokens still undecided)
+    step_ready = Signal(int, int, int, int, object, object, object, object)
     finished = Signal(int, object)  # job id, JobResult
     failed = Signal(int, str)  # job id, message
     cancelled = Signal(int)  # job id: stopped between steps, or superseded before it started
@@ -137,7 +137,7 @@ class Worker(QObject):
             # Copies: the receiver lives in another thread and the engine may reuse buffers.
             self.step_ready.emit(
                 job.id, k, int(step.step), int(step.total), patch.copy(), rect,
-                np.array(step.confidence, np.float32),
+                np.array(step.confidence, np.float32), np.array(step.masked, bool),
             )
 
         try:

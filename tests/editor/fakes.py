@@ -77,7 +77,9 @@ class FakeEngine:
         for s in range(params.start_step, params.steps):
             self._wait()
             yield [
-                FakeStep(s, params.steps, np.zeros((t, t), np.int64), np.zeros((t, t), bool),
+                # Fewer tokens stay undecided every step; none after the last one.
+                FakeStep(s, params.steps, np.zeros((t, t), np.int64),
+                         np.arange(t * t).reshape(t, t) < params.steps - 1 - s,
                          np.full((w, w, 3), colour(seed, s, b), np.uint8),
                          np.ones((t, t), np.float32))
                 for b in range(candidates)

@@ -28,7 +28,8 @@ def record_steps(win):
 
     def on(job_id, step, total):
         img = win.canvas.preview_image()
-        seen.append((job_id, step, total, img.pixelColor(28, 20).red()))
+        undecided = sum(int(m.sum()) for m in win.canvas._overlay.undecided.values())
+        seen.append((job_id, step, total, img.pixelColor(28, 20).red(), undecided))
 
     win.controller.step_painted.connect(on)
     return seen
@@ -49,6 +50,7 @@ def test_generate_paints_every_step_and_leaves_one_undo_entry(qtbot, win, engine
     steps = list(range(sampling.start_step, sampling.steps))
     assert [s[1] for s in seen] == steps, "every decode step reached the canvas"
     assert [s[3] for s in seen] == [colour(5, s) for s in steps], "and was painted there"
+    assert [s[4] for s in seen] == [sampling.steps - 1 - s for s in steps], "undecided tokens"
     assert len({s[0] for s in seen}) == 1
     assert win.doc.undo_stack.count() == entries + 1, "the whole generation is one undo entry"
     out = win.doc.image
@@ -120,7 +122,7 @@ def test_a_new_job_is_not_disturbed_by_the_old_ones_steps(qtbot, gwin, gated):
     dropped = win.controller.dropped_steps
     worker = win.worker_thread.worker
     worker.step_ready.emit(old, 0, 3, 12, np.zeros((32, 32, 3), np.uint8), (0, 0, 32, 32),
-                           np.ones((8, 8), np.float32))
+                           np.ones((8, 8), np.float32), np.zeros((8, 8), bool))
     assert win.controller.dropped_steps == dropped + 1
     assert win.canvas.preview_image() == preview
     with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
