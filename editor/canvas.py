@@ -44,6 +44,7 @@ MASK_RGBA = (255, 40, 90, 110)  # translucent pink: readable on photos, distinct
 CELL_RGBA = (255, 210, 0, 70)  # token cells that will be regenerated
 HANDLE_OUT, HANDLE_IN = 14, 4  # screen px outside / inside the border that grab an edge
 ZOOM_MIN, ZOOM_MAX = 0.05, 32.0
+FIT_MARGIN = 2 * HANDLE_OUT  # room outside the image to grab its edges after "fit"
 
 
 class MaskOverlay(QGraphicsItem):
@@ -316,8 +317,15 @@ class Canvas(QGraphicsView):
         self.zoom_changed.emit(self.zoom())
 
     def fit(self) -> None:
-        self.fitInView(QRectF(0, 0, self.doc.width, self.doc.height),
-                       Qt.AspectRatioMode.KeepAspectRatio)
+        """Whole image in view, with a border of FIT_MARGIN screen px so every edge can be
+        grabbed for an outpaint drag."""
+        vw, vh = self.viewport().width(), self.viewport().height()
+        w, h = self.doc.width, self.doc.height
+        z = min((vw - 2 * FIT_MARGIN) / w, (vh - 2 * FIT_MARGIN) / h)
+        z = min(max(z, ZOOM_MIN), ZOOM_MAX)
+        self.resetTransform()
+        self.scale(z, z)
+        self.centerOn(w / 2, h / 2)
         self.zoom_changed.emit(self.zoom())
 
     def actual_size(self) -> None:

@@ -46,6 +46,15 @@ if TYPE_CHECKING:
     from editor.worker import WorkerThread
 
 MAX_RECENT = 10
+HELP = """Paint what to regenerate, then Generate (Ctrl+Enter).
+
+B brush · E eraser · R rectangle · L lasso; right button or Alt erases
+[ and ] brush size · Ctrl+D clear mask · Ctrl+I invert · Ctrl+A mask all
+Drag an image edge or corner outward to outpaint (fills on release)
+Wheel zoom · Space+drag or middle button pan · Ctrl+0 fit · Ctrl+1 100%
+Hold Tab: show the original · Esc: cancel the running generation
+Ctrl+Shift+Enter: regenerate the selection as the chosen class
+Ctrl+G: token grid (highlighted cells are the ones the model regenerates)"""
 OPEN_FILTER = "Images (" + " ".join(f"*.{e}" for e in READ_FORMATS) + ");;All files (*)"
 SAVE_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp)"
 
@@ -186,6 +195,8 @@ class MainWindow(QMainWindow):
         gm.addAction(self.a_fill)
         vm = mb.addMenu("&View")
         vm.addActions([self.a_fit, self.a_actual, self.a_grid])
+        hm = mb.addMenu("&Help")
+        hm.addAction(QAction("Keyboard and mouse", self, triggered=self.show_help))
 
         tb = self.addToolBar("Main")
         tb.setObjectName("main-toolbar")
@@ -464,6 +475,12 @@ class MainWindow(QMainWindow):
         self.progress_bar.setValue(step + 1)
 
     # ------------------------------------------------------------------ misc
+    def show_help(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "Keyboard and mouse", HELP,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
     def show_error(self, title: str, text: str) -> None:
         """Non-blocking: the app keeps running (and a decode keeps painting) behind the box."""
         self.last_error = (title, text)

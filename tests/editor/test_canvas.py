@@ -119,3 +119,17 @@ def test_wheel_zooms(qtbot, win):
                      Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(win.canvas.viewport(), ev)
     assert win.canvas.zoom() > z
+
+
+def test_after_fit_every_edge_can_still_be_grabbed(qtbot, win):
+    win.controller.fill_on_release = False
+    win.canvas.fit()
+    h, w = win.doc.height, win.doc.width
+    view = win.canvas.viewport().rect()
+    for x, y in [(0, h / 2), (w, h / 2), (w / 2, 0), (w / 2, h)]:
+        p = vp(win, x, y)
+        assert view.adjusted(4, 4, -4, -4).contains(p), "the border is inside the view"
+        assert win.canvas.edge_at(QPointF(p)) is not None
+    a = vp(win, w, h / 2) + QPoint(6, 0)  # a few pixels outside the right edge
+    drag(qtbot, win, a, a + QPoint(60, 0))
+    assert win.doc.width > w and win.doc.height == h
