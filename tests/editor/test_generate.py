@@ -222,3 +222,23 @@ def test_core_mask_is_what_the_worker_regenerates(win):
     m = paint_mask(win)
     (v,) = win.controller.plan()
     assert np.array_equal(core_mask(m, v), m)
+
+
+def test_mask_strokes_during_a_decode_survive_and_history_waits(qtbot, gwin, gated):
+    win = gwin
+    m = paint_mask(win)
+    win.a_generate.trigger()
+    assert not win.a_undo.isEnabled(), "no undo while a decode reads the image"
+    win.set_tool("brush")
+    win.brush_size.setValue(4)
+    view = win.canvas.viewport()
+    a, b = win.canvas.mapFromScene(50, 40), win.canvas.mapFromScene(60, 40)
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=a)
+    qtbot.mouseMove(view, b)
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=b)
+    stroke = win.doc.mask & ~m
+    assert stroke[40, 51:59].all()
+    with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
+        gated.open()
+    assert np.array_equal(win.doc.mask, stroke), "the new stroke stays, the generated area leaves"
+    assert win.a_undo.isEnabled()
