@@ -108,9 +108,13 @@ class Controller(QObject):
         if not self.ready:
             return []
         m = self.doc.mask if mask is None else mask
-        # After an outpaint drag the mask is a strip along a border: many sharp, overlapping
-        # windows beat one blurry downscaled one there.
-        if self.doc.image.shape != self.doc.original.shape:
+        # A mask reaching into area added by an outpaint drag is a strip along a border: many
+        # sharp, overlapping windows beat one blurry downscaled one there.
+        ox, oy = self.doc.origin
+        oh, ow = self.doc.original.shape[:2]
+        grown = m.copy()
+        grown[max(oy, 0) : oy + oh, max(ox, 0) : ox + ow] = False
+        if grown.any():
             return g.plan(m, self.window, self.tokens, OUTPAINT_MAX_WINDOWS, g.OUTPAINT_OVERLAP)
         return g.plan(m, self.window, self.tokens, INPAINT_MAX_WINDOWS)
 

@@ -242,3 +242,16 @@ def test_mask_strokes_during_a_decode_survive_and_history_waits(qtbot, gwin, gat
         gated.open()
     assert np.array_equal(win.doc.mask, stroke), "the new stroke stays, the generated area leaves"
     assert win.a_undo.isEnabled()
+
+
+def test_outpaint_strips_are_tiled_sharply_and_inpaint_blobs_downscaled(qtbot, win):
+    win.doc.reset(np.zeros((64, 400, 3), np.uint8))
+    blob = np.zeros((64, 400), bool)
+    blob[4:60, 40:360] = True  # needs > 4 native 32 px windows
+    assert all(v.scale > 1 for v in win.controller.plan(blob))
+    win.controller.fill_on_release = False
+    win.controller.extend(0, 0, 40, 0)  # a 40 px strip on the right
+    strip = win.controller.plan()
+    assert len(strip) > 4 and all(v.scale == 1 for v in strip)
+    blob = np.pad(blob, ((0, 0), (0, 40)))
+    assert all(v.scale > 1 for v in win.controller.plan(blob)), "inside the old image: inpaint"
