@@ -188,15 +188,46 @@ def dilate(cells: np.ndarray, ring: int = 1) -> np.ndarray:
     return cv2.dilate(cells.astype(np.uint8), k).astype(bool)
 
 
-def token_mask(mask: np.ndarray, win: Window, ring: int = 1) -> np.ndarray:
-    """The (tokens, tokens) bool mask the model regenerates for `win`, from the image mask."""
+def token_mask(
+    mask: np.ndarray, win: Window, ring: int = 1, locked: np.ndarray | None = None
+) -> np.ndarray:
+    """The (tokens, tokens) bool mask the model regenerates for `win`, from the image mask.
+
+    `locked` (H, W) bool: pixels the user locked. Every cell holding a locked pixel stays a
+    known token, even when the dilation ring would have taken it.
+    """
     sq = crop(mask.astype(np.uint8), win.x, win.y, win.size).astype(bool)
     # Padding mirrors the mask too; only real pixels may ask for regeneration.
     h, w = mask.shape
     x0, y0, x1, y1 = win.clipped(h, w)
     real = np.zeros_like(sq)
     real[y0 - win.y : y1 - win.y, x0 - win.x : x1 - win.x] = True
-    return dilate(cells_of(sq & real, win.tokens), ring)
+    cells = dilate(cells_of(sq & real, win.tokens), ring)
+    if locked is not None:
+        cells &= ~token_mask(locked, win, 0)
+    return cells
+
+
+def cell_pixels(cells: np.ndarray, win: Window, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: the image pixels of `win`'s True cells (cells round outward, as cells_of)."""
+    out = np.zeros(shape, bool)
+    t, size = cells.shape[0], win.size
+    edges = np.arange(t + 1) * size / t
+    lo, hi = np.floor(edges[:-1]).astype(int), np.ceil(edges[1:]).astype(int)
+    sq = np.zeros((size, size), bool)
+    for i, j in zip(*np.nonzero(cells), strict=True):
+        sq[lo[i] : hi[i], lo[j] : hi[j]] = True
+    h, w = shape
+    x0, y0, x1, y1 = win.clipped(h, w)
+    out[y0:y1, x0:x1] = sq[y0 - win.y : y1 - win.y, x0 - win.x : x1 - win.x]
+    return out
+
+
+def locked_pixels(locked: np.ndarray | None, win: Window) -> np.ndarray | None:
+    """The pixels of every cell of `win` that holds a locked pixel: compositing keeps them."""
+    if locked is None or not locked.any():
+        return None
+    return cell_pixels(token_mask(locked, win, 0), win, locked.shape)
 
 
 def core_mask(mask: np.ndarray, win: Window) -> np.ndarray:
@@ -220,13 +251,18 @@ def alpha(mask: np.ndarray, feather: int) -> np.ndarray:
 
 
 def composite(
-    image: np.ndarray, result: np.ndarray, win: Window, mask: np.ndarray, feather: int = 4
+    image: np.ndarray,
+    result: np.ndarray,
+    win: Window,
+    mask: np.ndarray,
+    feather: int = 4,
+    keep: np.ndarray | None = None,
 ) -> np.ndarray:
     """`image` with the model's (window, window, 3) `result` for `win` blended in where `mask`
     (already restricted to this window, e.g. by `core_mask`) says, feathered by `feather` px.
 
-    Returns a new array; pixels outside the window or farther than `feather` from `mask` are the
-    input's, bit for bit.
+    Returns a new array; pixels outside the window, farther than `feather` from `mask`, or in
+    `keep` (H, W) bool (locked cells) are the input's, bit for bit.
     """
     out = image.copy()
     h, w = mask.shape
@@ -242,6 +278,8 @@ def composite(
     f = max(int(feather), 0)
     px0, py0, px1, py1 = max(x0 - f, 0), max(y0 - f, 0), min(x1 + f, w), min(y1 + f, h)
     a = alpha(mask[py0:py1, px0:px1], f)[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
+    if keep is not None:
+        a[keep[y0:y1, x0:x1]] = 0.0
     if not a.any():
         return out
     old = out[y0:y1, x0:x1]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from editor.geometry import Window
+from editor.history import DecodeHistory, StepRecord
 
 # The mask schedules of models.sampler.SCHEDULES, repeated here because the GUI layer may not
 # import models; tests/editor/test_jobs.py checks the two lists agree.
@@ -52,6 +53,15 @@ class Job:
     candidates: int = 1
     feather: int = 4
     id: int = field(default_factory=next_job_id)
+    # (H, W) bool: locked pixels. Their cells stay known tokens and their pixels are kept.
+    locked: np.ndarray | None = None
+    # Re-roll (single window): the known tokens and the cells to decode again.
+    tokens: np.ndarray | None = None
+    token_mask: np.ndarray | None = None
+    # Branch (single window): continue from this StepRecord; `start_mask` is the original N0.
+    branch: StepRecord | None = None
+    start_mask: np.ndarray | None = None
+    past: list[list[StepRecord]] | None = None  # the steps a branch shares with its origin
 
 
 @dataclass
@@ -60,3 +70,4 @@ class JobResult:
     images: list[np.ndarray]  # one (H, W, 3) uint8 image per candidate, the document's size
     class_id: int | None  # the class used (the automatic one when the job had None)
     changed: tuple[int, int, int, int]  # (x0, y0, x1, y1): outside it the images equal the input
+    history: DecodeHistory | None = None  # every step of a single-window decode

@@ -7,11 +7,13 @@ the very same code. Compositing happens here, off the GUI thread.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from editor import geometry as g
+from editor.history import DecodeHistory, StepRecord
 from editor.jobs import Job, JobResult
 
 
@@ -46,6 +48,17 @@ class EngineLike(Protocol):
 
     def auto_class(self, image: np.ndarray, token_mask: np.ndarray | None = None) -> int: ...
 
+    def branch(
+        self,
+        step: Any,
+        start_mask: np.ndarray,
+        class_id: int | None,
+        params: Any,
+        seed: int = 0,
+        candidates: int = 1,
+        image: np.ndarray | None = None,
+    ) -> Iterator[list[Any]]: ...
+
 
 class Stopped(Exception):
     """The job was cancelled or superseded between two steps."""
@@ -57,15 +70,18 @@ StepCallback = Callable[[int, Any, np.ndarray, tuple[int, int, int, int]], None]
 # colour_fix(decoded, reference, known) -> decoded with its colours matched to `reference` on
 # the `known` pixels (models.colour.match_colour; passed in because this layer has no models).
 ColourFix = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+# on_records(window_index, records): every candidate of one step (single-window jobs only).
+RecordsCallback = Callable[[int, list[StepRecord]], None]
 
 
 def blend_patch(
-    image: np.ndarray, result: np.ndarray, win: g.Window, mask: np.ndarray, feather: int
+    image: np.ndarray, result: np.ndarray, win: g.Window, mask: np.ndarray, feather: int,
+    keep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """The composited window region only (cheap enough to run for every preview step)."""
     h, w = mask.shape
     x0, y0, x1, y1 = win.clipped(h, w)
-    out = g.composite(image, result, win, mask, feather)
+    out = g.composite(image, result, win, mask, feather, keep)
     return out[y0:y1, x0:x1], (x0, y0, x1, y1)
 
 
@@ -77,12 +93,16 @@ def run_job(
     on_step: StepCallback | None = None,
     on_class: Callable[[int], None] | None = None,
     colour_fix: ColourFix | None = None,
+    on_records: RecordsCallback | None = None,
 ) -> JobResult:
-    """Decode every window of `job`; raises Stopped when `should_stop()` turns true."""
+    """Decode every window of `job`; raises Stopped when `should_stop()` turns true.
+
+    A single-window job also returns its step history (JobResult.history) and reports every
+    candidate of every step to `on_records`."""
     h, w = job.mask.shape
     class_id = job.class_id
     if job.kind == "generate":
-        return _generate(engine, job, params, should_stop, on_step)
+        return _generate(engine, job, params, should_stop, on_step, on_records)
     if not job.windows:
         raise ValueError("nothing to regenerate: the mask is empty")
     if class_id is None:
@@ -95,8 +115,12 @@ def run_job(
     n = max(int(job.candidates), 1)
     changed = _union([v.clipped(h, w) for v in job.windows])
     if len(job.windows) == 1:
+        v = job.windows[0]
+        hist = DecodeHistory(job.id, v, np.zeros((v.tokens, v.tokens), bool),
+                             g.core_mask(job.mask, v), class_id, list(job.past or []))
         images = _window(engine, job, job.image, job.mask, 0, class_id, params, job.seed, n,
-                         should_stop, on_step, colour_fix)
+                         should_stop, on_step, colour_fix, hist, on_records)
+        return JobResult(job.id, images, class_id, changed, hist)
     else:
         # Each candidate needs its own chain of windows: window k+1 sees candidate i's window k.
         images = []
@@ -129,32 +153,70 @@ def _window(
     should_stop: Callable[[], bool],
     on_step: StepCallback | None,
     colour_fix: ColourFix | None = None,
+    hist: DecodeHistory | None = None,
+    on_records: RecordsCallback | None = None,
 ) -> list[np.ndarray]:
     v = job.windows[k]
     mine = g.core_mask(pending, v)
     if not mine.any():
         return [image] * candidates
     src = g.window_image(image, v)
-    cells = g.token_mask(mine, v)
+    locked = None if job.locked is None else g.token_mask(job.locked, v, 0)
+    keep = g.locked_pixels(job.locked, v)  # locked cells: their pixels are never changed
+    if job.token_mask is not None:  # re-roll: the caller chose the cells
+        cells = job.token_mask & ~locked if locked is not None else job.token_mask.copy()
+        # Only the re-rolled cells' pixels change; the rest of the result stays as it was.
+        mine = mine & g.cell_pixels(cells, v, mine.shape)
+    else:
+        cells = g.token_mask(mine, v, locked=job.locked)
+    if keep is not None:
+        mine = mine & ~keep
     f = v.window // v.tokens
     known = ~np.kron(cells, np.ones((f, f), bool))  # pixels of tokens the model kept
 
     def fixed(preview: np.ndarray) -> np.ndarray:
         return preview if colour_fix is None else colour_fix(preview, src, known)
 
+    if job.branch is not None:
+        start = job.start_mask if job.start_mask is not None else cells
+        at = job.branch
+        if locked is not None:  # a lock painted after that decode: those cells stay as sampled
+            at = replace(at, masked=at.masked & ~locked)
+        decode = engine.branch(at, start, class_id, params, seed, candidates, image=src)
+        if hist is not None:
+            hist.start_mask = start.copy()
+    else:
+        decode = engine.edit_many(src, cells, class_id, params, seed, candidates, job.tokens)
+        if hist is not None:
+            hist.start_mask = cells.copy()
     last: list[Any] = []
-    for steps in engine.edit_many(src, cells, class_id, params, seed, candidates):
+    for steps in decode:
         if should_stop():
             raise Stopped
         last = steps
-        if on_step is not None:
-            patch, rect = blend_patch(image, fixed(steps[0].preview), v, mine, job.feather)
+        if hist is not None:
+            records = [
+                _record(s, *blend_patch(image, fixed(s.preview), v, mine, job.feather, keep))
+                for s in steps
+            ]
+            hist.add(records)
+            if on_records is not None:
+                on_records(k, records)
+            if on_step is not None:
+                on_step(k, steps[0], records[0].patch, records[0].rect)
+        elif on_step is not None:
+            patch, rect = blend_patch(image, fixed(steps[0].preview), v, mine, job.feather, keep)
             on_step(k, steps[0], patch, rect)
     if should_stop():
         raise Stopped
     if not last:
         raise RuntimeError("the engine yielded no steps")
-    return [g.composite(image, fixed(s.preview), v, mine, job.feather) for s in last]
+    return [g.composite(image, fixed(s.preview), v, mine, job.feather, keep) for s in last]
+
+
+def _record(s: Any, patch: np.ndarray, rect: tuple[int, int, int, int]) -> StepRecord:
+    return StepRecord(int(s.step), int(s.total), np.array(s.tokens), np.array(s.masked, bool),
+                      np.array(s.confidence, np.float32), patch, rect)
 
 
 def _generate(
@@ -163,22 +225,35 @@ def _generate(
     params: Any,
     should_stop: Callable[[], bool],
     on_step: StepCallback | None,
+    on_records: RecordsCallback | None = None,
 ) -> JobResult:
     if job.class_id is None:
         raise ValueError("a new image needs a class: pick one in the class list")
-    n = engine.window
+    n, t = engine.window, engine.tokens_per_side
+    full = np.ones((t, t), bool)
+    hist = DecodeHistory(job.id, job.windows[0], full, np.ones((n, n), bool), job.class_id,
+                         list(job.past or []))
+    c = max(job.candidates, 1)
+    if job.branch is not None:
+        decode = engine.branch(job.branch, full, job.class_id, params, job.seed, c)
+    else:
+        decode = engine.generate(job.class_id, params, job.seed, c)
     last: list[Any] = []
-    for steps in engine.generate(job.class_id, params, job.seed, max(job.candidates, 1)):
+    for steps in decode:
         if should_stop():
             raise Stopped
         last = steps
+        records = [_record(s, np.array(s.preview), (0, 0, n, n)) for s in steps]
+        hist.add(records)
+        if on_records is not None:
+            on_records(0, records)
         if on_step is not None:
             on_step(0, steps[0], steps[0].preview, (0, 0, n, n))
     if should_stop():
         raise Stopped
     if not last:
         raise RuntimeError("the engine yielded no steps")
-    return JobResult(job.id, [s.preview.copy() for s in last], job.class_id, (0, 0, n, n))
+    return JobResult(job.id, [s.preview.copy() for s in last], job.class_id, (0, 0, n, n), hist)
 
 
 def _union(rects: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:

@@ -63,6 +63,8 @@ class Worker(QObject):
     # job id, window index, step, total, preview patch (h, w, 3) uint8, rect (x0, y0, x1, y1),
     # confidence (t, t) float32, masked (t, t) bool (tokens still undecided)
     step_ready = Signal(int, int, int, int, object, object, object, object)
+    # job id, list[editor.history.StepRecord]: every candidate of one step (single window)
+    records_ready = Signal(int, object)
     finished = Signal(int, object)  # job id, JobResult
     failed = Signal(int, str)  # job id, message
     cancelled = Signal(int)  # job id: stopped between steps, or superseded before it started
@@ -149,6 +151,7 @@ class Worker(QObject):
                 on_step=on_step,
                 on_class=lambda c: self.class_chosen.emit(job.id, c),
                 colour_fix=self._colour() if self._colour is not None else None,
+                on_records=lambda _k, records: self.records_ready.emit(job.id, records),
             )
         except Stopped:
             self._forget(job.id)
