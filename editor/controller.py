@@ -21,6 +21,7 @@ from editor.classes import class_names
 from editor.document import Document
 from editor.imageconv import to_qimage
 from editor.jobs import Job, JobResult, Sampling, next_job_id
+from editor.locks import LockLayer
 
 if TYPE_CHECKING:
     from editor.worker import Worker
@@ -50,6 +51,7 @@ class Controller(QObject):
     candidate_changed = Signal(int, int)  # index, count; (-1, 0) when none pending
     model_changed = Signal(str, int, int)  # name, window, tokens per side ("" when none)
     class_chosen = Signal(int)  # the automatic class of the running job
+    result_committed = Signal(object)  # the JobResult just committed (its step history)
     error = Signal(str, str)  # title, text: shown in a message box
     message = Signal(str)  # status bar
 
@@ -72,6 +74,7 @@ class Controller(QObject):
         self.dropped_steps = 0  # stale steps seen (tests and the log use it)
         self._job_text = ""
         self._job_mask_after: np.ndarray | None = None
+        self.locks = LockLayer(doc, self)  # cells kept in every regeneration (lock brush)
 
         worker.model_loaded.connect(self._on_model_loaded)
         worker.model_failed.connect(self._on_model_failed)
@@ -108,6 +111,8 @@ class Controller(QObject):
         if not self.ready:
             return []
         m = self.doc.mask if mask is None else mask
+        if self.locks.any():  # locked pixels are never regenerated
+            m = m & ~self.locks.mask
         # A mask reaching into area added by an outpaint drag is a strip along a border: many
         # sharp, overlapping windows beat one blurry downscaled one there.
         ox, oy = self.doc.origin
@@ -121,7 +126,8 @@ class Controller(QObject):
     @Slot()
     def update_plan(self) -> None:
         wins = self.plan()
-        cells = [g.token_mask(g.core_mask(self.doc.mask, v), v) for v in wins]
+        locked = self.locks.copy()
+        cells = [g.token_mask(g.core_mask(self.doc.mask, v), v, locked=locked) for v in wins]
         self.plan_changed.emit(wins, cells)
 
     # ------------------------------------------------------------------ requests
@@ -145,8 +151,16 @@ class Controller(QObject):
                             "drag a canvas edge outward to outpaint.")
             return False
         job = Job("edit", self.doc.image.copy(), self.doc.mask.copy(), windows, class_id,
-                  self.sampling, self._next_seed(), self.candidates, self.feather)
+                  self.sampling, self._next_seed(), self.candidates, self.feather,
+                  locked=self.locks.copy())
         return self._start(job, text, self.doc.mask & ~job.mask)
+
+    def start(self, job: Job, text: str, mask_after: np.ndarray | None = None) -> bool:
+        """Run a job built elsewhere (branch from a step, re-roll: editor.steps)."""
+        if not self.ready:
+            return False
+        return self._start(job, text, self.doc.mask & ~job.mask if mask_after is None
+                           else mask_after)
 
     def new_image(self, class_id: int, name: str) -> bool:
         """A blank canvas of the model's size, generated entirely as `class_id` with live steps."""
@@ -199,7 +213,7 @@ class Controller(QObject):
         self.candidate_changed.emit(-1, 0)
         job = replace(c.job, seed=c.job.seed + 1 if not self.random_seed else self._next_seed(),
                       image=self.doc.image.copy(), mask=self.doc.mask.copy(),
-                      id=next_job_id())
+                      id=next_job_id(), locked=self.locks.copy())
         if job.kind == "generate":
             return self._start(job, c.text, np.zeros_like(job.mask))
         return self._start(job, c.text, self.doc.mask & ~job.mask)
@@ -276,6 +290,7 @@ class Controller(QObject):
         # Mask strokes made while decoding survive; the regenerated pixels leave the mask.
         self._commit(job, result, 0, text, self.doc.mask & ~job.mask
                      if job.kind == "edit" else mask_after)
+        self.result_committed.emit(result)
         if result.class_id is not None and job.class_id is None:
             self.message.emit(f"Done (automatic class: {class_names()[result.class_id]})")
         else:

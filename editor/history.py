@@ -46,6 +46,7 @@ class DecodeHistory:
     pixel_mask: np.ndarray  # (H, W) bool: the pixels the decode composites (its core mask)
     class_id: int | None
     steps: list[list[StepRecord]] = field(default_factory=list)  # [step][candidate]
+    kind: str = "edit"  # or "generate" (a new image: no image to condition on)
 
     @property
     def candidates(self) -> int:

@@ -232,7 +232,7 @@ def _generate(
     n, t = engine.window, engine.tokens_per_side
     full = np.ones((t, t), bool)
     hist = DecodeHistory(job.id, job.windows[0], full, np.ones((n, n), bool), job.class_id,
-                         list(job.past or []))
+                         list(job.past or []), "generate")
     c = max(job.candidates, 1)
     if job.branch is not None:
         decode = engine.branch(job.branch, full, job.class_id, params, job.seed, c)

@@ -35,6 +35,10 @@ def colour(seed: int, step: int, candidate: int = 0) -> int:
     return (seed * 37 + step * 11 + candidate * 101) % 200 + 30
 
 
+def confidence(seed: int, step: int, candidate: int, t: int) -> np.ndarray:
+    return np.random.default_rng([seed, step, candidate]).random((t, t)).astype(np.float32)
+
+
 class FakeEngine:
     window = 32
     tokens_per_side = 8
@@ -62,8 +66,16 @@ class FakeEngine:
         assert image.shape == (self.window, self.window, 3) and image.dtype == np.uint8
         assert token_mask.shape == (self.tokens_per_side,) * 2 and token_mask.dtype == bool
         self.calls.append(dict(kind="edit", class_id=class_id, seed=seed, mask=token_mask.copy(),
-                               candidates=candidates, thread=threading.current_thread()))
+                               candidates=candidates, thread=threading.current_thread(),
+                               tokens=None if tokens is None else tokens.copy()))
         yield from self._steps(params, seed, candidates)
+
+    def branch(self, step, start_mask, class_id, params, seed=0, candidates=1, image=None):
+        """Continues from `step`: the next steps of the same schedule, drawn with `seed`."""
+        self.calls.append(dict(kind="branch", step=step.step, class_id=class_id, seed=seed,
+                               mask=step.masked.copy(), candidates=candidates,
+                               temperature=getattr(params, "temperature", None)))
+        yield from self._steps(params, seed, candidates, step.step + 1, step.total)
 
     def generate(self, class_id, params, seed=0, candidates=1):
         self.calls.append(dict(kind="generate", class_id=class_id, seed=seed))
@@ -72,16 +84,19 @@ class FakeEngine:
     def auto_class(self, image, token_mask=None):
         return 207
 
-    def _steps(self, params, seed, candidates):
+    def _steps(self, params, seed, candidates, start=None, total=None):
         t, w = self.tokens_per_side, self.window
-        for s in range(params.start_step, params.steps):
+        total = params.steps if total is None else total
+        start = params.start_step if start is None else start
+        for s in range(start, total):
             self._wait()
             yield [
-                # Fewer tokens stay undecided every step; none after the last one.
-                FakeStep(s, params.steps, np.zeros((t, t), np.int64),
-                         np.arange(t * t).reshape(t, t) < params.steps - 1 - s,
+                # Fewer tokens stay undecided every step; none after the last one. Tokens and
+                # confidences depend on (seed, step, candidate), so tests can tell them apart.
+                FakeStep(s, total, np.full((t, t), colour(seed, s, b), np.int64),
+                         np.arange(t * t).reshape(t, t) < total - 1 - s,
                          np.full((w, w, 3), colour(seed, s, b), np.uint8),
-                         np.ones((t, t), np.float32))
+                         confidence(seed, s, b, t))
                 for b in range(candidates)
             ]
 

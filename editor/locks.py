@@ -1,0 +1,130 @@
+"""The lock layer: pixels the user painted to keep. Every token cell holding a locked pixel is a
+known token in any later regeneration (never masked, not even by the dilation ring), and its
+pixels are composited back bit for bit (geometry.token_mask / locked_pixels).
+
+A QObject beside the Document rather than inside it: it has the Document's stroke API
+(begin_stroke / stroke_updated / end_stroke / cancel_stroke / mask), so the brush tools draw
+into it unchanged, and its strokes go on the Document's undo stack, so undo is one history.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QObject, QPointF, QRect, Signal
+from PySide6.QtGui import QUndoCommand
+
+from editor import geometry as g
+from editor.document import Document, Rect, qrect
+from editor.tools import Brush
+
+
+class LockLayer(QObject):
+    mask_changed = Signal(QRect)  # same name as Document's: the tools call stroke_updated
+
+    def __init__(self, doc: Document, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self._locked = np.zeros(doc.mask.shape, bool)
+        self._origin = doc.origin
+        self._before: np.ndarray | None = None
+        doc.canvas_changed.connect(self._on_canvas)
+
+    # The stroke API of Document, so Brush/Eraser/RectSelect/Lasso can draw into the lock.
+    @property
+    def mask(self) -> np.ndarray:
+        return self._locked
+
+    @property
+    def width(self) -> int:
+        return self._locked.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self._locked.shape[0]
+
+    def any(self) -> bool:
+        return bool(self._locked.any())
+
+    def copy(self) -> np.ndarray | None:
+        """The lock for a Job: None when nothing is locked."""
+        return self._locked.copy() if self._locked.any() else None
+
+    def begin_stroke(self) -> np.ndarray:
+        self._before = self._locked.copy()
+        return self._locked
+
+    def stroke_updated(self, rect: Rect) -> None:
+        self.mask_changed.emit(qrect(rect))
+
+    def end_stroke(self, text: str) -> bool:
+        before, self._before = self._before, None
+        if before is None:
+            return False
+        box = g.bbox(before != self._locked)
+        if box is None:
+            return False
+        text = text.replace("Paint mask", "Lock").replace("Erase mask", "Unlock")
+        self.doc.undo_stack.push(_LockStroke(self, text, box, before, self._locked))
+        return True
+
+    def cancel_stroke(self) -> None:
+        if self._before is not None:
+            self._locked[...] = self._before
+            self._before = None
+            self.mask_changed.emit(QRect(0, 0, self.width, self.height))
+
+    def set(self, locked: np.ndarray, text: str = "Lock") -> None:
+        """Replace the whole lock as one undo entry (tests, "lock the last result")."""
+        box = g.bbox(locked != self._locked)
+        if box is not None:
+            self.doc.undo_stack.push(_LockStroke(self, text, box, self._locked, locked))
+
+    def _write(self, rect: Rect, part: np.ndarray) -> None:
+        x0, y0, x1, y1 = rect
+        self._locked[y0:y1, x0:x1] = part
+        self.mask_changed.emit(qrect(rect))
+
+    def _on_canvas(self) -> None:
+        """Follow canvas changes: a new document clears the lock, an extension (or its undo)
+        shifts it by the change of origin."""
+        shape, origin = self.doc.mask.shape, self.doc.origin
+        new = np.zeros(shape, bool)
+        if self.doc.undo_stack.count() and self._locked.any():
+            dx, dy = origin[0] - self._origin[0], origin[1] - self._origin[1]
+            h, w = self._locked.shape
+            sy0, sx0 = max(-dy, 0), max(-dx, 0)
+            sy1, sx1 = min(h, shape[0] - dy), min(w, shape[1] - dx)
+            if sy0 < sy1 and sx0 < sx1:
+                new[sy0 + dy : sy1 + dy, sx0 + dx : sx1 + dx] = self._locked[sy0:sy1, sx0:sx1]
+        self._locked, self._origin = new, origin
+        self.mask_changed.emit(QRect(0, 0, shape[1], shape[0]))
+
+
+class _LockStroke(QUndoCommand):
+    def __init__(self, layer: LockLayer, text: str, rect: Rect, before: np.ndarray,
+                 after: np.ndarray) -> None:
+        super().__init__(text)
+        self.layer, self.rect = layer, rect
+        x0, y0, x1, y1 = rect
+        self.before, self.after = before[y0:y1, x0:x1].copy(), after[y0:y1, x0:x1].copy()
+
+    def redo(self) -> None:
+        self.layer._write(self.rect, self.after)
+
+    def undo(self) -> None:
+        self.layer._write(self.rect, self.before)
+
+
+class LockBrush(Brush):
+    """The lock brush: paints pixels to keep into a LockLayer; right button or Alt unlocks.
+    Whole token cells are what the model keeps, so the canvas shows the locked cells."""
+
+    name = "lock"
+    shortcut = "K"
+
+    def __init__(self, layer: LockLayer, size: int = 32) -> None:
+        super().__init__(size)
+        self.layer = layer
+
+    def press(self, doc: Document, pos: QPointF, erase: bool = False) -> None:
+        super().press(self.layer, pos, erase)  # type: ignore[arg-type]  # same stroke API

@@ -1,0 +1,245 @@
+"""Session state of the step tools: the history of the current/last decode, the step scrubber's
+position, branching from a step, re-rolling the weakest tokens, and the earlier candidates.
+
+A QObject that knows no widgets (DESIGN: state in QObjects, widgets bind to signals). It builds
+jobs and hands them to the Controller, which runs and commits them like any generation (one undo
+entry each). Only single-window decodes have a history; for multi-window edits `reason` says
+why the step tools are off.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal, Slot
+
+from editor import geometry as g
+from editor.controller import Controller
+from editor.history import DecodeHistory, StepRecord, weakest
+from editor.jobs import Job, JobResult, Sampling
+
+MULTI_WINDOW = ("Step history, branching, the heatmap and re-rolling work on single-window "
+                "edits; this edit was decoded in several windows.")
+NO_DECODE = "Generate something first: the step tools work on the last decode."
+
+
+@dataclass
+class Batch:
+    """The last step of every candidate of one committed decode (the candidates strip)."""
+
+    job_id: int
+    records: list[StepRecord]
+    shape: tuple[int, int]  # the document's size then: a restore needs the same canvas
+
+
+class Steps(QObject):
+    changed = Signal()  # history, availability or the chosen candidate changed
+    live = Signal(int, object)  # job id, list[StepRecord]: newest step of the running decode
+    shown = Signal(object, int, int)  # StepRecord (None: the document itself), index, count
+    batches_changed = Signal()
+
+    def __init__(self, controller: Controller, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.c = controller
+        self.doc = controller.doc
+        self.history: DecodeHistory | None = None
+        self.live_steps: list[list[StepRecord]] = []  # the running decode, as it arrives
+        self.live_job = 0
+        self.candidate = 0
+        self.undo_index = -1  # the undo index right after this history's result was committed
+        self.index = -1  # the scrubbed step (index into the steps); -1: the newest
+        self.region: np.ndarray | None = None  # (t, t): the cells the user asked to regenerate
+        self.reason = NO_DECODE
+        self.batches: list[Batch] = []  # newest first; kept until the document is replaced
+        self._reroll = False
+        controller.worker.records_ready.connect(self._on_records)
+        controller.result_committed.connect(self._on_result)
+        controller.candidate_changed.connect(self._on_candidate)
+        controller.busy_changed.connect(self._poke)
+        self.doc.undo_stack.indexChanged.connect(self._poke)
+        self.doc.canvas_changed.connect(self._on_canvas)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def steps(self) -> list[list[StepRecord]]:
+        if self.c.busy and self.live_steps:
+            return self.live_steps
+        return self.history.steps if self.history is not None else []
+
+    def record(self, index: int = -1) -> StepRecord | None:
+        steps = self.steps
+        if not steps:
+            return None
+        row = steps[index]
+        return row[min(self.candidate, len(row) - 1)]
+
+    @property
+    def current(self) -> bool:
+        """The history's result is what the document shows (nothing undone or edited since)."""
+        return self.history is not None and self.doc.undo_stack.index() == self.undo_index
+
+    def can_branch(self) -> bool:
+        return self.history is not None and not self.c.busy
+
+    def can_reroll(self) -> bool:
+        return self.current and not self.c.busy and self.region is not None
+
+    # ------------------------------------------------------------------ scrubbing
+    def show(self, index: int) -> None:
+        """Show step `index` (of the current/last decode) on the canvas; the newest step of a
+        finished decode is the document itself."""
+        steps = self.steps
+        if not steps:
+            return
+        index = min(max(index, 0), len(steps) - 1)
+        newest = index == len(steps) - 1
+        self.index = -1 if newest else index
+        rec = self.record(index)
+        done = newest and not self.c.busy
+        self.shown.emit(None if done and self.current else rec, index, len(steps))
+
+    # ------------------------------------------------------------------ branch and re-roll
+    def branch(self, index: int, class_id: int | None = None, temperature: float | None = None,
+               seed: int | None = None) -> bool:
+        """Decode again from step `index` of the last decode with a new seed (and optionally
+        another class or temperature); steps up to `index` are shared."""
+        h = self.history
+        if h is None or self.c.busy:
+            return False
+        index = min(max(index, 0), len(h.steps) - 1)
+        at = h.steps[index][min(self.candidate, h.candidates - 1)]
+        if at.done:
+            self.c.error.emit("Nothing left to decode", "Every token is decided at the last "
+                              "step: branch from an earlier step, or Regenerate.")
+            return False
+        self._undo_result()
+        s = self.c.sampling
+        sampling = Sampling(at.total, 0, s.schedule, s.choice_temperature,
+                            s.temperature if temperature is None else temperature)
+        n = max(self.c.candidates, 1)
+        past = [[row[min(self.candidate, len(row) - 1)]] * n for row in h.steps[: index + 1]]
+        cls = h.class_id if class_id is None else class_id
+        kind = h.kind
+        job = Job(kind, self.doc.image.copy(), self._job_mask(h), [h.window],  # type: ignore[list-item]
+                  cls, sampling, self._seed(seed), n, self.c.feather,
+                  locked=self.c.locks.copy(), branch=at, start_mask=h.start_mask, past=past)
+        mask_after = np.zeros_like(self.doc.mask) if kind == "generate" else None
+        return self.c.start(job, f"Branch from step {at.step + 1}", mask_after)
+
+    def reroll(self, fraction: float, seed: int | None = None) -> bool:
+        """Re-mask the `fraction` least confident tokens of the edited region of the current
+        result (never locked ones) and decode only them again; every other token is kept."""
+        h = self.history
+        if h is None or not self.can_reroll():
+            self.c.error.emit("Nothing to re-roll", MULTI_WINDOW if self.reason == MULTI_WINDOW
+                              else "Re-roll works on the latest result: generate first (and "
+                              "do not undo it).")
+            return False
+        assert self.region is not None
+        last = h.last(min(self.candidate, h.candidates - 1))
+        locked = self.c.locks.copy()
+        cells = None if locked is None else g.token_mask(locked, h.window, 0)  # type: ignore[arg-type]
+        chosen = weakest(last.confidence, self.region, fraction, cells)
+        if not chosen.any():
+            return False
+        s = self.c.sampling
+        job = Job("edit", self.doc.image.copy(), h.pixel_mask.copy(), [h.window],  # type: ignore[list-item]
+                  h.class_id, Sampling(s.steps, min(s.start_step, s.steps - 1), s.schedule,
+                                       s.choice_temperature, s.temperature),
+                  self._seed(seed), max(self.c.candidates, 1), self.c.feather, locked=locked,
+                  tokens=last.tokens.copy(), token_mask=chosen)
+        self._reroll = True
+        ok = self.c.start(job, f"Re-roll weakest {round(fraction * 100)} %",
+                          self.doc.mask.copy())
+        self._reroll = ok
+        return ok
+
+    def _job_mask(self, h: DecodeHistory) -> np.ndarray:
+        m = np.zeros_like(self.doc.mask)
+        if m.shape == h.pixel_mask.shape:
+            m = h.pixel_mask.copy()
+        return m
+
+    def _undo_result(self) -> None:
+        """A branch replaces the result it came from when that is still the newest entry."""
+        if self.current:
+            self.doc.undo_stack.undo()
+
+    def _seed(self, seed: int | None) -> int:
+        if seed is not None:
+            return seed
+        if self.c.random_seed:
+            return random.randrange(2**31)
+        self.c.seed += 1
+        return self.c.seed
+
+    # ------------------------------------------------------------------ candidates strip
+    def restore(self, batch: int, candidate: int) -> bool:
+        """Put an earlier candidate back (its window's pixels), as one undo entry."""
+        if self.c.busy or not 0 <= batch < len(self.batches):
+            return False
+        b = self.batches[batch]
+        if b.shape != self.doc.mask.shape or not 0 <= candidate < len(b.records):
+            self.c.error.emit("Cannot restore", "The canvas changed size since that candidate.")
+            return False
+        rec = b.records[candidate]
+        x0, y0, x1, y1 = rec.rect
+        img = self.doc.image.copy()
+        img[y0:y1, x0:x1] = rec.patch
+        self.doc.apply_result(img, rec.rect, self.doc.mask.copy(), "Restore candidate")
+        return True
+
+    # ------------------------------------------------------------------ signals in
+    @Slot(int, object)
+    def _on_records(self, job_id: int, records: list[StepRecord]) -> None:
+        if self.c.job is None or self.c.job.id != job_id:
+            return
+        if job_id != self.live_job:
+            self.live_job = job_id
+            past = self.c.job.past or []
+            self.live_steps = list(past)
+            self.index = -1
+        self.live_steps = [r for r in self.live_steps if r[0].step < records[0].step]
+        self.live_steps.append(records)
+        self.live.emit(job_id, records)
+        if self.index == -1:  # following the decode
+            self.show(len(self.live_steps) - 1)
+        self.changed.emit()
+
+    @Slot(object)
+    def _on_result(self, result: JobResult) -> None:
+        h = result.history
+        self.live_steps, self.index, self.candidate = [], -1, 0
+        self.undo_index = self.doc.undo_stack.index()
+        if h is None:
+            self.history, self.region, self.reason = None, None, MULTI_WINDOW
+        else:
+            self.history, self.reason = h, ""
+            if not self._reroll or self.region is None:
+                self.region = h.start_mask.copy()
+            self.batches.insert(0, Batch(result.job_id, [r for r in h.steps[-1]],
+                                         self.doc.mask.shape))
+            self.batches_changed.emit()
+        self._reroll = False
+        self.changed.emit()
+
+    @Slot(int, int)
+    def _on_candidate(self, index: int, count: int) -> None:
+        if count > 0 and index != self.candidate:
+            self.candidate = index
+            if self.history is not None:
+                self.undo_index = self.doc.undo_stack.index()
+            self.changed.emit()
+
+    @Slot(object)
+    def _poke(self, *_args: object) -> None:
+        self.changed.emit()
+
+    def _on_canvas(self) -> None:
+        if self.doc.undo_stack.count() == 0:  # a new document: its history is gone
+            self.history, self.region, self.reason = None, None, NO_DECODE
+            self.batches, self.live_steps = [], []
+            self.batches_changed.emit()
+            self.changed.emit()
