@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from editor import geometry as g
+from editor import imageio
+from editor.imageio import LoadedImage
 from editor.jobs import Job, Sampling
 from editor.pipeline import EngineLike, run_job
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
 def load_engine(name: str, device: str = "auto") -> EngineLike:
@@ -47,53 +48,32 @@ def sampling_params(args: argparse.Namespace) -> tuple[Sampling, Any]:
                              s.temperature)
 
 
-def read_rgb(path: Path) -> tuple[np.ndarray, Image.Image]:
-    try:
-        im = Image.open(path)
-        im.load()
-    except (OSError, Image.DecompressionBombError) as e:
-        raise ValueError(f"{path}: not a readable image ({e})") from e
-    return np.asarray(im.convert("RGB")), im
+def read_rgb(path: Path) -> tuple[np.ndarray, LoadedImage]:
+    """The app's loader (editor.imageio): orientation applied, alpha flattened onto white."""
+    loaded = imageio.load(path)
+    return loaded.rgb, loaded
 
 
 def read_mask(path: Path) -> np.ndarray:
     try:
-        im = Image.open(path)
-        im.load()
-    except OSError as e:
+        loaded = imageio.load(path)
+    except ValueError as e:
         raise ValueError(f"{path}: not a readable mask ({e})") from e
-    if im.mode in ("RGBA", "LA"):
-        im = im.convert("RGBA")
-        a = np.asarray(im)[..., 3]
-        rgb = np.asarray(im.convert("L"))
-        return (rgb > 127) & (a > 0)
-    return np.asarray(im.convert("L")) > 127
+    colours = loaded.straight if loaded.straight is not None else loaded.rgb
+    white = colours.astype(np.uint16).sum(axis=2) > 3 * 127
+    return white if loaded.alpha is None else white & (loaded.alpha > 0)
 
 
-def write_like(rgb: np.ndarray, src: Image.Image, path: Path) -> None:
+def write_like(rgb: np.ndarray, src: LoadedImage, path: Path) -> None:
     """Save `rgb` as `path` in its extension's format, keeping `src`'s alpha and EXIF."""
-    out = Image.fromarray(rgb, "RGB")
-    if src.mode in ("RGBA", "LA", "PA") or (src.mode == "P" and "transparency" in src.info):
-        out.putalpha(src.convert("RGBA").getchannel("A"))
-    ext = path.suffix.lower()
-    kw: dict[str, Any] = {}
-    if src.info.get("exif"):
-        kw["exif"] = src.info["exif"]
-    if ext in (".jpg", ".jpeg"):
-        out = out.convert("RGB")
-        kw.update(quality=95, subsampling=0)
-    elif ext == ".webp":
-        kw.update(lossless=True)
-    elif ext not in (".png", ".bmp", ".tif", ".tiff"):
-        raise ValueError(f"{path}: cannot write {ext or 'a file without extension'}; "
+    if path.suffix.lower() not in IMAGE_EXTS - {".gif"}:
+        raise ValueError(f"{path}: cannot write {path.suffix or 'a file without extension'}; "
                          "use .png, .jpg or .webp")
+    alpha = src.alpha if src.alpha is not None and src.alpha.shape == rgb.shape[:2] else None
+    if alpha is not None and src.straight is not None:
+        rgb = imageio.with_alpha(rgb, alpha, src.straight, src.rgb)[..., :3]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        out.save(tmp, format=Image.registered_extensions()[ext], **kw)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    imageio.save(path, rgb, alpha, src.exif)
 
 
 def _pairs(images: Path, masks: Path) -> list[tuple[Path, Path]]:
@@ -177,6 +157,6 @@ def outpaint(args: argparse.Namespace) -> int:
     out = _run(engine, image, mask, g.OUTPAINT_MAX_WINDOWS, args, sampling, params,
                feather=4, overlap=g.OUTPAINT_OVERLAP)
     # Alpha does not extend with the canvas; the grown image is opaque.
-    write_like(out, src.convert("RGB"), out_path)
+    write_like(out, LoadedImage(out, exif=src.exif), out_path)
     print(f"wrote {out_path} ({out.shape[1]}x{out.shape[0]})", file=sys.stderr)
     return 0

@@ -45,6 +45,11 @@ class Document(QObject):
         self.original = self._image.copy()
         self.origin = (0, 0)
         self.path: Path | None = None
+        # The opened file's transparency and unflattened colours (the original's coordinates),
+        # written back on save; None for opaque images.
+        self.alpha: np.ndarray | None = None
+        self.straight: np.ndarray | None = None
+        self.exif: bytes | None = None  # the opened file's EXIF (orientation applied, tag removed)
         self._stroke_before: np.ndarray | None = None
 
     # ------------------------------------------------------------------ state
@@ -71,7 +76,9 @@ class Document(QObject):
     def snapshot(self) -> Snapshot:
         return Snapshot(self._image.copy(), self._mask.copy(), self.origin)
 
-    def reset(self, image: np.ndarray, path: Path | None = None, masked: bool = False) -> None:
+    def reset(self, image: np.ndarray, path: Path | None = None, masked: bool = False,
+              alpha: np.ndarray | None = None, straight: np.ndarray | None = None,
+              exif: bytes | None = None) -> None:
         """A new document: forget the history (opening a file, New image)."""
         self.undo_stack.clear()
         self._image = np.ascontiguousarray(image, np.uint8).copy()
@@ -79,9 +86,30 @@ class Document(QObject):
         self.original = self._image.copy()
         self.origin = (0, 0)
         self.path = path
+        self.alpha, self.straight, self.exif = alpha, straight, exif
         self.undo_stack.setClean()
         self.canvas_changed.emit()
         self.path_changed.emit(str(path) if path else "")
+
+    def export_rgba(self) -> np.ndarray:
+        """The pixels to save: (H, W, 3), or (H, W, 4) when the opened file had transparency
+        (its alpha where the original sits, added canvas opaque; pixels still as opened get
+        their exact unflattened colours back)."""
+        if self.alpha is None:
+            return self._image
+        h, w = self._mask.shape
+        ox, oy = self.origin
+        oh, ow = self.alpha.shape
+        rgb, alpha = self._image.copy(), np.full((h, w), 255, np.uint8)
+        x0, y0, x1, y1 = max(ox, 0), max(oy, 0), min(ox + ow, w), min(oy + oh, h)
+        if x0 < x1 and y0 < y1:
+            src = (slice(y0 - oy, y1 - oy), slice(x0 - ox, x1 - ox))
+            alpha[y0:y1, x0:x1] = self.alpha[src]
+            if self.straight is not None:
+                region = rgb[y0:y1, x0:x1]
+                same = (region == self.original[src]).all(axis=2)
+                region[same] = self.straight[src][same]
+        return np.dstack([rgb, alpha])
 
     def mark_saved(self, path: Path) -> None:
         self.path = path

@@ -1,4 +1,4 @@
-"""QImage <-> numpy, and reading / writing image files with messages a person can act on.
+"""QImage <-> numpy; reading and writing files is editor.imageio (kept here as thin wrappers).
 
 Arrays are (H, W, 3) uint8 RGB, C-contiguous. QImage rows may be padded (bytesPerLine), so every
 conversion goes through an explicit stride.
@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtGui import QColor, QImage, QImageReader, QImageWriter, QPainter
+from PySide6.QtGui import QColor, QImage, QPainter
 
-READ_FORMATS = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff")
-WRITE_FORMATS = ("png", "jpg", "jpeg", "webp")
-MAX_PIXELS = 8192 * 8192  # far above what a 128-px model edits well, below what exhausts RAM
+from editor import imageio
+from editor.imageio import MAX_PIXELS, READ_FORMATS, WRITE_FORMATS  # noqa: F401 (re-exported)
 
 
 def to_qimage(array: np.ndarray) -> QImage:
@@ -51,41 +50,11 @@ def from_qimage(image: QImage) -> np.ndarray:
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Read PNG / JPEG / WebP / ...; EXIF orientation applied. Raises ValueError with the reason."""
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"{p} does not exist or is not a file")
-    reader = QImageReader(str(p))
-    reader.setAutoTransform(True)  # phone photos: honour the EXIF rotation
-    size = reader.size()
-    if size.isValid() and size.width() * size.height() > MAX_PIXELS:
-        raise ValueError(
-            f"{p.name} is {size.width()} x {size.height()} pixels; the editor opens images up "
-            f"to {MAX_PIXELS // 1_000_000} megapixels"
-        )
-    reader.setAllocationLimit(1024)  # MB; the check above is the real limit
-    img = reader.read()
-    if img.isNull():
-        raise ValueError(f"{p.name} could not be read as an image: {reader.errorString()}")
-    return from_qimage(img)
+    """Read an image file as (H, W, 3) uint8 RGB through editor.imageio (the one loader of the
+    app and the CLI). Raises ValueError (imageio.ImageLoadError) with the reason."""
+    return imageio.load(path).rgb
 
 
 def save_image(array: np.ndarray, path: str | Path, quality: int = 95) -> None:
-    """Write by extension (png, jpg, webp). Writes a temporary file first, then renames, so a
-    failed save never destroys the previous file."""
-    p = Path(path)
-    ext = p.suffix.lower().lstrip(".")
-    if ext not in WRITE_FORMATS:
-        raise ValueError(f"cannot save as .{ext}: use one of {', '.join(WRITE_FORMATS)}")
-    tmp = p.with_name(f".{p.name}.saving")
-    writer = QImageWriter(str(tmp), b"jpg" if ext == "jpeg" else ext.encode())
-    writer.setQuality(quality)
-    if not writer.write(to_qimage(array)):
-        err = writer.errorString()
-        tmp.unlink(missing_ok=True)
-        raise ValueError(f"could not save {p.name}: {err}")
-    try:
-        tmp.replace(p)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise ValueError(f"could not save {p.name}: {e}") from e
+    """Write by extension (png, jpg, webp), atomically (editor.imageio.save)."""
+    imageio.save(path, array, quality=quality)

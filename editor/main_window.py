@@ -34,11 +34,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from editor import imageio
 from editor.canvas import Canvas
 from editor.classes import class_names
 from editor.controller import Controller
 from editor.document import Document
-from editor.imageconv import READ_FORMATS, load_image, save_image
+from editor.imageio import READ_FORMATS
 from editor.tools import MAX_BRUSH, MIN_BRUSH, Brush, Eraser, Lasso, RectSelect, Tool
 from editor.widgets import CandidateBar, ClassPicker, SamplingPanel
 
@@ -266,18 +267,21 @@ class MainWindow(QMainWindow):
         if not self._may_discard():
             return False
         try:
-            image = load_image(path)
+            loaded = imageio.load(path)
         except ValueError as e:
             self.show_error("Could not open", str(e))
             self._forget_recent(str(path))
             return False
         self.controller.cancel()
         self.controller.accept()
-        self.doc.reset(image, Path(path))
+        image = loaded.rgb
+        self.doc.reset(image, Path(path), alpha=loaded.alpha, straight=loaded.straight,
+                       exif=loaded.exif)
         self._add_recent(str(Path(path).resolve()))
         QTimer.singleShot(0, self.canvas.fit)
+        note = f" · {loaded.note}" if loaded.note else ""
         self.statusBar().showMessage(f"Opened {Path(path).name} ({image.shape[1]}×"
-                                     f"{image.shape[0]})", 5000)
+                                     f"{image.shape[0]}){note}", 8000)
         return True
 
     def save(self) -> bool:
@@ -296,7 +300,9 @@ class MainWindow(QMainWindow):
         if not path.suffix:
             path = path.with_suffix(".png")
         try:
-            save_image(self.doc.image, path)
+            rgba = self.doc.export_rgba()
+            imageio.save(path, rgba[..., :3], rgba[..., 3] if rgba.shape[2] == 4 else None,
+                         self.doc.exif)
         except ValueError as e:
             self.show_error("Could not save", str(e))
             return False

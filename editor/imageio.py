@@ -1,0 +1,213 @@
+"""The one image loader of the app and the CLI: any file a person may drop on the editor either
+becomes an (H, W, 3) uint8 RGB array (plus its alpha and EXIF, to write back on save) or raises
+`ImageLoadError` with a sentence that names the file and the problem. Nothing here crashes.
+
+Qt-free (PIL + numpy), so `maskgit-editor inpaint` reads images exactly as the app does.
+
+What is handled, and how:
+- EXIF orientation is applied (phone photos stand upright), and the orientation tag is dropped
+  from the EXIF written back, so viewers do not rotate the result twice.
+- CMYK, palette, greyscale (8 and 16 bit), 16-bit RGB, float/int32 images: converted to 8-bit RGB.
+- Alpha (RGBA, LA, palette transparency): the editor shows and edits the image flattened onto
+  white (what a viewer shows); the alpha and the straight colours are kept so a save writes the
+  transparency back and unchanged pixels come back bit-exact.
+- Animated GIF / WebP / APNG: the first frame.
+- Decompression bombs and huge images: the size is read from the header and anything above
+  `MAX_PIXELS` (64 megapixels) or `MAX_SIDE` (16384 px) is refused before a pixel is decoded;
+  that keeps the document, its undo snapshots and the canvas pixmap within a few GB.
+- Zero-byte, truncated, corrupt or unknown files: refused (truncated data is never padded).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+READ_FORMATS = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff")
+WRITE_FORMATS = ("png", "jpg", "jpeg", "webp")
+MAX_PIXELS = 8192 * 8192  # 64 megapixels: the document keeps several copies (undo, original)
+MAX_SIDE = 16384  # Qt paints pixmaps up to 32767 px a side; keep well inside
+_ORIENTATION = 0x0112
+
+
+class ImageLoadError(ValueError):
+    """A file that cannot be opened as an image; the message says which and why."""
+
+
+@dataclass
+class LoadedImage:
+    rgb: np.ndarray  # (H, W, 3) uint8, orientation applied, alpha flattened onto white
+    alpha: np.ndarray | None = None  # (H, W) uint8 when the file has transparency
+    straight: np.ndarray | None = None  # (H, W, 3) uint8 colours before flattening (with alpha)
+    exif: bytes | None = None  # orientation tag removed
+    format: str = ""  # PIL's format name ("PNG", "JPEG", ...)
+    frames: int = 1  # > 1 for animations (only the first frame is read)
+
+    @property
+    def note(self) -> str:
+        """Something the user should know about how the file was read ("" if nothing)."""
+        return f"{self.frames}-frame animation: editing the first frame" if self.frames > 1 else ""
+
+
+def limit_text() -> str:
+    return f"{MAX_PIXELS / 1e6:.0f} megapixels (8192 x 8192) and {MAX_SIDE} pixels a side"
+
+
+def load(path: str | Path) -> LoadedImage:
+    """Read an image file; raises ImageLoadError (a ValueError) with the reason."""
+    p = Path(path)
+    if not p.is_file():
+        raise ImageLoadError(f"{p} does not exist or is not a file")
+    try:
+        size = p.stat().st_size
+    except OSError as e:
+        raise ImageLoadError(f"{p.name} cannot be read: {e.strerror or e}") from e
+    if size == 0:
+        raise ImageLoadError(f"{p.name} is empty (0 bytes)")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise ImageLoadError(f"{p.name} cannot be read: {e.strerror or e}") from e
+    return decode(data, p.name)
+
+
+def decode(data: bytes, name: str = "image") -> LoadedImage:
+    """`load` for bytes already in memory (the fuzz tests and project files use it)."""
+    if not data:
+        raise ImageLoadError(f"{name} is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            # Our own limit below is lower than PIL's bomb warning; damaged EXIF also warns.
+            warnings.simplefilter("ignore")
+            im = Image.open(io.BytesIO(data))
+        w, h = im.size
+    except Image.DecompressionBombError as e:
+        # PIL refuses before telling the size; its message has the pixel count.
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"has {int(found.group(1)) / 1e6:,.0f} megapixels" if found else "is too large"
+        raise ImageLoadError(f"{name} {size} (a decompression bomb?); the editor opens images "
+                             f"up to {limit_text()}") from e
+    except Exception as e:
+        raise ImageLoadError(f"{name} is not an image this editor can read "
+                             f"(PNG, JPEG, WebP, BMP, GIF, TIFF): {_reason(e)}") from e
+    if w < 1 or h < 1:
+        raise ImageLoadError(f"{name} has no pixels ({w} x {h})")
+    if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
+        raise ImageLoadError(f"{name} is {w} x {h} pixels ({w * h / 1e6:,.0f} megapixels); "
+                             f"the editor opens images up to {limit_text()}. Scale it down "
+                             "first, or edit a crop.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL warns on damaged EXIF / TIFF tags; we cope
+            return _decode(im, name)
+    except ImageLoadError:
+        raise
+    except MemoryError as e:
+        raise ImageLoadError(f"{name}: not enough memory to open a {w} x {h} image") from e
+    except Exception as e:  # PIL raises many types on broken data; none may escape
+        raise ImageLoadError(f"{name} is damaged or truncated and cannot be opened: "
+                             f"{_reason(e)}") from e
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text if len(text) < 200 else text[:200] + "…"
+
+
+def _decode(im: Image.Image, name: str) -> LoadedImage:
+    fmt = im.format or ""
+    frames = int(getattr(im, "n_frames", 1) or 1)
+    if frames > 1:
+        im.seek(0)
+    im.load()  # truncated data raises here (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
+    exif_obj = im.getexif()
+    im = ImageOps.exif_transpose(im) or im
+    exif_bytes: bytes | None = None
+    if len(exif_obj):
+        exif_obj.pop(_ORIENTATION, None)
+        exif_bytes = exif_obj.tobytes() if len(exif_obj) else None
+    rgb, alpha = _to_rgb_alpha(im)
+    if rgb.shape[:2] != (im.height, im.width):
+        raise ImageLoadError(f"{name}: decoded pixels do not match the image size")
+    if alpha is None:
+        return LoadedImage(rgb, exif=exif_bytes, format=fmt, frames=frames)
+    if (alpha == 255).all():
+        return LoadedImage(rgb, exif=exif_bytes, format=fmt, frames=frames)
+    return LoadedImage(flatten(rgb, alpha), alpha, rgb, exif_bytes, fmt, frames)
+
+
+def _to_rgb_alpha(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        a = np.asarray(im).astype(np.float64)
+        top = 65535.0 if mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
+        if mode == "F" and a.max(initial=0) <= 1.0:
+            top = 1.0
+        grey = np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2)), None
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        mode in ("P", "L", "RGB") and "transparency" in im.info
+    )
+    if has_alpha:
+        rgba = np.asarray(im.convert("RGBA"))
+        return np.ascontiguousarray(rgba[..., :3]), np.ascontiguousarray(rgba[..., 3])
+    return np.ascontiguousarray(np.asarray(im.convert("RGB"))), None
+
+
+def flatten(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Straight colours over white, as an image viewer shows them."""
+    a = alpha[..., None].astype(np.uint16)
+    out = (rgb.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
+    return out.astype(np.uint8)
+
+
+def with_alpha(rgb: np.ndarray, alpha: np.ndarray | None, straight: np.ndarray | None = None,
+               flat: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, 3) -> (H, W, 4) with `alpha`; where `rgb` still equals the flattened original
+    `flat`, the original straight colours are written back (a lossless round trip)."""
+    if alpha is None:
+        return rgb
+    out = rgb.copy()
+    if straight is not None and flat is not None:
+        same = (rgb == flat).all(axis=2)
+        out[same] = straight[same]
+    return np.dstack([out, alpha])
+
+
+def save(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None,
+         exif: bytes | None = None, quality: int = 95) -> None:
+    """Write by extension (png, jpg, webp; alpha kept except in JPEG; WebP lossless). Written to
+    a temporary file and renamed, so a failed save never destroys the previous file."""
+    p = Path(path)
+    ext = p.suffix.lower().lstrip(".")
+    if ext not in WRITE_FORMATS and ext not in ("bmp", "tif", "tiff"):
+        raise ValueError(f"cannot save as .{ext}: use one of {', '.join(WRITE_FORMATS)}")
+    arr = rgb if alpha is None or ext in ("jpg", "jpeg", "bmp") else np.dstack([rgb, alpha])
+    out = Image.fromarray(np.ascontiguousarray(arr, np.uint8))
+    kw: dict[str, Any] = {}
+    if exif:
+        kw["exif"] = exif
+    if ext in ("jpg", "jpeg"):
+        kw.update(quality=quality, subsampling=0)
+    elif ext == "webp":
+        kw.update(lossless=True, exact=True)  # exact: keep colours under transparent pixels
+    fmt = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "bmp": "BMP",
+           "tif": "TIFF", "tiff": "TIFF"}[ext]
+    tmp = p.with_name(f".{p.name}.saving")
+    try:
+        with open(tmp, "wb") as f:
+            out.save(f, format=fmt, **kw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except (OSError, ValueError) as e:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"could not save {p.name}: {getattr(e, 'strerror', None) or e}") from e
