@@ -40,6 +40,8 @@ from editor.classes import class_names
 from editor.controller import Controller
 from editor.document import Document
 from editor.imageio import READ_FORMATS
+from editor.locks import LockBrush
+from editor.step_tools import StepTools
 from editor.tools import MAX_BRUSH, MIN_BRUSH, Brush, Eraser, Lasso, RectSelect, Tool
 from editor.widgets import CandidateBar, ClassPicker, SamplingPanel
 
@@ -55,7 +57,9 @@ Drag an image edge or corner outward to outpaint (fills on release)
 Wheel zoom · Space+drag or middle button pan · Ctrl+0 fit · Ctrl+1 100%
 Hold Tab: show the original · Esc: cancel the running generation
 Ctrl+Shift+Enter: regenerate the selection as the chosen class
-Ctrl+G: token grid (highlighted cells are the ones the model regenerates)"""
+Ctrl+G: token grid (highlighted cells are the ones the model regenerates)
+K lock brush: paint cells to keep in every later regeneration (right button unlocks)
+Steps panel: scrub the decode's steps, branch from one, heatmap, re-roll weakest"""
 OPEN_FILTER = "Images (" + " ".join(f"*.{e}" for e in READ_FORMATS) + ");;All files (*)"
 SAVE_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp)"
 
@@ -82,7 +86,7 @@ class MainWindow(QMainWindow):
         brush = Brush()
         eraser = Eraser()
         self.tools = {"brush": brush, "eraser": eraser, "rectangle": RectSelect(),
-                      "lasso": Lasso()}
+                      "lasso": Lasso(), "lock": LockBrush(self.controller.locks)}
         self.candidate_bar = CandidateBar()
         self.class_picker = ClassPicker()
         self.sampling = SamplingPanel()
@@ -97,6 +101,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_status()
         self._bind()
+        self.step_tools = StepTools(self)  # scrubber, heatmap, re-roll, lock, candidates
         self._restore_layout()
         self.set_tool("brush")
         self.canvas.setFocus()

@@ -1,0 +1,119 @@
+"""The candidates strip: the N candidates of the running decode as live thumbnails (updated every
+step), then the candidates of earlier decodes, kept until the document is replaced.
+
+Clicking a thumbnail of the newest batch accepts that candidate; clicking an earlier one puts it
+back (one undo entry). Binds to editor.steps.Steps; the main window turns clicks into actions.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QToolButton, QWidget
+
+from editor.history import StepRecord
+from editor.imageconv import to_qimage
+from editor.steps import Steps
+
+THUMB = 72
+MAX_EARLIER = 40  # thumbnails of earlier batches shown (all are kept)
+
+
+def thumbnail(rec: StepRecord, size: int = THUMB) -> QPixmap:
+    pm = QPixmap.fromImage(to_qimage(rec.patch))
+    return pm.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                     Qt.TransformationMode.SmoothTransformation)
+
+
+class CandidateStrip(QScrollArea):
+    picked = Signal(int, int)  # batch (0 = newest), candidate
+
+    def __init__(self, steps: Steps, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.steps = steps
+        self.setWidgetResizable(True)
+        self.setFixedHeight(THUMB + 34)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._inner = QWidget()
+        self._row = QHBoxLayout(self._inner)
+        self._row.setContentsMargins(4, 2, 4, 2)
+        self.setWidget(self._inner)
+        self.live_buttons: list[QToolButton] = []
+        self.buttons: list[tuple[int, int, QToolButton]] = []  # (batch, candidate, button)
+        self._selected = 0
+        steps.live.connect(self._on_live)
+        steps.batches_changed.connect(self.rebuild)
+        self.rebuild()
+
+    def select(self, index: int, count: int) -> None:
+        """The committed candidate of the newest batch (controller.candidate_changed)."""
+        if count > 0:
+            self._selected = index
+        for b, c, btn in self.buttons:
+            btn.setChecked(b == 0 and c == self._selected)
+
+    def _clear(self) -> None:
+        while self._row.count():
+            item = self._row.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.live_buttons, self.buttons = [], []
+
+    def _button(self, rec: StepRecord, tip: str) -> QToolButton:
+        b = QToolButton()
+        b.setIcon(QIcon(thumbnail(rec)))
+        b.setIconSize(QSize(THUMB, THUMB))
+        b.setCheckable(True)
+        b.setToolTip(tip)
+        b.setAutoRaise(True)
+        return b
+
+    def _on_live(self, _job: int, records: list[StepRecord]) -> None:
+        if len(self.live_buttons) != len(records):
+            self._clear()
+            self._row.addWidget(QLabel("decoding"))
+            for i, r in enumerate(records):
+                b = self._button(r, f"candidate {i + 1}")
+                b.setEnabled(False)  # accepted once the decode has finished
+                self._row.addWidget(b)
+                self.live_buttons.append(b)
+            self._add_earlier(0)
+            self._row.addStretch(1)
+        for b, r in zip(self.live_buttons, records, strict=True):
+            b.setIcon(QIcon(thumbnail(r)))
+        self.setVisible(True)
+
+    def rebuild(self) -> None:
+        self._clear()
+        batches = self.steps.batches
+        if batches:
+            self._row.addWidget(QLabel("candidates"))
+            self._add_batch(0)
+            self._add_earlier(1)
+        self._row.addStretch(1)
+        self.setVisible(bool(batches))
+        self._selected = 0
+        self.select(0, 1)
+
+    def _add_batch(self, k: int) -> None:
+        b = self.steps.batches[k]
+        for i, rec in enumerate(b.records):
+            tip = (f"candidate {i + 1}: click to accept" if k == 0
+                   else f"earlier candidate {i + 1}: click to put it back")
+            btn = self._button(rec, tip)
+            btn.clicked.connect(lambda _=False, k=k, i=i: self.picked.emit(k, i))
+            self._row.addWidget(btn)
+            self.buttons.append((k, i, btn))
+
+    def _add_earlier(self, first: int) -> None:
+        batches = self.steps.batches
+        if len(batches) <= first:
+            return
+        self._row.addWidget(QLabel("  earlier"))
+        shown = 0
+        for k in range(first, len(batches)):
+            if shown >= MAX_EARLIER:
+                break
+            self._add_batch(k)
+            shown += len(batches[k].records)

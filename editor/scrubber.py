@@ -1,0 +1,123 @@
+"""The Steps panel: a slider over the steps of the current/last decode, "Branch from here",
+the confidence heatmap toggle and "Re-roll weakest N %". Binds to editor.steps.Steps."""
+
+from __future__ import annotations
+
+import contextlib
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QWidget,
+)
+
+from editor.steps import Steps
+
+
+class StepScrubber(QWidget):
+    branch_requested = Signal(int, float)  # step index, temperature
+    reroll_requested = Signal(float)  # fraction of the edited region's tokens
+    heatmap_toggled = Signal(bool)
+
+    def __init__(self, steps: Steps, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.steps = steps
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 0)
+        self.slider.setPageStep(1)
+        self.slider.setToolTip("Scrub through the steps of the last decode (the newest step is "
+                               "the result in the document)")
+        self.label = QLabel("no decode yet")
+        self.branch_btn = QPushButton("Branch from here")
+        self.temperature = QDoubleSpinBox(minimum=0.1, maximum=3.0, singleStep=0.1, value=1.0)
+        self.temperature.setToolTip("Softmax temperature of the branch's token draws")
+        self.heatmap = QCheckBox("Confidence heatmap")
+        self.heatmap.setToolTip("Per-token confidence p(token) of the shown step: red = weak")
+        self.percent = QSpinBox(minimum=1, maximum=100, value=20, suffix=" %")
+        self.reroll_btn = QPushButton("Re-roll weakest")
+        self.reroll_btn.setToolTip("Decode the least confident tokens of the edited region "
+                                   "again, keeping every other token (and locked cells)")
+
+        row = QHBoxLayout()
+        row.addWidget(self.branch_btn, 1)
+        row.addWidget(QLabel("temp."))
+        row.addWidget(self.temperature)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.reroll_btn, 1)
+        row2.addWidget(self.percent)
+        form = QFormLayout(self)
+        form.addRow(self.label)
+        form.addRow(self.slider)
+        form.addRow(row)
+        form.addRow(self.heatmap)
+        form.addRow(row2)
+
+        self.slider.valueChanged.connect(self._on_slider)
+        self.branch_btn.clicked.connect(
+            lambda: self.branch_requested.emit(self.slider.value(), self.temperature.value()))
+        self.reroll_btn.clicked.connect(
+            lambda: self.reroll_requested.emit(self.percent.value() / 100))
+        self.heatmap.toggled.connect(self.heatmap_toggled)
+        steps.changed.connect(self.refresh)
+        steps.shown.connect(self._on_shown)
+        self.refresh()
+
+    @property
+    def following(self) -> bool:
+        return self.steps.index == -1
+
+    def _on_slider(self, value: int) -> None:
+        self.steps.show(value)
+
+    def refresh(self) -> None:
+        with contextlib.suppress(RuntimeError):  # signals while the window is destroyed
+            self._refresh()
+
+    def _refresh(self) -> None:
+        s = self.steps
+        n = len(s.steps)
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(n - 1, 0))
+        if s.index == -1:
+            self.slider.setValue(max(n - 1, 0))
+        self.slider.blockSignals(False)
+        self.slider.setEnabled(n > 1)
+        why = s.reason
+        self.branch_btn.setEnabled(s.can_branch())
+        self.reroll_btn.setEnabled(s.can_reroll())
+        for w in (self.branch_btn, self.reroll_btn, self.slider):
+            if not w.isEnabled() and why:
+                w.setToolTip(why)
+        if self.branch_btn.isEnabled():
+            self.branch_btn.setToolTip("Decode again from the shown step with a new seed (the "
+                                       "class list's class if one is picked, else the same "
+                                       "class); the steps before it are shared")
+        if self.reroll_btn.isEnabled():
+            self.reroll_btn.setToolTip("Decode the least confident tokens of the edited region "
+                                       "again, keeping every other token (and locked cells)")
+        if n == 0:
+            self.label.setText(why or "no decode yet")
+        else:
+            self._label(s.index if s.index != -1 else n - 1, n)
+
+    def _on_shown(self, rec: object, index: int, count: int) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(count - 1, 0))
+        self.slider.setValue(index)
+        self.slider.blockSignals(False)
+        self._label(index, count)
+
+    def _label(self, index: int, count: int) -> None:
+        rec = self.steps.record(index)
+        if rec is None:
+            return
+        tail = " (result)" if index == count - 1 and not self.steps.c.busy else ""
+        self.label.setText(f"step {rec.step + 1}/{rec.total}{tail} · "
+                           f"{int(rec.masked.sum())} tokens undecided")

@@ -1,0 +1,140 @@
+"""Wires the step tools into the main window: the Steps dock (scrubber, branch, heatmap,
+re-roll), the candidates strip under the canvas, the heatmap and lock overlays on the canvas.
+
+Kept out of main_window.py so that file only has to construct it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QRect, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QDockWidget
+
+from editor.candidates import CandidateStrip
+from editor.imageconv import to_qimage
+from editor.overlays import HeatmapOverlay, LockOverlay
+from editor.scrubber import StepScrubber
+from editor.steps import Steps
+
+if TYPE_CHECKING:
+    from editor.main_window import MainWindow
+
+
+class StepTools(QObject):
+    def __init__(self, win: MainWindow) -> None:
+        super().__init__(win)  # a QObject child: its slots disconnect when the window goes
+        self.win = win
+        c, cv = win.controller, win.canvas
+        self.steps = Steps(c, win)
+        self.scrubber = StepScrubber(self.steps)
+        self.strip = CandidateStrip(self.steps)
+        self.heat = HeatmapOverlay()
+        self.heat.setVisible(False)
+        self.locks = LockOverlay()
+        cv.scene().addItem(self.heat)
+        cv.scene().addItem(self.locks)
+        self.locks.set_locked(c.locks.mask)
+
+        dock = QDockWidget("Steps", win)
+        dock.setObjectName("steps-dock")
+        dock.setWidget(self.scrubber)
+        win.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.dock = dock
+        central = win.centralWidget().layout()
+        central.insertWidget(central.indexOf(win.candidate_bar), self.strip)
+
+        # Live steps go through the scrubber: once the user scrubs back, the canvas shows the
+        # chosen step instead of each new one (multi-window decodes have no history: live).
+        c.preview_patch.disconnect(cv.paint_preview)
+        c.preview_cells.disconnect(cv.show_undecided)
+        c.preview_patch.connect(self._live_patch)
+        c.preview_cells.connect(self._live_cells)
+        c.locks.mask_changed.connect(self._on_locks)
+        c.plan_changed.connect(self.locks.set_plan)
+        c.candidate_changed.connect(self.strip.select)
+        self.steps.shown.connect(self._on_shown)
+        self.steps.changed.connect(self._on_changed)
+        self.scrubber.branch_requested.connect(self.branch)
+        self.scrubber.reroll_requested.connect(self.reroll)
+        self.scrubber.heatmap_toggled.connect(self.show_heatmap)
+        self.strip.picked.connect(self.pick)
+
+    # ------------------------------------------------------------------ actions
+    def branch(self, index: int, temperature: float) -> None:
+        w = self.win
+        w._sync_sampling()
+        self.steps.branch(index, w.class_picker.class_id(), temperature)
+
+    def reroll(self, fraction: float) -> None:
+        self.win._sync_sampling()
+        self.steps.reroll(fraction)
+
+    def show_heatmap(self, on: bool) -> None:
+        self.heat.setVisible(on)
+        self._update_heat()
+
+    def pick(self, batch: int, index: int) -> None:
+        c = self.win.controller
+        newest = self.steps.batches[0].job_id if self.steps.batches else -1
+        if batch == 0 and c.candidate is not None and c.candidate.result.job_id == newest:
+            c.show_candidate(index)
+            c.accept()
+        else:
+            self.steps.restore(batch, index)
+
+    # ------------------------------------------------------------------ canvas
+    def _on_locks(self, _rect: QRect) -> None:
+        self.locks.set_locked(self.win.controller.locks.mask)
+
+    def _live_patch(self, patch: QImage, rect: QRect, text: str) -> None:
+        if self.scrubber.following:
+            self.win.canvas.paint_preview(patch, rect, text)
+
+    def _live_cells(self, win: object, masked: object) -> None:
+        if self.scrubber.following:
+            self.win.canvas.show_undecided(win, masked)  # type: ignore[arg-type]
+
+    def _on_shown(self, rec: object, index: int, count: int) -> None:
+        cv = self.win.canvas
+        if rec is None:  # the newest step of a finished decode: the document itself
+            if cv.previewing and not self.win.controller.busy:
+                cv.end_preview()
+        else:
+            if not cv.previewing:
+                cv.begin_preview()
+            x0, y0, x1, y1 = rec.rect  # type: ignore[attr-defined]
+            text = f"step {rec.step + 1}/{rec.total}"  # type: ignore[attr-defined]
+            cv.paint_preview(to_qimage(rec.patch), QRect(x0, y0, x1 - x0, y1 - y0), text)  # type: ignore[attr-defined]
+            win = self._window()
+            if win is not None:
+                cv.show_undecided(win, rec.masked)  # type: ignore[attr-defined]
+        self._update_heat(index)
+
+    def _on_changed(self) -> None:
+        s, cv = self.steps, self.win.canvas
+        if s.index != -1 and not s.current and not self.win.controller.busy:
+            s.index = -1  # the result was undone or edited: scrubbing ends
+            if cv.previewing:
+                cv.end_preview()
+        self._update_heat()
+
+    def _window(self) -> object:
+        c = self.win.controller
+        if c.busy and c.job is not None and len(c.job.windows) == 1:
+            return c.job.windows[0]
+        return self.steps.history.window if self.steps.history is not None else None
+
+    def _update_heat(self, index: int | None = None) -> None:
+        if not self.heat.isVisible():
+            return
+        s = self.steps
+        rec = s.record(s.index if index is None else index)
+        win = self._window()
+        if rec is None or win is None or (not self.win.controller.busy and not s.current
+                                          and s.index == -1):
+            self.heat.set_heat(None, None)
+            return
+        region = s.region if not self.win.controller.busy else None
+        self.heat.set_heat(win, rec.confidence, region)  # type: ignore[arg-type]

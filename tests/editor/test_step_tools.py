@@ -1,0 +1,163 @@
+"""The step tools in the real main window with the fake engine: candidates strip, step scrubber,
+branch from a step, heatmap, re-roll, lock brush. Waits are signals, never sleeps."""
+
+from __future__ import annotations
+
+import numpy as np
+from fakes import colour
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+from editor import geometry as g
+
+
+def vp(win, x: float, y: float) -> QPoint:
+    return win.canvas.mapFromScene(QPointF(x, y))
+
+
+def drag(qtbot, win, a: QPoint, b: QPoint, button=Qt.MouseButton.LeftButton, steps: int = 5):
+    view = win.canvas.viewport()
+    qtbot.mousePress(view, button, pos=a)
+    for i in range(1, steps + 1):
+        qtbot.mouseMove(view, a + (b - a) * i / steps)
+    qtbot.mouseRelease(view, button, pos=b)
+
+
+def paint_mask(win, x0=20, y0=12, x1=36, y1=28):
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[y0:y1, x0:x1] = True
+    win.doc.set_mask(m, "mask")
+    return m
+
+
+def generate(qtbot, win, candidates=1):
+    win.sampling.candidates.setValue(candidates)
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        win.a_generate.trigger()
+
+
+def centre(win, img=None):
+    img = win.canvas.preview_image() if img is None else img
+    return img.pixelColor(28, 20).red()
+
+
+def test_candidates_are_one_batched_decode_shown_live_and_click_accepts(qtbot, win, engine):
+    paint_mask(win)
+    strip = win.step_tools.strip
+    live = []
+    win.step_tools.steps.live.connect(lambda _j, recs: live.append(len(recs)))
+    generate(qtbot, win, candidates=4)
+    assert len(engine.calls) == 1 and engine.calls[0]["candidates"] == 4, "one batched decode"
+    s = win.controller.sampling
+    assert live == [4] * (s.steps - s.start_step), "every step updated all 4 thumbnails"
+    assert [(b, c) for b, c, _ in strip.buttons] == [(0, i) for i in range(4)]
+    last = s.steps - 1
+    strip.buttons[2][2].click()
+    assert centre(win, win.canvas.preview_image()) == colour(5, last, 2)
+    assert win.controller.candidate is None, "clicking a thumbnail accepts that candidate"
+    # A second generation: the first batch stays in the strip as earlier candidates.
+    paint_mask(win)
+    generate(qtbot, win, candidates=2)
+    assert [(b, c) for b, c, _ in strip.buttons] == [(0, 0), (0, 1)] + [(1, i) for i in range(4)]
+    n = win.doc.undo_stack.count()
+    strip.buttons[2 + 3][2].click()  # earlier batch, candidate 4: put back
+    assert centre(win) == colour(5, last, 3)
+    assert win.doc.undo_stack.count() == n + 1
+    win.doc.reset(np.zeros((48, 64, 3), np.uint8))
+    assert strip.buttons == [] and not win.step_tools.steps.batches, "gone with the document"
+
+
+def test_scrubber_shows_every_step_and_the_result_at_the_end(qtbot, win):
+    paint_mask(win)
+    generate(qtbot, win)
+    sc, s = win.step_tools.scrubber, win.controller.sampling
+    n = s.steps - s.start_step
+    assert sc.slider.maximum() == n - 1 and sc.slider.value() == n - 1
+    assert not win.canvas.previewing, "the newest step is the document itself"
+    for k in range(n):
+        sc.slider.setValue(k)
+        assert centre(win) == colour(5, s.start_step + k)
+        if k < n - 1:
+            assert win.canvas.previewing and str(s.start_step + k + 1) in win.canvas.step_text
+    assert not win.canvas.previewing
+    sc.slider.setValue(1)
+    win.a_undo.trigger()  # the result goes: scrubbing ends
+    assert not win.canvas.previewing and not win.step_tools.steps.current
+
+
+def test_branch_from_a_step_shares_the_steps_before_it(qtbot, win, engine):
+    paint_mask(win)
+    generate(qtbot, win)
+    steps = win.step_tools.steps
+    first = [r[0] for r in steps.history.steps]
+    entries = win.doc.undo_stack.count()
+    sc = win.step_tools.scrubber
+    k = 3
+    sc.slider.setValue(k)
+    sc.temperature.setValue(1.5)
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        sc.branch_btn.click()
+    call = engine.calls[-1]
+    assert call["kind"] == "branch" and call["step"] == first[k].step
+    assert call["temperature"] == 1.5 and call["seed"] != 5
+    again = [r[0] for r in steps.history.steps]
+    assert [r.step for r in again] == [r.step for r in first]
+    for a, b in zip(again[: k + 1], first[: k + 1], strict=True):
+        assert np.array_equal(a.patch, b.patch) and np.array_equal(a.tokens, b.tokens)
+    for a, b in zip(again[k + 1 :], first[k + 1 :], strict=True):
+        assert not np.array_equal(a.patch, b.patch)
+    assert win.doc.undo_stack.count() == entries, "the branch replaced the result it came from"
+    assert centre(win) == colour(call["seed"], first[-1].step)
+
+
+def test_heatmap_and_reroll_of_the_weakest_tokens(qtbot, win, engine):
+    paint_mask(win)
+    generate(qtbot, win)
+    tools, steps = win.step_tools, win.step_tools.steps
+    tools.scrubber.heatmap.setChecked(True)
+    assert tools.heat.isVisible() and tools.heat._conf is not None
+    last = steps.history.last()
+    assert np.array_equal(tools.heat._conf, last.confidence)
+    region = steps.region.copy()
+    tools.scrubber.percent.setValue(25)
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        tools.scrubber.reroll_btn.click()
+    call = engine.calls[-1]
+    chosen = call["mask"]
+    assert chosen.sum() == round(region.sum() * 0.25) and not (chosen & ~region).any()
+    conf = last.confidence[region]
+    assert conf.max() >= last.confidence[chosen].max()
+    assert last.confidence[chosen].max() <= np.sort(conf)[chosen.sum() - 1], "the weakest ones"
+    assert np.array_equal(call["tokens"], last.tokens), "every other token is the result's"
+    assert np.array_equal(steps.region, region), "a re-roll keeps the edited region"
+
+
+def test_lock_brush_is_undoable_and_locked_cells_are_never_masked(qtbot, win, engine):
+    win.set_tool("lock")
+    win.brush_size.setValue(6)
+    drag(qtbot, win, vp(win, 22, 20), vp(win, 30, 20))
+    locks = win.controller.locks
+    assert locks.mask[20, 22:30].all() and not win.doc.mask.any()
+    assert win.doc.undo_stack.undoText() == "Lock"
+    win.a_undo.trigger()
+    assert not locks.any()
+    win.a_redo.trigger()
+    assert locks.mask[20, 22:30].all()
+    mask = paint_mask(win)  # covers the locked pixels and more
+    before = win.doc.image.copy()
+    win.controller.update_plan()
+    generate(qtbot, win)
+    (w,) = win.controller.plan(mask)
+    cells = g.token_mask(locks.mask, w, 0)
+    assert cells.any() and not (engine.calls[-1]["mask"] & cells).any()
+    keep = g.cell_pixels(cells, w, mask.shape)
+    assert np.array_equal(win.doc.image[keep], before[keep]), "locked cells: bit-identical"
+    assert not np.array_equal(win.doc.image[mask & ~keep], before[mask & ~keep])
+
+
+def test_step_tools_are_off_for_multi_window_edits(qtbot, win):
+    win.doc.set_mask(np.ones(win.doc.mask.shape, bool), "all")
+    assert len(win.controller.plan()) > 1
+    generate(qtbot, win)
+    sc = win.step_tools.scrubber
+    assert not sc.branch_btn.isEnabled() and not sc.reroll_btn.isEnabled()
+    assert "single-window" in sc.branch_btn.toolTip()
