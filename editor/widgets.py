@@ -103,8 +103,10 @@ class SamplingPanel(QWidget):
         self.random_seed = QCheckBox("random", checked=True)
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.seed.setEnabled(False)
-        self.candidates = QSpinBox(minimum=1, maximum=8, value=1)
-        self.candidates.setToolTip("Results decoded in one batch; flip through them after")
+        self.candidates = QSpinBox(minimum=1, maximum=8, value=4)
+        self.candidates.setToolTip("Results decoded together in one batch, shown side by side "
+                                   "under the canvas; click one to accept it. Edits spanning "
+                                   "several windows (big masks, outpainting) decode one.")
         self.model = QComboBox()
         self.model.addItem("default", "default")
         self.model.addItem("tiny (random weights, for testing)", "tiny")
