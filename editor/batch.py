@@ -93,7 +93,9 @@ def _pairs(images: Path, masks: Path) -> list[tuple[Path, Path]]:
 def _run(engine: EngineLike, image: np.ndarray, mask: np.ndarray, max_windows: int,
          args: argparse.Namespace, sampling: Sampling, params: Any, feather: int,
          overlap: float = 0.0) -> np.ndarray:
-    windows = g.plan(mask, engine.window, engine.tokens_per_side, max_windows, overlap)
+    # Outpaint windows overlap and see what their neighbours drew: no context floor for them.
+    min_context = 0.0 if overlap else g.MIN_CONTEXT
+    windows = g.plan(mask, engine.window, engine.tokens_per_side, max_windows, overlap, min_context)
     if not windows:
         return image
     from models.colour import match_colour

@@ -120,7 +120,10 @@ class Controller(QObject):
         grown = m.copy()
         grown[max(oy, 0) : oy + oh, max(ox, 0) : ox + ow] = False
         if grown.any():
-            return g.plan(m, self.window, self.tokens, OUTPAINT_MAX_WINDOWS, g.OUTPAINT_OVERLAP)
+            # Overlapping windows see what their neighbours drew: no context floor needed.
+            return g.plan(
+                m, self.window, self.tokens, OUTPAINT_MAX_WINDOWS, g.OUTPAINT_OVERLAP, 0.0
+            )
         return g.plan(m, self.window, self.tokens, INPAINT_MAX_WINDOWS)
 
     @Slot()

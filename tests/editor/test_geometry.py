@@ -135,3 +135,21 @@ def test_extend_masks_exactly_the_new_border():
     expect = np.ones((12, 25), bool)
     expect[2:, :20] = False
     assert np.array_equal(m, expect)
+
+
+@FAST
+@given(masks(), MODELS)
+def test_inpaint_windows_see_context_unless_the_hole_is_everything(mask, model):
+    window, tokens = model
+    wins = g.plan(mask, window, tokens)
+    reaches_image = all(v.size >= max(mask.shape) for v in wins)
+    assert reaches_image or all(g.context(mask, v) >= g.MIN_CONTEXT for v in wins)
+
+
+def test_a_big_box_gets_one_window_with_its_border_in_view():
+    mask = np.zeros((384, 512), bool)
+    mask[96:288, 128:384] = True  # a central box, 25 % of the picture
+    (v,) = g.plan(mask, 128, 16)
+    assert g.context(mask, v) >= g.MIN_CONTEXT
+    x0, y0, x1, y1 = v.clipped(384, 512)
+    assert x0 < 128 and y0 < 96 and x1 > 384 and y1 > 288

@@ -22,8 +22,8 @@ class Recorder(FakeEngine):
         yield from super().edit_many(image, token_mask, class_id, params, seed, candidates)
 
 
-def job(image, mask, engine, max_windows, **kw) -> Job:
-    wins = g.plan(mask, engine.window, engine.tokens_per_side, max_windows)
+def job(image, mask, engine, max_windows, min_context=g.MIN_CONTEXT, **kw) -> Job:
+    wins = g.plan(mask, engine.window, engine.tokens_per_side, max_windows, 0.0, min_context)
     return Job("edit", image, mask, wins, kw.pop("class_id", 1), Sampling(steps=4), 0, **kw)
 
 
@@ -32,7 +32,7 @@ def test_each_window_is_conditioned_on_the_ones_before():
     image = np.zeros((32, 100, 3), np.uint8)
     mask = np.zeros((32, 100), bool)
     mask[:, 60:] = True  # an outpaint strip wider than one window
-    j = job(image, mask, eng, g.OUTPAINT_MAX_WINDOWS)
+    j = job(image, mask, eng, g.OUTPAINT_MAX_WINDOWS, min_context=0.0)
     assert len(j.windows) >= 2 and all(v.scale == 1 for v in j.windows)
     out = run_job(eng, j, Sampling(steps=4)).images[0]
     first = j.windows[0]
