@@ -41,6 +41,8 @@ from editor.controller import Controller
 from editor.document import Document
 from editor.imageio import READ_FORMATS
 from editor.locks import LockBrush
+from editor.project import EXT as PROJECT_EXT
+from editor.session import Session
 from editor.step_tools import StepTools
 from editor.tools import MAX_BRUSH, MIN_BRUSH, Brush, Eraser, Lasso, RectSelect, Tool
 from editor.widgets import CandidateBar, ClassPicker, SamplingPanel
@@ -60,7 +62,8 @@ Ctrl+Shift+Enter: regenerate the selection as the chosen class
 Ctrl+G: token grid (highlighted cells are the ones the model regenerates)
 K lock brush: paint cells to keep in every later regeneration (right button unlocks)
 Steps panel: scrub the decode's steps, branch from one, heatmap, re-roll weakest"""
-OPEN_FILTER = "Images (" + " ".join(f"*.{e}" for e in READ_FORMATS) + ");;All files (*)"
+OPEN_FILTER = ("Images and projects (" + " ".join(f"*.{e}" for e in READ_FORMATS)
+               + f" *{PROJECT_EXT});;All files (*)")
 SAVE_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp)"
 
 
@@ -101,6 +104,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_status()
         self._bind()
+        self.session = Session(self)  # project files, autosave, recovery
         self.step_tools = StepTools(self)  # scrubber, heatmap, re-roll, lock, candidates
         self._restore_layout()
         self.set_tool("brush")
@@ -184,7 +188,9 @@ class MainWindow(QMainWindow):
         f = mb.addMenu("&File")
         f.addActions([self.a_new, self.a_open])
         self.recent_menu = f.addMenu("Open &Recent")
-        f.addActions([self.a_save, self.a_save_as])
+        self.a_save_project = self._action("Save &Project…", lambda: self.session.save_project(),
+                                           "Ctrl+Alt+S")
+        f.addActions([self.a_save, self.a_save_as, self.a_save_project])
         f.addSeparator()
         f.addAction(self.a_quit)
         e = mb.addMenu("&Edit")
@@ -271,6 +277,11 @@ class MainWindow(QMainWindow):
         """Open an image; on failure show why and keep the current document untouched."""
         if not self._may_discard():
             return False
+        if Path(path).suffix.lower() == PROJECT_EXT:
+            if not self.session.open_project(path):
+                return False
+            self._add_recent(str(Path(path).resolve()))
+            return True
         try:
             loaded = imageio.load(path)
         except ValueError as e:
@@ -446,14 +457,14 @@ class MainWindow(QMainWindow):
             self.sampling.add_model_path(path)
             name = path
         self.sampling.model_status.setText("loading…")
-        self.settings.setValue("model", name)
-        self.controller.load_model(name)
+        self.controller.load_model(name)  # remembered in settings once it has loaded
 
     @Slot(str, int, int)
     def _on_model(self, name: str, window: int, tokens: int) -> None:
         if window:
             self.sampling.model_status.setText(f"{window} px window, {tokens}×{tokens} tokens")
             self.sampling.select_model(name)  # after a failed switch: show what is loaded
+            self.settings.setValue("model", name)  # a file that failed is never remembered
         else:
             self.sampling.model_status.setText("no model loaded")
 
@@ -533,4 +544,5 @@ class MainWindow(QMainWindow):
         self.controller.cancel()
         # A decode stops within one step; a model load cannot be interrupted, so allow it time.
         self.worker_stopped = self.worker_thread.close(timeout_ms=60_000)
+        self.session.close()  # a normal end: the autosave goes
         e.accept()

@@ -13,6 +13,12 @@ def _usable_qt_binding():
         pytest.fail(problem, pytrace=False)
 
 
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path, monkeypatch):
+    """Autosaves go to the test's folder, never to the user's data dir."""
+    monkeypatch.setenv("MASKGIT_EDITOR_DATA", str(tmp_path / "data"))
+
+
 @pytest.fixture
 def engine():
     return FakeEngine()

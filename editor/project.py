@@ -1,0 +1,437 @@
+"""Project files (`.maskgit`): one editing session in one file, and the format of autosaves.
+
+A zip with a JSON manifest (`manifest.json`, versioned) and numpy arrays as `.npy` members (read
+with allow_pickle=False, so a project file cannot run code; every shape is checked against the
+image limits before an array is read). What it holds:
+
+- the document: image, mask, canvas origin, the opened original, its alpha / straight colours,
+  the lock layer;
+- the undo history: every Region / Canvas / Lock command, plus the state before the first one
+  (computed backwards from the current state), and the stack index, so undo and redo work after
+  reopening; commands of kinds this module does not know end the saved history there (the
+  state is always saved);
+- the chosen model, class and sampling values, and the pending candidates (which one is shown).
+
+Written atomically: a temporary file in the same folder, fsync, os.replace. `capture` runs on
+the GUI thread and only copies what editing mutates in place; `write` may run on any thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtGui import QUndoCommand
+
+from editor import document as d
+from editor.geometry import Window
+from editor.imageio import MAX_PIXELS
+from editor.jobs import Job, JobResult, Sampling
+
+if TYPE_CHECKING:
+    from editor.controller import Controller
+
+FORMAT = "maskgit-editor-project"
+VERSION = 1
+EXT = ".maskgit"
+MAX_ARRAYS = 20_000  # history entries are a handful of arrays each
+MAX_ELEMENTS = 4 * MAX_PIXELS  # (H, W, 3) of the largest image, with room
+
+
+class ProjectError(ValueError):
+    """A project file that cannot be read; the message names the file and the problem."""
+
+
+@dataclass
+class State:
+    """Everything a project file holds, as plain data (arrays are shared, never mutated)."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    origin: tuple[int, int]
+    original: np.ndarray
+    lock: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+    straight: np.ndarray | None = None
+    path: str = ""  # the image file the session started from
+    base: dict[str, Any] | None = None  # state before the first history entry
+    history: list[dict[str, Any]] = field(default_factory=list)
+    index: int = 0  # undo stack index (entries after it are redo-able)
+    settings: dict[str, Any] = field(default_factory=dict)  # model, class, sampling, ...
+    candidate: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)  # what could not be kept
+    saved_at: float = 0.0
+
+
+# ----------------------------------------------------------------------------- capture
+
+
+def capture(doc: d.Document, controller: Controller | None = None,
+            settings: dict[str, Any] | None = None) -> State:
+    """Snapshot `doc` (and the controller's candidate) on the GUI thread."""
+    locks = getattr(controller, "locks", None) if controller is not None else None
+    lock = locks.mask.copy() if locks is not None and locks.any() else None
+    st = State(doc.image.copy(), doc.mask.copy(), tuple(doc.origin), doc.original, lock,
+               doc.alpha, doc.straight, str(doc.path or ""), settings=dict(settings or {}))
+    stack = doc.undo_stack
+    entries: list[dict[str, Any]] = []
+    for i in range(stack.count()):
+        e = _entry(stack.command(i))
+        if e is None:
+            st.notes.append(f"undo history after entry {i} ({stack.text(i)!r}) not saved")
+            break
+        entries.append(e)
+    index = stack.index()
+    if len(entries) < stack.count() and index > len(entries):
+        entries = []  # cannot walk back past an unknown entry: keep the state only
+        st.notes.append("undo history not saved")
+        index = 0
+    st.history, st.index = entries, min(index, len(entries))
+    st.base = _walk_back(st, entries[: st.index])
+    if controller is not None and controller.candidate is not None:
+        st.candidate = _candidate(controller, stack.index())
+    st.saved_at = time.time()
+    return st
+
+
+def _entry(cmd: QUndoCommand) -> dict[str, Any] | None:
+    text = cmd.text()
+    if type(cmd).__name__ == "_Region":
+        return dict(type="region", text=text, rect=list(cmd.rect), image=cmd.image,
+                    mask=cmd.mask)
+    if type(cmd).__name__ == "_Canvas":
+        b, a = cmd.before, cmd.after
+        return dict(type="canvas", text=text, before=(b.image, b.mask, list(b.origin)),
+                    after=(a.image, a.mask, list(a.origin)))
+    if type(cmd).__name__ == "_LockStroke":
+        return dict(type="lock", text=text, rect=list(cmd.rect), before=cmd.before,
+                    after=cmd.after)
+    return None
+
+
+def _shift(lock: np.ndarray | None, shape: tuple[int, int], dx: int, dy: int
+           ) -> np.ndarray | None:
+    """The lock layer's move when the canvas origin moves by (dx, dy) (LockLayer._on_canvas)."""
+    if lock is None:
+        return None
+    new = np.zeros(shape, bool)
+    h, w = lock.shape
+    sy0, sx0 = max(-dy, 0), max(-dx, 0)
+    sy1, sx1 = min(h, shape[0] - dy), min(w, shape[1] - dx)
+    if sy0 < sy1 and sx0 < sx1:
+        new[sy0 + dy : sy1 + dy, sx0 + dx : sx1 + dx] = lock[sy0:sy1, sx0:sx1]
+    return new
+
+
+def _walk_back(st: State, done: list[dict[str, Any]]) -> dict[str, Any]:
+    """The state before the first entry: undo `done` from the current state, in numpy."""
+    image, mask, origin = st.image.copy(), st.mask.copy(), list(st.origin)
+    lock = st.lock.copy() if st.lock is not None else np.zeros(mask.shape, bool)
+    for e in reversed(done):
+        if e["type"] == "region":
+            x0, y0, x1, y1 = e["rect"]
+            if e["image"] is not None:
+                image[y0:y1, x0:x1] = e["image"][0]
+            if e["mask"] is not None:
+                mask[y0:y1, x0:x1] = e["mask"][0]
+        elif e["type"] == "canvas":
+            bi, bm, bo = e["before"]
+            lock = _shift(lock, bm.shape, bo[0] - origin[0], bo[1] - origin[1])
+            image, mask, origin = bi.copy(), bm.copy(), list(bo)
+        elif e["type"] == "lock":
+            x0, y0, x1, y1 = e["rect"]
+            lock[y0:y1, x0:x1] = e["before"]
+    return dict(image=image, mask=mask, origin=origin, lock=lock if lock.any() else None)
+
+
+def _candidate(controller: Controller, index: int) -> dict[str, Any] | None:
+    c = controller.candidate
+    if c is None or c.undo_index != index:
+        return None
+    x0, y0, x1, y1 = c.result.changed
+    job: dict[str, Any] = {}
+    for f in dataclasses.fields(Job):
+        v = getattr(c.job, f.name)
+        if f.name == "image":
+            continue  # the input image is the state before the commit: rebuilt on restore
+        if v is None or isinstance(v, np.ndarray | int | float | str | bool):
+            job[f.name] = v
+        elif f.name == "windows":
+            job[f.name] = [dataclasses.asdict(w) for w in v]
+        elif isinstance(v, Sampling):
+            job[f.name] = dataclasses.asdict(v)
+        else:
+            job[f.name] = None  # step history of a branch: not kept
+    return dict(job=job, crops=[im[y0:y1, x0:x1] for im in c.result.images],
+                changed=[x0, y0, x1, y1], class_id=c.result.class_id, index=c.index,
+                text=c.text)
+
+
+# ----------------------------------------------------------------------------- write / read
+
+
+class _Arrays:
+    """Arrays go into the zip as .npy members; the manifest names them."""
+
+    def __init__(self) -> None:
+        self.members: dict[str, np.ndarray] = {}
+
+    def put(self, a: np.ndarray | None) -> str | None:
+        if a is None:
+            return None
+        name = f"a/{len(self.members)}.npy"
+        self.members[name] = a
+        return name
+
+
+def _encode(v: Any, arrays: _Arrays) -> Any:
+    if isinstance(v, np.ndarray):
+        return {"$npy": arrays.put(v)}
+    if isinstance(v, dict):
+        return {k: _encode(x, arrays) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_encode(x, arrays) for x in v]
+    if isinstance(v, np.integer | np.floating):
+        return v.item()
+    return v
+
+
+def write(path: str | Path, st: State, compresslevel: int = 1) -> None:
+    """Write `st` to `path` atomically (temporary file + os.replace)."""
+    p = Path(path)
+    arrays = _Arrays()
+    manifest = {
+        "format": FORMAT, "version": VERSION, "saved_at": st.saved_at or time.time(),
+        "image": _encode(st.image, arrays), "mask": _encode(st.mask, arrays),
+        "origin": list(st.origin), "original": _encode(st.original, arrays),
+        "lock": _encode(st.lock, arrays), "alpha": _encode(st.alpha, arrays),
+        "straight": _encode(st.straight, arrays), "path": st.path,
+        "base": _encode(st.base, arrays), "history": _encode(st.history, arrays),
+        "index": st.index, "settings": _encode(st.settings, arrays),
+        "candidate": _encode(st.candidate, arrays), "notes": st.notes,
+    }
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as z:
+                z.writestr("manifest.json", json.dumps(manifest))
+                for name, a in arrays.members.items():
+                    buf = io.BytesIO()
+                    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
+                    z.writestr(name, buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # the rename itself survives a power cut only once the folder is synced
+        dfd = os.open(p.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def read(path: str | Path) -> State:
+    """Read a project file; raises ProjectError with the reason."""
+    p = Path(path)
+    try:
+        with zipfile.ZipFile(p) as z:
+            return _read(z, p.name)
+    except ProjectError:
+        raise
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise ProjectError(f"{p.name} is not a readable project file: {e}") from e
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        raise ProjectError(f"{p.name} is damaged: {type(e).__name__}: {e}") from e
+
+
+def _read(z: zipfile.ZipFile, name: str) -> State:
+    infos = z.infolist()
+    if len(infos) > MAX_ARRAYS:
+        raise ProjectError(f"{name}: {len(infos)} members is more than a project holds")
+    try:
+        manifest = json.loads(z.read("manifest.json"))
+    except KeyError as e:
+        raise ProjectError(f"{name} is not a MaskGIT Editor project (no manifest)") from e
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ProjectError(f"{name} is not a MaskGIT Editor project")
+    if int(manifest.get("version", 0)) > VERSION:
+        raise ProjectError(f"{name} was written by a newer version of the editor (format "
+                           f"{manifest.get('version')}; this one reads up to {VERSION})")
+
+    def array(member: str) -> np.ndarray:
+        with z.open(member) as f:
+            fmt = np.lib.format
+            major, _minor = fmt.read_magic(f)
+            header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+            shape, _fortran, dtype = header(f)
+            if dtype.hasobject:
+                raise ProjectError(f"{name}: {member} holds Python objects")
+            if int(np.prod(shape, dtype=np.int64)) > MAX_ELEMENTS:
+                raise ProjectError(f"{name}: {member} is larger than any image the editor "
+                                   "opens")
+        with z.open(member) as f:
+            return np.load(f, allow_pickle=False)
+
+    def decode(v: Any) -> Any:
+        if isinstance(v, dict):
+            if set(v) == {"$npy"}:
+                return None if v["$npy"] is None else array(str(v["$npy"]))
+            return {str(k): decode(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [decode(x) for x in v]
+        return v
+
+    m = decode(manifest)
+    image, mask = m["image"], m["mask"]
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ProjectError(f"{name}: the image is {image.dtype} {image.shape}, not RGB")
+    if mask.shape != image.shape[:2]:
+        raise ProjectError(f"{name}: the mask does not match the image")
+    st = State(image, mask.astype(bool), tuple(int(x) for x in m["origin"]), m["original"],
+               m.get("lock"), m.get("alpha"), m.get("straight"), str(m.get("path") or ""),
+               m.get("base"), list(m.get("history") or []), int(m.get("index", 0)),
+               dict(m.get("settings") or {}), m.get("candidate"),
+               [str(x) for x in m.get("notes") or []], float(m.get("saved_at", 0)))
+    if not 0 <= st.index <= len(st.history):
+        raise ProjectError(f"{name}: undo index {st.index} outside its history")
+    return st
+
+
+def peek(path: str | Path) -> dict[str, Any]:
+    """The manifest only (for the recovery dialog): saved_at, path, index, history length."""
+    with zipfile.ZipFile(path) as z:
+        m = json.loads(z.read("manifest.json"))
+    return dict(saved_at=float(m.get("saved_at", 0)), path=str(m.get("path") or ""),
+                index=int(m.get("index", 0)), entries=len(m.get("history") or []))
+
+
+# ----------------------------------------------------------------------------- restore
+
+
+def restore(st: State, doc: d.Document, controller: Controller | None = None) -> list[str]:
+    """Make `doc` (and the controller's candidate) what `st` describes. Returns notes on what
+    could not be restored. The history is rebuilt by pushing the saved commands onto the state
+    before the first one, then undoing back to the saved index; if that does not reproduce the
+    saved state exactly, the state alone is restored."""
+    notes = list(st.notes)
+    locks = getattr(controller, "locks", None) if controller is not None else None
+    path = Path(st.path) if st.path else None
+    ok = False
+    if st.history and st.base is not None:
+        try:
+            ok = _replay(st, doc, locks, path)
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            notes.append(f"undo history could not be rebuilt ({e})")
+        if not ok:
+            notes.append("undo history did not replay exactly; restored the last state only")
+    if not ok:
+        _reset(doc, st.image, st.mask, st.origin, st, path)
+        _set_lock(locks, st.lock, doc)
+    doc.original = st.original
+    if controller is not None and st.candidate is not None and ok:
+        try:
+            _restore_candidate(st.candidate, doc, controller)
+        except (KeyError, TypeError, ValueError) as e:
+            notes.append(f"candidates not restored ({e})")
+    return notes
+
+
+def _reset(doc: d.Document, image: np.ndarray, mask: np.ndarray, origin: tuple[int, int] | list,
+           st: State, path: Path | None) -> None:
+    doc.reset(image, path, alpha=st.alpha, straight=st.straight)
+    doc._mask[...] = mask
+    doc.origin = (int(origin[0]), int(origin[1]))
+    doc.original = st.original
+    doc.canvas_changed.emit()
+
+
+def _set_lock(locks: Any, lock: np.ndarray | None, doc: d.Document) -> None:
+    if locks is None:
+        return
+    locks._locked = lock.copy() if lock is not None else np.zeros(doc.mask.shape, bool)
+    locks._origin = doc.origin
+    locks.mask_changed.emit(d.qrect((0, 0, doc.width, doc.height)))
+
+
+def _replay(st: State, doc: d.Document, locks: Any, path: Path | None) -> bool:
+    b = st.base
+    assert b is not None
+    _reset(doc, b["image"], b["mask"], b["origin"], st, path)
+    _set_lock(locks, b.get("lock"), doc)
+    stack = doc.undo_stack
+    for e in st.history:
+        cmd = _command(e, doc, locks)
+        if cmd is None:
+            return False
+        stack.push(cmd)
+    stack.setIndex(st.index)
+    same = (doc.image.shape == st.image.shape and np.array_equal(doc.image, st.image)
+            and np.array_equal(doc.mask, st.mask) and tuple(doc.origin) == tuple(st.origin))
+    if same and locks is not None:
+        want = st.lock if st.lock is not None else np.zeros(doc.mask.shape, bool)
+        same = locks.mask.shape == want.shape and np.array_equal(locks.mask, want)
+    if not same:
+        stack.clear()
+    return same
+
+
+def _command(e: dict[str, Any], doc: d.Document, locks: Any) -> QUndoCommand | None:
+    text = str(e["text"])
+    if e["type"] == "region":
+        cmd = d._Region.__new__(d._Region)
+        QUndoCommand.__init__(cmd, text)
+        cmd.doc, cmd.rect = doc, tuple(int(x) for x in e["rect"])
+        cmd.image = None if e["image"] is None else tuple(e["image"])
+        cmd.mask = None if e["mask"] is None else tuple(x.astype(bool) for x in e["mask"])
+        return cmd
+    if e["type"] == "canvas":
+        bi, bm, bo = e["before"]
+        ai, am, ao = e["after"]
+        return d._Canvas(doc, text, d.Snapshot(bi, bm.astype(bool), (int(bo[0]), int(bo[1]))),
+                         d.Snapshot(ai, am.astype(bool), (int(ao[0]), int(ao[1]))))
+    if e["type"] == "lock" and locks is not None:
+        from editor.locks import _LockStroke
+
+        cmd = _LockStroke.__new__(_LockStroke)
+        QUndoCommand.__init__(cmd, text)
+        cmd.layer, cmd.rect = locks, tuple(int(x) for x in e["rect"])
+        cmd.before, cmd.after = e["before"].astype(bool), e["after"].astype(bool)
+        return cmd
+    return None
+
+
+def _restore_candidate(c: dict[str, Any], doc: d.Document, controller: Controller) -> None:
+    from editor.controller import Candidate
+
+    kw = dict(c["job"])
+    kw["windows"] = [Window(**{**w, "core": tuple(w["core"])}) for w in kw.get("windows", [])]
+    if isinstance(kw.get("sampling"), dict):
+        kw["sampling"] = Sampling(**kw["sampling"])
+    kw.pop("id", None)
+    known = {f.name for f in dataclasses.fields(Job)}
+    job = Job(image=doc.image.copy(), **{k: v for k, v in kw.items() if k in known})
+    x0, y0, x1, y1 = (int(v) for v in c["changed"])
+    images = []
+    for crop in c["crops"]:
+        im = doc.image.copy()
+        im[y0:y1, x0:x1] = crop
+        images.append(im)
+    result = JobResult(job.id, images, c.get("class_id"), (x0, y0, x1, y1))
+    index = int(c["index"])
+    controller.candidate = Candidate(job, result, index, doc.undo_stack.index(), str(c["text"]))
+    controller.candidate_changed.emit(index, len(images))

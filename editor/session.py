@@ -1,0 +1,264 @@
+"""Project save/open for the main window, autosave, and recovery after a crash.
+
+Autosave: every change to the undo stack restarts an idle timer (AUTOSAVE_MS, default 3 s); when
+it fires, the session is captured on the GUI thread (cheap: copies of the image and mask) and
+written as a project file by one background thread, atomically, to
+`<data dir>/autosave/session-<id>.maskgit` (data dir: MASKGIT_EDITOR_DATA, else the platform's
+user data dir). A QLockFile next to it says the session is alive; a normal close deletes both.
+After a crash or a kill the lock is stale, so the next start finds the file and offers to recover
+it (MASKGIT_EDITOR_RECOVER=yes|no answers the question without a dialog, for tests and scripts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import platformdirs
+from PySide6.QtCore import QLockFile, QObject, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from editor import project
+
+if TYPE_CHECKING:
+    from editor.main_window import MainWindow
+
+AUTOSAVE_MS = int(os.environ.get("MASKGIT_EDITOR_AUTOSAVE_MS", "3000"))
+PROJECT_FILTER = f"MaskGIT Editor project (*{project.EXT})"
+
+
+def data_dir() -> Path:
+    override = os.environ.get("MASKGIT_EDITOR_DATA")
+    return Path(override) if override else Path(platformdirs.user_data_dir("maskgit-editor"))
+
+
+def autosave_dir() -> Path:
+    return data_dir() / "autosave"
+
+
+def _lock_for(path: Path) -> QLockFile:
+    lock = QLockFile(str(path.with_suffix(".lock")))
+    lock.setStaleLockTime(0)  # stale only when its process is gone, never by age
+    return lock
+
+
+def orphans() -> list[Path]:
+    """Autosaves whose session is not running any more (newest first)."""
+    found = []
+    for p in autosave_dir().glob(f"session-*{project.EXT}"):
+        lock = _lock_for(p)
+        if lock.tryLock(0):  # the owner is gone (QLockFile checks that its pid is alive)
+            lock.unlock()
+            found.append(p)
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+class Session(QObject):
+    autosaved = Signal(str)  # path, after each completed autosave
+    recovered = Signal(str)
+
+    def __init__(self, win: MainWindow) -> None:
+        super().__init__(win)
+        self.win = win
+        self.path = autosave_dir() / f"session-{os.getpid()}-{uuid.uuid4().hex[:8]}{project.EXT}"
+        self._lock: QLockFile | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autosave")
+        self._pending: Future | None = None
+        self._dirty = False
+        self._closed = False
+        self.last_error = ""
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(AUTOSAVE_MS)
+        self.timer.timeout.connect(self.autosave)
+        win.doc.undo_stack.indexChanged.connect(self._changed)
+
+    # ------------------------------------------------------------------ state
+    def settings(self) -> dict[str, Any]:
+        w, c = self.win, self.win.controller
+        s = w.sampling
+        return dict(model=c.model_name, class_id=w.class_picker.class_id(),
+                    steps=s.steps.value(), schedule=s.schedule.currentText(),
+                    choice_temperature=s.choice.value(), random_seed=s.random_seed.isChecked(),
+                    seed=s.seed.value(), candidates=s.candidates.value())
+
+    def apply_settings(self, st: dict[str, Any]) -> None:
+        w = self.win
+        s = w.sampling
+        if "steps" in st:
+            s.steps.setValue(int(st["steps"]))
+        if "schedule" in st:
+            i = s.schedule.findText(str(st["schedule"]))
+            if i >= 0:
+                s.schedule.setCurrentIndex(i)
+        if "choice_temperature" in st:
+            s.choice.setValue(float(st["choice_temperature"]))
+        if "random_seed" in st:
+            s.random_seed.setChecked(bool(st["random_seed"]))
+        if "seed" in st:
+            s.seed.setValue(int(st["seed"]))
+        if "candidates" in st:
+            s.candidates.setValue(int(st["candidates"]))
+        cid = st.get("class_id")
+        w.class_picker.set_class(int(cid) if cid is not None and 0 <= int(cid) < 1000 else None)
+        model = str(st.get("model") or "")
+        if model and model != w.controller.model_name:
+            if model not in ("default", "tiny"):
+                w.sampling.add_model_path(model)
+            w.controller.load_model(model)  # a failure says so and keeps the current model
+
+    def capture(self) -> project.State:
+        return project.capture(self.win.doc, self.win.controller, self.settings())
+
+    def restore(self, st: project.State) -> list[str]:
+        w = self.win
+        w.controller.cancel()
+        w.controller.accept()
+        notes = project.restore(st, w.doc, w.controller)
+        self.apply_settings(st.settings)
+        QTimer.singleShot(0, w.canvas.fit)
+        return notes
+
+    # ------------------------------------------------------------------ project files
+    def save_project(self, path: str | Path | None = None) -> bool:
+        w = self.win
+        if path is None:
+            start = str((w.doc.path or Path("untitled")).with_suffix(project.EXT))
+            path, _ = QFileDialog.getSaveFileName(w, "Save project", start, PROJECT_FILTER)
+            if not path:
+                return False
+        p = Path(path)
+        if p.suffix.lower() != project.EXT:
+            p = p.with_suffix(project.EXT)
+        try:
+            project.write(p, self.capture(), compresslevel=6)
+        except (OSError, ValueError) as e:
+            w.show_error("Could not save", f"could not save {p.name}: {e}")
+            return False
+        w.statusBar().showMessage(f"Saved project {p}", 5000)
+        return True
+
+    def open_project(self, path: str | Path) -> bool:
+        w = self.win
+        try:
+            st = project.read(path)
+        except project.ProjectError as e:
+            w.show_error("Could not open", str(e))
+            return False
+        notes = self.restore(st)
+        w.doc.undo_stack.setClean()
+        w.statusBar().showMessage(f"Opened project {Path(path).name}"
+                                  + (f" ({'; '.join(notes)})" if notes else ""), 8000)
+        return True
+
+    # ------------------------------------------------------------------ autosave
+    def _changed(self, *_args: object) -> None:
+        self._dirty = True
+        self.timer.start()
+
+    def autosave(self) -> Future | None:
+        """Capture now and write in the background; returns the write's future."""
+        if not self._dirty:
+            return None
+        if self.win.doc.undo_stack.count() == 0:
+            self._dirty = False
+            return None
+        if self._lock is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = _lock_for(self.path)
+            if not self._lock.tryLock(0):
+                self.last_error = f"cannot lock {self.path}"
+                self._lock = None
+                return None
+        self._dirty = False
+        st = self.capture()
+        self._pending = self._pool.submit(project.write, self.path, st)
+        self._pending.add_done_callback(self._written)
+        return self._pending
+
+    def _written(self, fut: Future) -> None:  # on the autosave thread
+        e = fut.exception()
+        self.last_error = f"autosave failed: {e}" if e else ""
+        if e is None:
+            self.autosaved.emit(str(self.path))  # queued to the GUI thread
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Write any pending change now and wait for it (tests, and before quitting)."""
+        if self.timer.isActive():
+            self.timer.stop()
+        fut = self.autosave()
+        pending = fut or self._pending
+        if pending is not None:
+            pending.result(timeout)
+
+    def close(self) -> None:
+        """A normal end: nothing to recover. Waits for a running write, then deletes it."""
+        if self._closed:
+            return
+        self._closed = True
+        self.timer.stop()
+        with contextlib.suppress(RuntimeError, TypeError):
+            self.win.doc.undo_stack.indexChanged.disconnect(self._changed)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.path.unlink(missing_ok=True)
+        if self._lock is not None:
+            self._lock.unlock()
+            self._lock = None
+
+    # ------------------------------------------------------------------ recovery
+    def offer_recovery(self) -> bool:
+        """If an earlier session died with unsaved work, offer to restore it. True if restored."""
+        try:
+            found = orphans()
+        except OSError:
+            return False
+        if not found:
+            return False
+        path = found[0]
+        try:
+            info = project.peek(path)
+        except Exception:  # a damaged autosave: nothing to offer
+            self._discard(path)
+            return False
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info["saved_at"]))
+        name = Path(info["path"]).name if info["path"] else "an untitled image"
+        answer = os.environ.get("MASKGIT_EDITOR_RECOVER", "").lower()
+        if answer not in ("yes", "no"):
+            box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved work?",
+                              f"MaskGIT Editor did not close properly. Work on {name} "
+                              f"({info['index']} edits, autosaved {when}) can be recovered.",
+                              QMessageBox.StandardButton.NoButton, self.win)
+            rec = box.addButton("Recover", QMessageBox.ButtonRole.AcceptRole)
+            dis = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+            box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+            box.exec()
+            answer = "yes" if box.clickedButton() is rec else (
+                "no" if box.clickedButton() is dis else "later")
+        if answer == "no":
+            self._discard(path)
+            return False
+        if answer != "yes":
+            return False
+        try:
+            st = project.read(path)
+        except project.ProjectError as e:
+            self.win.show_error("Could not recover", str(e))
+            return False
+        notes = self.restore(st)
+        self._dirty = True
+        self.flush()  # our own autosave holds it now, so the old one can go
+        self._discard(path)
+        self.win.statusBar().showMessage(
+            "Recovered the unsaved work" + (f" ({'; '.join(notes)})" if notes else ""), 8000)
+        self.recovered.emit(str(path))
+        return True
+
+    @staticmethod
+    def _discard(path: Path) -> None:
+        path.unlink(missing_ok=True)
+        path.with_suffix(".lock").unlink(missing_ok=True)

@@ -1,0 +1,215 @@
+"""Project files and autosave in-process: a session survives save / reopen with its undo history,
+candidates, class, sampling values and lock; damaged files are refused with a message; writes are
+atomic; an autosave appears after an edit and goes at a normal close; an orphaned one is
+recovered by the next window."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+from fakes import make_window
+
+from editor import project, session
+
+
+def states(win):
+    """Every undo state of the window (walking the stack), then back to where it was."""
+    stack, here, out = win.doc.undo_stack, win.doc.undo_stack.index(), []
+    for i in range(stack.count() + 1):
+        stack.setIndex(i)
+        out.append((win.doc.image.copy(), win.doc.mask.copy(), win.doc.origin,
+                    win.controller.locks.mask.copy()))
+    stack.setIndex(here)
+    return out
+
+
+def edit_session(qtbot, win):
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[10:30, 12:40] = True
+    win.doc.set_mask(m, "mask")
+    lock = np.zeros(m.shape, bool)
+    lock[0:8, 0:8] = True
+    win.controller.locks.set(lock, "Lock")
+    win.doc.extend(right=16, bottom=8)
+    win.class_picker.set_class(207)
+    win.sampling.steps.setValue(6)
+    win.sampling.candidates.setValue(3)
+    m2 = np.zeros(win.doc.mask.shape, bool)
+    m2[20:30, 30:40] = True  # one window: candidates are per single-window edit
+    win.doc.set_mask(m2, "mask 2")
+    win.doc.set_mask(m2 & False, "clear")
+    win.doc.undo_stack.undo()  # leaves a redo-able entry
+    with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
+        win.a_generate.trigger()
+    win.candidate_bar.next.click()  # candidate 2 of 3 is the one shown
+    assert len(win.controller.candidate.result.images) == 3, win.controller.candidate.job.candidates
+    assert win.controller.candidate.index == 1
+
+
+def test_project_round_trip_keeps_history_candidates_and_settings(qtbot, win, tmp_path, engine):
+    edit_session(qtbot, win)
+    stack = win.doc.undo_stack
+    index, count = stack.index(), stack.count()
+    path = tmp_path / "work.maskgit"
+    assert win.session.save_project(path)
+    before = states(win)  # (walking the history drops the pending candidate)
+    assert not list(tmp_path.glob("*.part")), "no temporary file left behind"
+
+    other = make_window(qtbot, tmp_path / "b", engine)
+    try:
+        assert other.open_path(path), other.last_error
+        assert other.doc.undo_stack.count() == count and other.doc.undo_stack.index() == index
+        assert not other.doc.modified, "a freshly opened project is clean"
+        assert other.class_picker.class_id() == 207
+        assert other.sampling.steps.value() == 6 and other.sampling.candidates.value() == 3
+        c = other.controller.candidate
+        assert c is not None and c.index == 1 and len(c.result.images) == 3
+        assert not other.candidate_bar.isHidden()
+        shown = other.doc.image.copy()
+        other.candidate_bar.prev.click()  # flipping works on the restored candidates
+        assert not np.array_equal(other.doc.image, shown)
+        assert other.doc.undo_stack.count() == count
+        other.candidate_bar.next.click()
+        after = states(other)  # undo / redo through the whole restored history
+        for (a, b) in zip(before, after, strict=True):
+            assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+            assert a[2] == b[2] and np.array_equal(a[3], b[3])
+        # and the app still generates
+        other.doc.set_mask(np.ones(other.doc.mask.shape, bool), "all")
+        with qtbot.waitSignal(other.controller.candidate_changed, timeout=5000,
+                              check_params_cb=lambda i, n: n > 0):
+            other.a_generate.trigger()
+    finally:
+        other.close()
+
+
+def test_a_failed_write_leaves_the_previous_file_intact(qtbot, win, tmp_path, monkeypatch):
+    path = tmp_path / "keep.maskgit"
+    win.doc.set_mask(np.ones(win.doc.mask.shape, bool), "all")
+    assert win.session.save_project(path)
+    good = path.read_bytes()
+
+    def disk_full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "save", disk_full)
+    win.doc.set_mask(np.zeros(win.doc.mask.shape, bool), "none")
+    assert not win.session.save_project(path)
+    assert win.last_error[0] == "Could not save" and "No space left" in win.last_error[1]
+    assert path.read_bytes() == good and not list(tmp_path.glob("*.part"))
+
+
+def _npy_object() -> bytes:
+    import io
+
+    b = io.BytesIO()
+    np.lib.format.write_array(b, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    return b.getvalue()
+
+
+def _bad_projects(tmp_path, win):
+    good = tmp_path / "good.maskgit"
+    assert win.session.save_project(good)
+    raw = good.read_bytes()
+    out = {}
+    out["empty.maskgit"] = (b"", "not a readable project")
+    out["truncated.maskgit"] = (raw[: len(raw) // 2], "not a readable project")
+    out["text.maskgit"] = (b"hello" * 100, "not a readable project")
+
+    def rezip(name, edit):
+        p = tmp_path / "src" / name
+        p.parent.mkdir(exist_ok=True)
+        with zipfile.ZipFile(good) as zi, zipfile.ZipFile(p, "w") as zo:
+            for info in zi.infolist():
+                data = edit(info.filename, zi.read(info.filename))
+                if data is not None:
+                    zo.writestr(info.filename, data)
+        return p.read_bytes()
+
+    out["nomanifest.maskgit"] = (rezip("a", lambda n, d: None if n == "manifest.json" else d),
+                                 "no manifest")
+    out["newer.maskgit"] = (rezip("b", lambda n, d: d.replace(b'"version": 1', b'"version": 99')
+                                  if n == "manifest.json" else d), "newer version")
+    out["pickle.maskgit"] = (rezip("c", lambda n, d: _npy_object() if n == "a/0.npy" else d),
+                             "Python objects")
+    out["missing.maskgit"] = (rezip("d", lambda n, d: None if n == "a/1.npy" else d), "damaged")
+    return out
+
+
+def test_damaged_project_files_are_refused_and_the_app_stays_usable(qtbot, win, tmp_path):
+    win.doc.set_mask(np.ones(win.doc.mask.shape, bool), "all")
+    for name, (data, words) in _bad_projects(tmp_path, win).items():
+        p = tmp_path / name
+        p.write_bytes(data)
+        image, entries = win.doc.image.copy(), win.doc.undo_stack.count()
+        assert not win.open_path(p), name
+        assert win.last_error[0] == "Could not open" and words in win.last_error[1], (
+            name, win.last_error)
+        assert name in win.last_error[1]
+        assert np.array_equal(win.doc.image, image)
+        assert win.doc.undo_stack.count() == entries
+    with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
+        win.a_generate.trigger()
+
+
+def test_autosave_after_an_edit_and_gone_after_a_normal_close(qtbot, tmp_path, engine):
+    win = make_window(qtbot, tmp_path, engine)
+    win.session.timer.setInterval(10)
+    with qtbot.waitSignal(win.session.autosaved, timeout=5000) as sig:
+        win.doc.set_mask(np.ones(win.doc.mask.shape, bool), "all")
+    path = session.autosave_dir() / sig.args[0].split("/")[-1]
+    assert path.is_file() and project.read(path).mask.all()
+    assert session.orphans() == [], "a live session's autosave is not an orphan"
+    win.close()
+    assert not path.exists() and not path.with_suffix(".lock").exists()
+
+
+def test_an_orphaned_autosave_is_recovered_by_the_next_window(qtbot, tmp_path, engine,
+                                                              monkeypatch):
+    first = make_window(qtbot, tmp_path / "a", engine)
+    m = np.zeros(first.doc.mask.shape, bool)
+    m[5:25, 5:25] = True
+    first.doc.set_mask(m, "mask")
+    with qtbot.waitSignal(first.controller.candidate_changed, timeout=5000):
+        first.a_generate.trigger()
+    first.session.flush()
+    image = first.doc.image.copy()
+    orphan = first.session.path
+    # The process "dies": its lock goes stale (QLockFile checks the pid; here we drop it).
+    first.session._lock.unlock()
+    first.session._lock = None
+    first.session.path = tmp_path / "elsewhere.maskgit"  # its close must not delete the orphan
+    first.close()
+    assert session.orphans() == [orphan]
+
+    monkeypatch.setenv("MASKGIT_EDITOR_RECOVER", "yes")
+    second = make_window(qtbot, tmp_path / "b", engine)
+    try:
+        with qtbot.waitSignal(second.session.recovered, timeout=5000):
+            assert second.session.offer_recovery()
+        assert np.array_equal(second.doc.image, image)
+        assert second.doc.undo_stack.count() == 2 and second.doc.modified
+        assert not orphan.exists() and second.session.path.is_file()
+    finally:
+        second.close()
+
+
+def test_declining_recovery_discards_the_orphan(qtbot, tmp_path, win, monkeypatch):
+    orphan = session.autosave_dir() / f"session-1-dead{project.EXT}"
+    st = project.capture(win.doc)
+    project.write(orphan, st)
+    monkeypatch.setenv("MASKGIT_EDITOR_RECOVER", "no")
+    assert not win.session.offer_recovery()
+    assert not orphan.exists()
+
+
+@pytest.mark.parametrize("bad", [b"", b"PK\x03\x04garbage"])
+def test_a_damaged_orphan_is_dropped_quietly(qtbot, tmp_path, win, bad, monkeypatch):
+    orphan = session.autosave_dir() / f"session-2-dead{project.EXT}"
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(bad)
+    monkeypatch.setenv("MASKGIT_EDITOR_RECOVER", "yes")
+    assert not win.session.offer_recovery()
+    assert not orphan.exists()
