@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
+from types import TracebackType
 
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
@@ -46,6 +48,22 @@ def qt_binding_problem() -> str | None:
     return None
 
 
+def _report_unexpected_errors(win: MainWindow) -> None:
+    """A bug in a GUI-thread slot must not pass silently or lose work: show it, autosave now,
+    keep running."""
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        traceback.print_exception(kind, value, tb)
+        try:
+            win.show_error("Unexpected error", f"{kind.__name__}: {value}\n\nYour work is "
+                           "autosaved; saving it now as a project (File > Save Project) is wise.")
+            win.session.autosave(force=True)
+        except Exception:  # the hook itself must never raise
+            traceback.print_exc()
+
+    sys.excepthook = hook
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     problem = qt_binding_problem()
@@ -61,11 +79,18 @@ def main(argv: list[str]) -> int:
     win.sampling.select_model(model)
     win.controller.load_model(model, args.device)
     win.show()
-    if args.image:
-        # After show(): a bad path then gets its message box over the window.
-        QTimer.singleShot(0, lambda: win.open_path(args.image))
-    else:
-        QTimer.singleShot(0, win.canvas.fit)
+    _report_unexpected_errors(win)
+
+    def start() -> None:
+        # After show(): the recovery question and a bad path's message appear over the window.
+        if win.session.offer_recovery():
+            return
+        if args.image:
+            win.open_path(args.image)
+        else:
+            win.canvas.fit()
+
+    QTimer.singleShot(0, start)
     rc = int(app.exec())
     if not win.worker_stopped:
         # The worker is stuck in a call that cannot be interrupted; destroying its running

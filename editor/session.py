@@ -161,9 +161,9 @@ class Session(QObject):
         self._dirty = True
         self.timer.start()
 
-    def autosave(self) -> Future | None:
+    def autosave(self, force: bool = False) -> Future | None:
         """Capture now and write in the background; returns the write's future."""
-        if not self._dirty:
+        if self._closed or not (self._dirty or force):
             return None
         if self.win.doc.undo_stack.count() == 0:
             self._dirty = False
