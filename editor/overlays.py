@@ -19,13 +19,27 @@ HEAT_Z, LOCK_Z = 2.6, 2.5  # above the mask overlay (2), below the tool outline 
 
 
 def heat_colour(p: float) -> QColor:
-    """Low confidence red, middling yellow, high green and faint: the weak cells stand out."""
+    """`p` in [0, 1]: 0 red and opaque-ish, 0.5 yellow, 1 green and faint, so the weak cells
+    stand out and the picture stays visible under the strong ones."""
     p = float(min(max(p, 0.0), 1.0))
     if p < 0.5:
         r, gr = 255, int(510 * p)
     else:
         r, gr = int(510 * (1 - p)), 255
-    return QColor(r, gr, 40, int(190 - 120 * p))
+    return QColor(r, gr, 40, int(140 - 120 * p))
+
+
+def ranks(confidence: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Each region cell's confidence as its rank in [0, 1] among the region's cells.
+
+    p(token) over a 1024-code vocabulary is mostly small and bunched, so an absolute scale
+    paints everything red; ranks match what "re-roll the weakest N %" takes (the N % reddest)."""
+    out = np.ones(confidence.shape, np.float32)
+    vals = confidence[region]
+    if vals.size > 1:
+        order = np.argsort(np.argsort(vals, kind="stable"), kind="stable")
+        out[region] = order / (vals.size - 1)
+    return out
 
 
 class HeatmapOverlay(QGraphicsItem):
@@ -55,10 +69,11 @@ class HeatmapOverlay(QGraphicsItem):
         if v is None or conf is None:
             return
         region = self._region if self._region is not None else np.ones(conf.shape, bool)
+        rank = ranks(conf, region)
         c = v.size / conf.shape[0]
         p.setPen(Qt.PenStyle.NoPen)
         for i, j in zip(*np.nonzero(region), strict=True):
-            p.fillRect(QRectF(v.x + j * c, v.y + i * c, c, c), heat_colour(conf[i, j]))
+            p.fillRect(QRectF(v.x + j * c, v.y + i * c, c, c), heat_colour(rank[i, j]))
 
 
 class LockOverlay(QGraphicsItem):

@@ -39,7 +39,8 @@ class StepScrubber(QWidget):
         self.temperature = QDoubleSpinBox(minimum=0.1, maximum=3.0, singleStep=0.1, value=1.0)
         self.temperature.setToolTip("Softmax temperature of the branch's token draws")
         self.heatmap = QCheckBox("Confidence heatmap")
-        self.heatmap.setToolTip("Per-token confidence p(token) of the shown step: red = weak")
+        self.heatmap.setToolTip("Per-token confidence p(token) of the shown step, ranked within "
+                                "the edited region: red = weakest, green = strongest")
         self.percent = QSpinBox(minimum=1, maximum=100, value=20, suffix=" %")
         self.reroll_btn = QPushButton("Re-roll weakest")
         self.reroll_btn.setToolTip("Decode the least confident tokens of the edited region "

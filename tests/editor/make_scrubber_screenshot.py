@@ -1,0 +1,96 @@
+"""Drive the real app through an inpaint with 4 candidates, then scrub back to a middle step with
+the confidence heatmap on, and save a screenshot (not collected by pytest).
+
+    Xvfb :99 -screen 0 1400x900x24 &
+    DISPLAY=:99 .venv/bin/python tests/editor/make_scrubber_screenshot.py PHOTO OUT.png
+        [--stroke=x,y;x,y;...] [--brush=PX] [--step=K] [--lock=x,y;x,y]
+
+The stroke and the lock stroke are fractions of the image size.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from make_screenshot import wait
+from PySide6.QtCore import QEventLoop, QPointF, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from editor.main_window import MainWindow
+from editor.worker import Worker, WorkerThread
+
+
+def opt(name: str, default: str) -> str:
+    return next((a[len(name) + 3 :] for a in sys.argv if a.startswith(f"--{name}=")), default)
+
+
+def stroke(win: MainWindow, tool: str, spec: str) -> None:
+    h, w = win.doc.height, win.doc.width
+    pts = [QPointF(float(x) * w, float(y) * h) for x, y in (p.split(",") for p in spec.split(";"))]
+    win.set_tool(tool)
+    t = win.tools[tool]
+    t.press(win.doc, pts[0])
+    for p in pts[1:]:
+        t.move(p)
+    t.release(pts[-1])
+
+
+def settle(ms: int = 300) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def main() -> int:
+    argv = [a for a in sys.argv if not a.startswith("--")]
+    photo, out = Path(argv[1]), Path(argv[2])
+    _app = QApplication.instance() or QApplication([])
+    win = MainWindow(WorkerThread(Worker()),
+                     QSettings("/tmp/scrubber-shot.ini", QSettings.Format.IniFormat),
+                     confirm=False)
+    win.resize(1360, 860)
+    win.show()
+    win.controller.load_model("default")
+    if not win.controller.ready:
+        wait(win.controller.model_changed)
+    win.sampling.model_status.setText(
+        f"default: {win.controller.window} px window, {win.controller.tokens}×"
+        f"{win.controller.tokens} tokens")
+    if not win.open_path(photo):
+        print(win.last_error)
+        return 1
+    QApplication.processEvents()
+    win.canvas.fit()
+    win.brush_size.setValue(int(opt("brush", "40")))
+    lock = opt("lock", "")
+    if lock:
+        stroke(win, "lock", lock)
+    stroke(win, "brush", opt("stroke", "0.42,0.42;0.5,0.38;0.56,0.46"))
+    win.sampling.random_seed.setChecked(False)
+    win.sampling.seed.setValue(3)
+    win.sampling.candidates.setValue(4)
+    win.generate()
+    wait(win.controller.result_committed)
+    if win.last_error:
+        print("error:", win.last_error)
+        return 1
+    settle()
+    tools = win.step_tools
+    tools.scrubber.heatmap.setChecked(True)
+    n = tools.scrubber.slider.maximum() + 1
+    tools.scrubber.slider.setValue(int(opt("step", str(n // 2 - 1))))
+    win.set_tool("brush")
+    settle()
+    win.grab().save(str(out))
+    if opt("result", ""):
+        from editor.imageconv import save_image
+
+        save_image(win.doc.image, Path(opt("result", "")))
+    print(f"saved {out}: {n} steps, shown {tools.scrubber.label.text()}")
+    win.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
