@@ -58,6 +58,7 @@ class Steps(QObject):
         controller.result_committed.connect(self._on_result)
         controller.candidate_changed.connect(self._on_candidate)
         controller.busy_changed.connect(self._poke)
+        controller.preview_started.connect(self._on_started)
         self.doc.undo_stack.indexChanged.connect(self._poke)
         self.doc.canvas_changed.connect(self._on_canvas)
 
@@ -232,6 +233,12 @@ class Steps(QObject):
             if self.history is not None:
                 self.undo_index = self.doc.undo_stack.index()
             self.changed.emit()
+
+    @Slot()
+    def _on_started(self) -> None:
+        """A new decode: the scrubber follows it from its first step."""
+        self.index, self.live_steps, self.live_job = -1, [], 0
+        self.changed.emit()
 
     @Slot(object)
     def _poke(self, *_args: object) -> None:

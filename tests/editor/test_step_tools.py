@@ -163,3 +163,46 @@ def test_step_tools_are_off_for_multi_window_edits(qtbot, win):
     sc = win.step_tools.scrubber
     assert not sc.branch_btn.isEnabled() and not sc.reroll_btn.isEnabled()
     assert "single-window" in sc.branch_btn.toolTip()
+
+
+def test_scrubbing_during_a_decode_holds_the_chosen_step(qtbot, tmp_path):
+    from fakes import FakeEngine, make_window
+
+    gated = FakeEngine(gated=True)
+    win = make_window(qtbot, tmp_path, gated)
+    try:
+        paint_mask(win)
+        sc, s = win.step_tools.scrubber, win.controller.sampling
+        win.sampling.candidates.setValue(1)
+        win.a_generate.trigger()
+        gated.release(3)
+        qtbot.waitUntil(lambda: sc.slider.maximum() == 2, timeout=5000)
+        assert sc.following and sc.slider.value() == 2
+        sc.slider.setValue(0)  # back to the first step while the decode runs
+        assert centre(win) == colour(5, s.start_step)
+        gated.release(1)
+        qtbot.waitUntil(lambda: sc.slider.maximum() == 3, timeout=5000)
+        assert sc.slider.value() == 0 and centre(win) == colour(5, s.start_step), "held"
+        sc.slider.setValue(3)  # the newest step: follow the decode again
+        gated.release(1)
+        qtbot.waitUntil(lambda: sc.slider.maximum() == 4, timeout=5000)
+        assert sc.following and centre(win) == colour(5, s.start_step + 4)
+        sc.slider.setValue(1)  # scrubbed back when the decode ends: the result is shown
+        with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+            gated.open()
+        assert not win.canvas.previewing and sc.following
+    finally:
+        gated.open()
+        win.close()
+
+
+def test_a_new_decode_is_followed_even_when_scrubbed_back(qtbot, win):
+    paint_mask(win)
+    generate(qtbot, win)
+    win.step_tools.scrubber.slider.setValue(1)
+    assert win.canvas.previewing
+    win.doc.set_mask(np.ones(win.doc.mask.shape, bool), "all")  # multi-window: no history
+    seen = []
+    win.controller.step_painted.connect(lambda _j, step, _t: seen.append((step, centre(win))))
+    generate(qtbot, win)
+    assert seen and all(c == colour(5, step) for step, c in seen), "every live step painted"
