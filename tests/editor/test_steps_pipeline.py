@@ -195,3 +195,51 @@ def test_multi_class_regions(spy):
     assert np.array_equal(b.images[0][a_mask], after_a[a_mask]), "region A is untouched"
     assert np.array_equal(b.images[0][keep], after_a[keep])
     assert not np.array_equal(b.images[0][b_mask & ~keep], after_a[b_mask & ~keep])
+
+
+def test_multi_class_regions_in_the_app(qtbot, tmp_path):
+    """In the real window on the tiny model: regenerate region A as class a, lock it with the
+    lock layer, regenerate region B (whose dilation ring reaches into A) as class b; then branch
+    and re-roll B. A's pixels never change."""
+    from PySide6.QtCore import QSettings
+
+    from editor.main_window import MainWindow
+    from editor.worker import Worker, WorkerThread
+
+    win = MainWindow(WorkerThread(Worker(colour=None)),
+                     QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                     confirm=False)
+    qtbot.addWidget(win)
+    try:
+        with qtbot.waitSignal(win.controller.model_changed, timeout=60_000):
+            win.controller.load_model("tiny", "cpu")
+        win.doc.reset(np.random.default_rng(2).integers(0, 256, (32, 32, 3), np.uint8))
+        win.sampling.candidates.setValue(2)
+        classes = []
+        win.controller.result_committed.connect(lambda r: classes.append(r.class_id))
+        a_mask, b_mask = box(4, 28, 2, 14), box(4, 28, 14, 30)
+
+        def run(action):
+            with qtbot.waitSignal(win.controller.result_committed, timeout=60_000):
+                action()
+            assert win.last_error is None
+
+        win.doc.set_mask(a_mask, "A")
+        run(lambda: win.controller.regenerate_as(207, "golden retriever"))
+        after_a = win.doc.image.copy()
+        win.controller.locks.set(a_mask, "Lock A")
+        win.doc.set_mask(b_mask, "B")
+        run(lambda: win.controller.regenerate_as(980, "volcano"))
+        after_b = win.doc.image.copy()
+        steps = win.step_tools.steps
+        run(lambda: steps.branch(3))
+        run(lambda: steps.reroll(0.5))
+        assert classes == [207, 980, 980, 980]
+        assert np.array_equal(win.doc.image[a_mask], after_a[a_mask]), "A survives all of it"
+        assert not np.array_equal(after_b[b_mask], after_a[b_mask])
+        assert steps.history.candidates == 2
+        win.a_undo.trigger()  # the re-roll
+        win.a_undo.trigger()  # the branch, which had replaced B's result: back to before B
+        assert np.array_equal(win.doc.image, after_a) and np.array_equal(win.doc.mask, b_mask)
+    finally:
+        win.close()
