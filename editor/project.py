@@ -96,7 +96,7 @@ def capture(doc: d.Document, controller: Controller | None = None,
         st.notes.append("undo history not saved")
         index = 0
     st.history, st.index = entries, min(index, len(entries))
-    st.base = _walk_back(st, entries[: st.index])
+    # The state before the first entry is computed by `write`, off the GUI thread.
     if controller is not None and controller.candidate is not None:
         st.candidate = _candidate(controller, stack.index())
     st.saved_at = time.time()
@@ -208,6 +208,8 @@ def _encode(v: Any, arrays: _Arrays) -> Any:
 def write(path: str | Path, st: State, compresslevel: int = 1) -> None:
     """Write `st` to `path` atomically (temporary file + os.replace)."""
     p = Path(path)
+    if st.base is None:
+        st.base = _walk_back(st, st.history[: st.index])
     arrays = _Arrays()
     manifest = {
         "format": FORMAT, "version": VERSION, "saved_at": st.saved_at or time.time(),
@@ -255,7 +257,9 @@ def read(path: str | Path) -> State:
         raise
     except (OSError, zipfile.BadZipFile, EOFError) as e:
         raise ProjectError(f"{p.name} is not a readable project file: {e}") from e
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+    except MemoryError as e:
+        raise ProjectError(f"{p.name}: not enough memory to open it") from e
+    except Exception as e:  # zlib, struct, numpy header errors...: none may escape
         raise ProjectError(f"{p.name} is damaged: {type(e).__name__}: {e}") from e
 
 
@@ -309,7 +313,28 @@ def _read(z: zipfile.ZipFile, name: str) -> State:
                [str(x) for x in m.get("notes") or []], float(m.get("saved_at", 0)))
     if not 0 <= st.index <= len(st.history):
         raise ProjectError(f"{name}: undo index {st.index} outside its history")
+    _check(st, name)
     return st
+
+
+def _check(st: State, name: str) -> None:
+    """Arrays that would break the editor later (on save, on paint) are refused now."""
+
+    def bad(what: str) -> ProjectError:
+        return ProjectError(f"{name} is damaged: {what} does not fit the image")
+
+    o = st.original
+    if not isinstance(o, np.ndarray) or o.ndim != 3 or o.shape[2] != 3 or o.dtype != np.uint8:
+        raise bad("the original")
+    if st.alpha is not None and (st.alpha.shape != o.shape[:2] or st.alpha.dtype != np.uint8):
+        raise bad("the alpha channel")
+    if st.straight is not None and (st.straight.shape != o.shape or st.alpha is None):
+        raise bad("the straight colours")
+    if st.lock is not None and st.lock.shape != st.mask.shape:
+        raise bad("the lock")
+    if len(st.origin) != 2:
+        raise bad("the origin")
+    st.lock = None if st.lock is None else st.lock.astype(bool)
 
 
 def peek(path: str | Path) -> dict[str, Any]:
@@ -334,9 +359,10 @@ def restore(st: State, doc: d.Document, controller: Controller | None = None) ->
     ok = False
     if st.history and st.base is not None:
         try:
-            ok = _replay(st, doc, locks, path)
-        except (KeyError, TypeError, ValueError, IndexError) as e:
-            notes.append(f"undo history could not be rebuilt ({e})")
+            ok = _simulate(st) and _replay(st, doc, locks, path)
+        except Exception as e:  # a damaged history must not cost the state
+            doc.undo_stack.clear()
+            notes.append(f"undo history could not be rebuilt ({type(e).__name__}: {e})")
         if not ok:
             notes.append("undo history did not replay exactly; restored the last state only")
     if not ok:
@@ -346,8 +372,9 @@ def restore(st: State, doc: d.Document, controller: Controller | None = None) ->
     if controller is not None and st.candidate is not None and ok:
         try:
             _restore_candidate(st.candidate, doc, controller)
-        except (KeyError, TypeError, ValueError) as e:
-            notes.append(f"candidates not restored ({e})")
+        except Exception as e:
+            controller.candidate = None
+            notes.append(f"candidates not restored ({type(e).__name__}: {e})")
     return notes
 
 
@@ -366,6 +393,66 @@ def _set_lock(locks: Any, lock: np.ndarray | None, doc: d.Document) -> None:
     locks._locked = lock.copy() if lock is not None else np.zeros(doc.mask.shape, bool)
     locks._origin = doc.origin
     locks.mask_changed.emit(d.qrect((0, 0, doc.width, doc.height)))
+
+
+def _simulate(st: State) -> bool:
+    """Run the saved history in numpy first: every patch must fit where it goes and the saved
+    index must give the saved state, or the document is never touched with it."""
+    b = st.base
+    assert b is not None
+
+    def rgb(a: Any) -> bool:
+        return isinstance(a, np.ndarray) and a.ndim == 3 and a.shape[2] == 3 and a.dtype == np.uint8
+
+    def plane(a: Any, shape: tuple[int, ...]) -> bool:
+        return isinstance(a, np.ndarray) and a.shape == shape
+
+    image, mask = b["image"], b["mask"]
+    if not rgb(image) or not plane(mask, image.shape[:2]):
+        return False
+    image, mask, origin = image.copy(), mask.astype(bool), [int(v) for v in b["origin"]]
+    lock = b.get("lock")
+    lock = np.zeros(mask.shape, bool) if lock is None else lock.astype(bool)
+    if lock.shape != mask.shape:
+        return False
+    states = [(image.copy(), mask.copy(), tuple(origin), lock.copy())]
+    for e in st.history:
+        kind = e["type"]
+        if kind in ("region", "lock"):
+            x0, y0, x1, y1 = (int(v) for v in e["rect"])
+            h, w = mask.shape
+            if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+                return False
+            box = (y1 - y0, x1 - x0)
+            if kind == "lock":
+                if not all(plane(a, box) for a in (e["before"], e["after"])):
+                    return False
+                lock[y0:y1, x0:x1] = e["after"]
+            else:
+                pi, pm = e["image"], e["mask"]
+                if pi is not None:
+                    if len(pi) != 2 or not all(plane(a, (*box, 3)) and rgb(a) for a in pi):
+                        return False
+                    image[y0:y1, x0:x1] = pi[1]
+                if pm is not None:
+                    if len(pm) != 2 or not all(plane(a, box) for a in pm):
+                        return False
+                    mask[y0:y1, x0:x1] = pm[1]
+        elif kind == "canvas":
+            for ai, am, ao in (e["before"], e["after"]):
+                if not rgb(ai) or not plane(am, ai.shape[:2]) or len(ao) != 2:
+                    return False
+            ai, am, ao = e["after"]
+            lock = _shift(lock, am.shape, int(ao[0]) - origin[0], int(ao[1]) - origin[1])
+            image, mask, origin = ai.copy(), am.astype(bool), [int(ao[0]), int(ao[1])]
+        else:
+            return False
+        states.append((image.copy(), mask.copy(), tuple(origin), lock.copy()))
+    si, sm, so, sl = states[st.index]
+    want_lock = st.lock if st.lock is not None else np.zeros(st.mask.shape, bool)
+    return (si.shape == st.image.shape and np.array_equal(si, st.image)
+            and np.array_equal(sm, st.mask) and so == tuple(st.origin)
+            and sl.shape == want_lock.shape and np.array_equal(sl, want_lock))
 
 
 def _replay(st: State, doc: d.Document, locks: Any, path: Path | None) -> bool:
@@ -423,9 +510,27 @@ def _restore_candidate(c: dict[str, Any], doc: d.Document, controller: Controlle
     if isinstance(kw.get("sampling"), dict):
         kw["sampling"] = Sampling(**kw["sampling"])
     kw.pop("id", None)
+    if kw.get("kind") not in ("edit", "generate"):
+        raise ValueError(f"unknown job kind {kw.get('kind')!r}")
+    for k in ("seed", "candidates", "feather"):
+        if k in kw:
+            kw[k] = int(kw[k])
+    if kw.get("class_id") is not None:
+        kw["class_id"] = int(kw["class_id"])
     known = {f.name for f in dataclasses.fields(Job)}
     job = Job(image=doc.image.copy(), **{k: v for k, v in kw.items() if k in known})
     x0, y0, x1, y1 = (int(v) for v in c["changed"])
+    h, w = doc.mask.shape
+    if not (0 <= x0 <= x1 <= w and 0 <= y0 <= y1 <= h):
+        raise ValueError("the changed area lies outside the image")
+    if not isinstance(job.mask, np.ndarray) or job.mask.shape != (h, w):
+        raise ValueError("the candidate's mask does not fit the image")
+    job.mask = job.mask.astype(bool)
+    if not c["crops"] or any(not isinstance(a, np.ndarray) or a.shape != (y1 - y0, x1 - x0, 3)
+                             or a.dtype != np.uint8 for a in c["crops"]):
+        raise ValueError("the candidates do not fit the image")
+    if not 0 <= int(c["index"]) < len(c["crops"]):
+        raise ValueError("no such candidate")
     images = []
     for crop in c["crops"]:
         im = doc.image.copy()

@@ -88,6 +88,11 @@ class Session(QObject):
                     seed=s.seed.value(), candidates=s.candidates.value())
 
     def apply_settings(self, st: dict[str, Any]) -> None:
+        # A damaged file: keep the panel's values.
+        with contextlib.suppress(TypeError, ValueError, OverflowError):
+            self._apply_settings(st)
+
+    def _apply_settings(self, st: dict[str, Any]) -> None:
         w = self.win
         s = w.sampling
         if "steps" in st:

@@ -5,6 +5,7 @@ recovered by the next window."""
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 import numpy as np
@@ -213,3 +214,82 @@ def test_a_damaged_orphan_is_dropped_quietly(qtbot, tmp_path, win, bad, monkeypa
     monkeypatch.setenv("MASKGIT_EDITOR_RECOVER", "yes")
     assert not win.session.offer_recovery()
     assert not orphan.exists()
+
+
+FUZZ = {"cases": 0, "read": 0, "refused": 0}
+
+
+def test_fuzz_project_reader(qtbot, win, tmp_path):
+    """Mutated project files (raw bytes, and manifests inside a valid zip): ProjectError or a
+    state that restores into the window; nothing else escapes."""
+    import io
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from test_fuzz_images import EXAMPLES, mutated
+
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[2:9, 3:7] = True
+    win.doc.set_mask(m, "mask")
+    win.doc.extend(left=4)
+    good = tmp_path / "seed.maskgit"
+    assert win.session.save_project(good)
+    raw = good.read_bytes()
+    with zipfile.ZipFile(good) as z:
+        members = {i.filename: z.read(i.filename) for i in z.infolist()}
+
+    def rezip(manifest: bytes) -> bytes:
+        b = io.BytesIO()
+        with zipfile.ZipFile(b, "w") as z:
+            for name, data in members.items():
+                z.writestr(name, manifest if name == "manifest.json" else data)
+        return b.getvalue()
+
+    manifest = json.loads(members["manifest.json"])
+
+    @st.composite
+    def json_edit(draw: st.DrawFn) -> bytes:
+        """One value somewhere in the manifest replaced by another JSON value."""
+        doc = json.loads(json.dumps(manifest))
+        for _ in range(draw(st.integers(1, 3))):
+            node, key, target = doc, None, None
+            while True:
+                keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+                if not keys:
+                    break
+                key = draw(st.sampled_from(keys))
+                target = node
+                child = node[key]
+                if not isinstance(child, dict | list) or draw(st.booleans()):
+                    break
+                node = child
+            if target is not None:
+                target[key] = draw(st.one_of(
+                    st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(),
+                    st.text(max_size=8), st.lists(st.integers(-5, 100), max_size=4),
+                    st.sampled_from([{"$npy": "a/0.npy"}, {"$npy": "a/3.npy"}, {"$npy": "x"},
+                                     {"$npy": None}, {}])))
+        return rezip(json.dumps(doc).encode())
+
+    path = tmp_path / "fuzz.maskgit"
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.one_of(mutated(raw), mutated(members["manifest.json"]).map(rezip), json_edit()))
+    def run(data: bytes) -> None:
+        FUZZ["cases"] += 1
+        path.write_bytes(data)
+        try:
+            state = project.read(path)
+        except project.ProjectError as e:
+            assert "fuzz.maskgit" in str(e)
+            FUZZ["refused"] += 1
+            return
+        FUZZ["read"] += 1
+        project.restore(state, win.doc, win.controller)
+        assert win.doc.image.shape[:2] == win.doc.mask.shape
+        win.doc.export_rgba()
+
+    run()
+    print(f"\nproject reader fuzz: {FUZZ['cases']} cases, {FUZZ['read']} read, "
+          f"{FUZZ['refused']} refused with a message")
