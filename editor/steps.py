@@ -109,6 +109,9 @@ class Steps(QObject):
         h = self.history
         if h is None or self.c.busy:
             return False
+        if h.pixel_mask.shape != self.doc.mask.shape:
+            self.c.error.emit("Cannot branch", "The canvas changed size since that decode.")
+            return False
         index = min(max(index, 0), len(h.steps) - 1)
         at = h.steps[index][min(self.candidate, h.candidates - 1)]
         if at.done:
@@ -123,7 +126,7 @@ class Steps(QObject):
         past = [[row[min(self.candidate, len(row) - 1)]] * n for row in h.steps[: index + 1]]
         cls = h.class_id if class_id is None else class_id
         kind = h.kind
-        job = Job(kind, self.doc.image.copy(), self._job_mask(h), [h.window],  # type: ignore[list-item]
+        job = Job(kind, self.doc.image.copy(), h.pixel_mask.copy(), [h.window],  # type: ignore[list-item]
                   cls, sampling, self._seed(seed), n, self.c.feather,
                   locked=self.c.locks.copy(), branch=at, start_mask=h.start_mask, past=past)
         mask_after = np.zeros_like(self.doc.mask) if kind == "generate" else None
@@ -156,12 +159,6 @@ class Steps(QObject):
                           self.doc.mask.copy())
         self._reroll = ok
         return ok
-
-    def _job_mask(self, h: DecodeHistory) -> np.ndarray:
-        m = np.zeros_like(self.doc.mask)
-        if m.shape == h.pixel_mask.shape:
-            m = h.pixel_mask.copy()
-        return m
 
     def _undo_result(self) -> None:
         """A branch replaces the result it came from when that is still the newest entry."""
