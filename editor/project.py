@@ -25,6 +25,7 @@ import os
 import tempfile
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -188,7 +189,7 @@ class _Arrays:
     def put(self, a: np.ndarray | None) -> str | None:
         if a is None:
             return None
-        name = f"a/{len(self.members)}.npy"
+        name = f"a/{len(self.members)}.npy.z"  # zlib-compressed .npy, stored (not deflated)
         self.members[name] = a
         return name
 
@@ -205,8 +206,26 @@ def _encode(v: Any, arrays: _Arrays) -> Any:
     return v
 
 
-def write(path: str | Path, st: State, compresslevel: int = 1) -> None:
-    """Write `st` to `path` atomically (temporary file + os.replace)."""
+Cache = dict[int, tuple[np.ndarray, bytes]]  # id(array) -> (the array, its compressed .npy)
+
+
+def _compressed(a: np.ndarray, level: int, cache: Cache | None) -> bytes:
+    hit = cache.get(id(a)) if cache is not None else None
+    if hit is not None and hit[0] is a:
+        return hit[1]
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
+    data = zlib.compress(buf.getbuffer(), level)  # releases the GIL: the GUI keeps going
+    if cache is not None:
+        cache[id(a)] = (a, data)  # holding `a` keeps its id from being reused
+    return data
+
+
+def write(path: str | Path, st: State, compresslevel: int = 1, cache: Cache | None = None
+          ) -> None:
+    """Write `st` to `path` atomically (temporary file + os.replace). `cache` (autosave) keeps
+    the compressed bytes of arrays that never change (history patches, the original), so each
+    autosave only compresses what is new."""
     p = Path(path)
     if st.base is None:
         st.base = _walk_back(st, st.history[: st.index])
@@ -225,12 +244,14 @@ def write(path: str | Path, st: State, compresslevel: int = 1) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as z:
-                z.writestr("manifest.json", json.dumps(manifest))
+            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
+                z.writestr("manifest.json", json.dumps(manifest), zipfile.ZIP_DEFLATED)
                 for name, a in arrays.members.items():
-                    buf = io.BytesIO()
-                    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
-                    z.writestr(name, buf.getvalue())
+                    z.writestr(name, _compressed(a, compresslevel, cache))
+            if cache is not None:
+                used = {id(a) for a in arrays.members.values()}
+                for k in [k for k in cache if k not in used]:
+                    del cache[k]
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
@@ -278,18 +299,26 @@ def _read(z: zipfile.ZipFile, name: str) -> State:
                            f"{manifest.get('version')}; this one reads up to {VERSION})")
 
     def array(member: str) -> np.ndarray:
-        with z.open(member) as f:
-            fmt = np.lib.format
-            major, _minor = fmt.read_magic(f)
-            header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
-            shape, _fortran, dtype = header(f)
-            if dtype.hasobject:
-                raise ProjectError(f"{name}: {member} holds Python objects")
-            if int(np.prod(shape, dtype=np.int64)) > MAX_ELEMENTS:
-                raise ProjectError(f"{name}: {member} is larger than any image the editor "
-                                   "opens")
-        with z.open(member) as f:
-            return np.load(f, allow_pickle=False)
+        if not member.endswith(".npy.z"):
+            raise ProjectError(f"{name}: unexpected member {member!r}")
+        packed = z.read(member)
+        inflate = zlib.decompressobj()
+        head = inflate.decompress(packed, 4096)  # the .npy header, never the whole array
+        f = io.BytesIO(head)
+        fmt = np.lib.format
+        major, _minor = fmt.read_magic(f)
+        header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+        shape, _fortran, dtype = header(f)
+        if dtype.hasobject:
+            raise ProjectError(f"{name}: {member} holds Python objects")
+        count = int(np.prod(shape, dtype=np.int64))
+        if count > MAX_ELEMENTS or count * dtype.itemsize > 4 * MAX_ELEMENTS:
+            raise ProjectError(f"{name}: {member} is larger than any image the editor opens")
+        size = f.tell() + count * dtype.itemsize
+        raw = head + inflate.decompress(inflate.unconsumed_tail, size - len(head) + 1)
+        if len(raw) != size:
+            raise ProjectError(f"{name}: {member} is truncated or padded")
+        return np.load(io.BytesIO(raw), allow_pickle=False)
 
     def decode(v: Any) -> Any:
         if isinstance(v, dict):

@@ -69,6 +69,7 @@ class Session(QObject):
         self._lock: QLockFile | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autosave")
         self._pending: Future | None = None
+        self._cache: project.Cache = {}  # compressed history arrays (autosave thread only)
         self._dirty = False
         self._closed = False
         self.last_error = ""
@@ -182,7 +183,7 @@ class Session(QObject):
                 return None
         self._dirty = False
         st = self.capture()
-        self._pending = self._pool.submit(project.write, self.path, st)
+        self._pending = self._pool.submit(project.write, self.path, st, 1, self._cache)
         self._pending.add_done_callback(self._written)
         return self._pending
 

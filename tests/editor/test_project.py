@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -107,7 +108,7 @@ def _npy_object() -> bytes:
 
     b = io.BytesIO()
     np.lib.format.write_array(b, np.array([{"x": 1}], dtype=object), allow_pickle=True)
-    return b.getvalue()
+    return zlib.compress(b.getvalue())
 
 
 def _bad_projects(tmp_path, win):
@@ -133,9 +134,9 @@ def _bad_projects(tmp_path, win):
                                  "no manifest")
     out["newer.maskgit"] = (rezip("b", lambda n, d: d.replace(b'"version": 1', b'"version": 99')
                                   if n == "manifest.json" else d), "newer version")
-    out["pickle.maskgit"] = (rezip("c", lambda n, d: _npy_object() if n == "a/0.npy" else d),
+    out["pickle.maskgit"] = (rezip("c", lambda n, d: _npy_object() if n == "a/0.npy.z" else d),
                              "Python objects")
-    out["missing.maskgit"] = (rezip("d", lambda n, d: None if n == "a/1.npy" else d), "damaged")
+    out["missing.maskgit"] = (rezip("d", lambda n, d: None if n == "a/1.npy.z" else d), "damaged")
     return out
 
 
@@ -267,7 +268,7 @@ def test_fuzz_project_reader(qtbot, win, tmp_path):
                 target[key] = draw(st.one_of(
                     st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(),
                     st.text(max_size=8), st.lists(st.integers(-5, 100), max_size=4),
-                    st.sampled_from([{"$npy": "a/0.npy"}, {"$npy": "a/3.npy"}, {"$npy": "x"},
+                    st.sampled_from([{"$npy": "a/0.npy.z"}, {"$npy": "a/3.npy.z"}, {"$npy": "x"},
                                      {"$npy": None}, {}])))
         return rezip(json.dumps(doc).encode())
 
