@@ -542,7 +542,9 @@ class MainWindow(QMainWindow):
             return
         self._save_layout()
         self.controller.cancel()
-        # A decode stops within one step; a model load cannot be interrupted, so allow it time.
+        self.session.close()  # a normal end (saved or discarded): the autosave goes
+        # A decode stops within one step; a model load cannot be interrupted, so allow it time,
+        # out of sight: the window goes at once.
+        self.hide()
         self.worker_stopped = self.worker_thread.close(timeout_ms=60_000)
-        self.session.close()  # a normal end: the autosave goes
         e.accept()
