@@ -152,3 +152,72 @@ def test_sigkill_after_an_edit_then_the_next_start_recovers_it(tmp_path):
             again.kill()
             again.wait()
     assert list(autosaves.glob(f"session-*{project.EXT}")) == [], "a normal close cleans up"
+
+
+CLOSE_DRIVER = r"""
+import sys, time
+sys.path.insert(0, sys.argv.pop(1))
+import numpy as np
+from fakes import FakeEngine
+import editor.app as app
+from editor.worker import Worker
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from editor.main_window import MainWindow
+
+
+class Slow(FakeEngine):
+    def _wait(self):
+        time.sleep(0.1)  # 10 steps: a 1 s decode, computed in the worker thread
+
+
+app.Worker = lambda: Worker(factory=lambda n, d: Slow(), params=lambda s: s, colour=None)
+qapp = QApplication([])
+state = {"step": 0, "t0": 0.0}
+
+def poll():
+    wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+    if not wins or not wins[0].controller.ready or state["step"]:
+        return
+    w = wins[0]
+    state["step"] = 1
+    def boom():
+        raise RuntimeError("a bug in a slot (simulated)")
+    QTimer.singleShot(0, boom)  # must become a message, not a crash
+    def after_boom():
+        print("ERROR", w.last_error and w.last_error[0], flush=True)
+        w.doc.set_mask(np.ones(w.doc.mask.shape, bool), "all")
+        def first_step(*_):
+            if state["t0"]:
+                return
+            w.doc.undo_stack.setClean()  # no "unsaved changes" question
+            state["t0"] = time.perf_counter()
+            w.close()
+            QApplication.quit()
+        w.controller.step_painted.connect(first_step)
+        w.generate()
+    QTimer.singleShot(50, after_boom)
+
+timer = QTimer()
+timer.timeout.connect(poll)
+timer.start(10)
+QTimer.singleShot(60_000, QApplication.quit)
+rc = app.main(sys.argv[1:])
+print("CLOSED", f"{(time.perf_counter() - state['t0']) * 1000:.0f}", rc, flush=True)
+sys.exit(rc)
+"""
+
+
+def test_the_app_shows_a_slot_error_and_exits_within_a_second_when_closed_mid_decode(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", CLOSE_DRIVER, str(HERE), "--model", "fake"],
+                            env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert _read_line(proc, "ERROR", time.monotonic() + 60) == ["Unexpected", "error"]
+        ms, rc = _read_line(proc, "CLOSED", time.monotonic() + 30)
+        assert proc.wait(30) == 0 and rc == "0"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    print(f"\napp closed mid-decode: app.main returned {ms} ms after the close")
+    assert int(ms) < 1000, f"closing mid-decode took {ms} ms"
