@@ -77,11 +77,14 @@ class State:
 
 
 def capture(doc: d.Document, controller: Controller | None = None,
-            settings: dict[str, Any] | None = None) -> State:
-    """Snapshot `doc` (and the controller's candidate) on the GUI thread."""
+            settings: dict[str, Any] | None = None,
+            pixels: tuple[np.ndarray, np.ndarray] | None = None) -> State:
+    """Snapshot `doc` (and the controller's candidate) on the GUI thread. `pixels`: copies of
+    the image and mask already made by the caller (autosave updates only what changed)."""
     locks = getattr(controller, "locks", None) if controller is not None else None
     lock = locks.mask.copy() if locks is not None and locks.any() else None
-    st = State(doc.image.copy(), doc.mask.copy(), tuple(doc.origin), doc.original, lock,
+    image, mask = pixels if pixels is not None else (doc.image.copy(), doc.mask.copy())
+    st = State(image, mask, tuple(doc.origin), doc.original, lock,
                doc.alpha, doc.straight, str(doc.path or ""), settings=dict(settings or {}))
     stack = doc.undo_stack
     entries: list[dict[str, Any]] = []
@@ -246,8 +249,10 @@ def write(path: str | Path, st: State, compresslevel: int = 1, cache: Cache | No
         with os.fdopen(fd, "wb") as f:
             with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
                 z.writestr("manifest.json", json.dumps(manifest), zipfile.ZIP_DEFLATED)
+                live = {id(st.image), id(st.mask)}  # autosave reuses these buffers: no cache
                 for name, a in arrays.members.items():
-                    z.writestr(name, _compressed(a, compresslevel, cache))
+                    z.writestr(name, _compressed(a, compresslevel,
+                                                 None if id(a) in live else cache))
             if cache is not None:
                 used = {id(a) for a in arrays.members.values()}
                 for k in [k for k in cache if k not in used]:

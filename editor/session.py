@@ -19,8 +19,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import platformdirs
-from PySide6.QtCore import QLockFile, QObject, QTimer, Signal
+from PySide6.QtCore import QLockFile, QObject, QRect, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from editor import project
@@ -78,6 +79,14 @@ class Session(QObject):
         self.timer.setInterval(AUTOSAVE_MS)
         self.timer.timeout.connect(self.autosave)
         win.doc.undo_stack.indexChanged.connect(self._changed)
+        # Copies of the image and mask from the last capture, and what changed since: the next
+        # capture copies only that (a full copy of a 64 MP image stalls the GUI ~0.5 s).
+        self._shadow: tuple[np.ndarray, np.ndarray] | None = None
+        self._dirty_box: list[int] | None = None  # x0, y0, x1, y1; None: nothing changed
+        self._dirty_all = True
+        win.doc.image_changed.connect(self._touch)
+        win.doc.mask_changed.connect(self._touch)
+        win.doc.canvas_changed.connect(self._touch_all)
 
     # ------------------------------------------------------------------ state
     def settings(self) -> dict[str, Any]:
@@ -117,6 +126,33 @@ class Session(QObject):
             if model not in ("default", "tiny"):
                 w.sampling.add_model_path(model)
             w.controller.load_model(model)  # a failure says so and keeps the current model
+
+    def _touch(self, r: QRect) -> None:
+        b = [r.x(), r.y(), r.x() + r.width(), r.y() + r.height()]
+        d = self._dirty_box
+        self._dirty_box = b if d is None else [min(d[0], b[0]), min(d[1], b[1]),
+                                               max(d[2], b[2]), max(d[3], b[3])]
+
+    def _touch_all(self) -> None:
+        self._dirty_all = True
+
+    def _pixels(self) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the document's image and mask for a capture, made as cheaply as is safe:
+        the previous copies, patched where the document changed, once no write reads them."""
+        doc = self.win.doc
+        shadow, busy = self._shadow, self._pending is not None and not self._pending.done()
+        if (busy or shadow is None or self._dirty_all
+                or shadow[0].shape != doc.image.shape or shadow[1].shape != doc.mask.shape):
+            shadow = (doc.image.copy(), doc.mask.copy())
+        elif self._dirty_box is not None:
+            h, w = doc.mask.shape
+            x0, y0, x1, y1 = self._dirty_box
+            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+            if x0 < x1 and y0 < y1:
+                shadow[0][y0:y1, x0:x1] = doc.image[y0:y1, x0:x1]
+                shadow[1][y0:y1, x0:x1] = doc.mask[y0:y1, x0:x1]
+        self._shadow, self._dirty_box, self._dirty_all = shadow, None, False
+        return shadow
 
     def capture(self) -> project.State:
         return project.capture(self.win.doc, self.win.controller, self.settings())
@@ -182,7 +218,7 @@ class Session(QObject):
                 self._lock = None
                 return None
         self._dirty = False
-        st = self.capture()
+        st = project.capture(self.win.doc, self.win.controller, self.settings(), self._pixels())
         self._pending = self._pool.submit(project.write, self.path, st, 1, self._cache)
         self._pending.add_done_callback(self._written)
         return self._pending

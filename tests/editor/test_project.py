@@ -294,3 +294,41 @@ def test_fuzz_project_reader(qtbot, win, tmp_path):
     run()
     print(f"\nproject reader fuzz: {FUZZ['cases']} cases, {FUZZ['read']} read, "
           f"{FUZZ['refused']} refused with a message")
+
+
+def test_every_autosave_holds_exactly_the_document(qtbot, tmp_path, engine):
+    """Autosave copies only what changed since the last one; after each kind of change the file
+    must still equal the document."""
+    win = make_window(qtbot, tmp_path, engine)
+    s = win.session
+    try:
+        def check():
+            s._dirty = True
+            s.flush()
+            st = project.read(s.path)
+            assert np.array_equal(st.image, win.doc.image)
+            assert np.array_equal(st.mask, win.doc.mask)
+
+        m = np.zeros(win.doc.mask.shape, bool)
+        m[4:20, 6:30] = True
+        win.doc.set_mask(m, "mask")
+        check()
+        with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
+            win.a_generate.trigger()
+        check()
+        win.doc.set_mask(m, "mask again")
+        check()
+        win.doc.undo_stack.undo()
+        win.doc.undo_stack.undo()
+        check()
+        win.doc.extend(left=8, bottom=4)
+        check()
+        win.doc.undo_stack.undo()
+        check()
+        buf = win.doc.begin_stroke()  # a brush stroke draws into the mask in place
+        buf[30:40, 40:50] = True
+        win.doc.stroke_updated((40, 30, 50, 40))
+        win.doc.end_stroke("Paint mask")
+        check()
+    finally:
+        win.close()
