@@ -77,6 +77,17 @@ def main(argv: list[str]) -> int:
     win = MainWindow(WorkerThread(Worker()), settings)
     model = args.model or str(settings.value("model", "default"))
     win.sampling.select_model(model)
+    startup = {"pending": True}
+
+    def fall_back(title: str, _text: str) -> None:
+        # A remembered model that is gone or broken must not leave the app without one. (The
+        # controller's signals arrive on the GUI thread; the worker's would not.)
+        if (startup.pop("pending", False) and title == "Model not loaded"
+                and model != "default" and not win.controller.ready):
+            win.controller.load_model("default", args.device)
+
+    win.controller.error.connect(fall_back)
+    win.controller.model_changed.connect(lambda *_: startup.pop("pending", None))
     win.controller.load_model(model, args.device)
     win.show()
     _report_unexpected_errors(win)

@@ -221,3 +221,55 @@ def test_the_app_shows_a_slot_error_and_exits_within_a_second_when_closed_mid_de
             proc.wait()
     print(f"\napp closed mid-decode: app.main returned {ms} ms after the close")
     assert int(ms) < 1000, f"closing mid-decode took {ms} ms"
+
+
+FALLBACK_DRIVER = r"""
+import sys
+sys.path.insert(0, sys.argv.pop(1))
+from fakes import FakeEngine
+import editor.app as app
+from editor.worker import Worker
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from editor.main_window import MainWindow
+
+
+def factory(name, device):
+    if name == "default":
+        return FakeEngine()
+    raise ValueError(f"{name}: not a readable .safetensors file (simulated)")
+
+
+app.Worker = lambda: Worker(factory=factory, params=lambda s: s, colour=None)
+qapp = QApplication([])
+
+def poll():
+    wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+    if wins and wins[0].controller.ready:
+        w = wins[0]
+        print("MODEL", w.controller.model_name, (w.last_error or ("none",))[0].replace(" ", "_"),
+              flush=True)
+        timer.stop()
+        w.close()
+        QApplication.quit()
+
+timer = QTimer()
+timer.timeout.connect(poll)
+timer.start(10)
+QTimer.singleShot(60_000, QApplication.quit)
+sys.exit(app.main(sys.argv[1:]))
+"""
+
+
+def test_a_broken_model_at_start_falls_back_to_the_default_with_a_message(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", FALLBACK_DRIVER, str(HERE), "--model",
+                             str(tmp_path / "gone.safetensors")], env=_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert _read_line(proc, "MODEL", time.monotonic() + 60) == ["default",
+                                                                     "Model_not_loaded"]
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
