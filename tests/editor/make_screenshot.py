@@ -36,15 +36,10 @@ def wait(signal, ms: int = 120_000) -> list:
     return got
 
 
-def main() -> int:
-    argv = [a for a in sys.argv if not a.startswith("--")]
-    photo, out = Path(argv[1]), Path(argv[2])
-    from models.registry import DEFAULT_MODEL
-
-    model = argv[3] if len(argv) > 3 else ("default" if DEFAULT_MODEL.is_file() else "tiny")
-    _app = QApplication.instance() or QApplication([])  # must outlive the window
-    win = MainWindow(WorkerThread(Worker()),
-                     QSettings("/tmp/screenshot.ini", QSettings.Format.IniFormat), confirm=False)
+def open_app(photo: Path, model: str, ini: str) -> MainWindow | None:
+    """The real main window at screenshot size, `model` loaded and `photo` open and fitted."""
+    win = MainWindow(WorkerThread(Worker()), QSettings(ini, QSettings.Format.IniFormat),
+                     confirm=False)
     win.resize(1360, 860)
     win.show()
     win.sampling.select_model(model)
@@ -56,9 +51,22 @@ def main() -> int:
         f"{win.controller.tokens} tokens")
     if not win.open_path(photo):
         print(win.last_error)
-        return 1
+        return None
     QApplication.processEvents()
     win.canvas.fit()
+    return win
+
+
+def main() -> int:
+    argv = [a for a in sys.argv if not a.startswith("--")]
+    photo, out = Path(argv[1]), Path(argv[2])
+    from models.registry import DEFAULT_MODEL
+
+    model = argv[3] if len(argv) > 3 else ("default" if DEFAULT_MODEL.is_file() else "tiny")
+    _app = QApplication.instance() or QApplication([])  # must outlive the window
+    win = open_app(photo, model, "/tmp/screenshot.ini")
+    if win is None:
+        return 1
     # A brush stroke across the subject, as a person would paint it.
     brush = win.tools["brush"]
     win.set_tool("brush")

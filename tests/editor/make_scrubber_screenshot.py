@@ -13,12 +13,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from make_screenshot import wait
-from PySide6.QtCore import QEventLoop, QPointF, QSettings, QTimer
+from make_screenshot import open_app, wait
+from PySide6.QtCore import QEventLoop, QPointF, QTimer
 from PySide6.QtWidgets import QApplication
 
 from editor.main_window import MainWindow
-from editor.worker import Worker, WorkerThread
 
 
 def opt(name: str, default: str) -> str:
@@ -45,23 +44,10 @@ def settle(ms: int = 300) -> None:
 def main() -> int:
     argv = [a for a in sys.argv if not a.startswith("--")]
     photo, out = Path(argv[1]), Path(argv[2])
-    _app = QApplication.instance() or QApplication([])
-    win = MainWindow(WorkerThread(Worker()),
-                     QSettings("/tmp/scrubber-shot.ini", QSettings.Format.IniFormat),
-                     confirm=False)
-    win.resize(1360, 860)
-    win.show()
-    win.controller.load_model("default")
-    if not win.controller.ready:
-        wait(win.controller.model_changed)
-    win.sampling.model_status.setText(
-        f"default: {win.controller.window} px window, {win.controller.tokens}×"
-        f"{win.controller.tokens} tokens")
-    if not win.open_path(photo):
-        print(win.last_error)
+    _app = QApplication.instance() or QApplication([])  # must outlive the window
+    win = open_app(photo, "default", "/tmp/scrubber-shot.ini")
+    if win is None:
         return 1
-    QApplication.processEvents()
-    win.canvas.fit()
     win.brush_size.setValue(int(opt("brush", "40")))
     lock = opt("lock", "")
     if lock:
