@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
 
 from editor.main_window import MainWindow
 from editor.worker import Worker, WorkerThread
@@ -119,3 +119,17 @@ def make_window(qtbot, tmp_path, engine) -> MainWindow:
     win.sampling.random_seed.setChecked(False)
     win.sampling.seed.setValue(5)
     return win
+
+
+def vp(win, x: float, y: float) -> QPoint:
+    """The viewport position of image pixel (x, y)."""
+    return win.canvas.mapFromScene(QPointF(x, y))
+
+
+def drag(qtbot, win, a: QPoint, b: QPoint, button=Qt.MouseButton.LeftButton, steps: int = 5):
+    """A real mouse drag on the canvas viewport, in `steps` moves."""
+    view = win.canvas.viewport()
+    qtbot.mousePress(view, button, pos=a)
+    for i in range(1, steps + 1):
+        qtbot.mouseMove(view, a + (b - a) * i / steps)
+    qtbot.mouseRelease(view, button, pos=b)

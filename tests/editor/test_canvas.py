@@ -3,20 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from fakes import drag, vp
 from PySide6.QtCore import QPoint, QPointF, Qt
-
-
-def vp(win, x: float, y: float) -> QPoint:
-    """The viewport position of image pixel (x, y)."""
-    return win.canvas.mapFromScene(QPointF(x, y))
-
-
-def drag(qtbot, win, a: QPoint, b: QPoint, button=Qt.MouseButton.LeftButton, steps: int = 5):
-    view = win.canvas.viewport()
-    qtbot.mousePress(view, button, pos=a)
-    for i in range(1, steps + 1):
-        qtbot.mouseMove(view, a + (b - a) * i / steps)
-    qtbot.mouseRelease(view, button, pos=b)
 
 
 def test_brush_stroke_changes_the_mask_and_undo_restores_it(qtbot, win):

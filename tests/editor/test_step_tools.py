@@ -4,22 +4,9 @@ branch from a step, heatmap, re-roll, lock brush. Waits are signals, never sleep
 from __future__ import annotations
 
 import numpy as np
-from fakes import colour
-from PySide6.QtCore import QPoint, QPointF, Qt
+from fakes import colour, drag, vp
 
 from editor import geometry as g
-
-
-def vp(win, x: float, y: float) -> QPoint:
-    return win.canvas.mapFromScene(QPointF(x, y))
-
-
-def drag(qtbot, win, a: QPoint, b: QPoint, button=Qt.MouseButton.LeftButton, steps: int = 5):
-    view = win.canvas.viewport()
-    qtbot.mousePress(view, button, pos=a)
-    for i in range(1, steps + 1):
-        qtbot.mouseMove(view, a + (b - a) * i / steps)
-    qtbot.mouseRelease(view, button, pos=b)
 
 
 def paint_mask(win, x0=20, y0=12, x1=36, y1=28):
