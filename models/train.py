@@ -114,6 +114,60 @@ def log(env: Env, out: Path | None, record: dict) -> None:
             f.write(line + "\n")
 
 
+class Progress:
+    """The progress bar and the periodic log line of one training loop.
+
+    Metrics are summed on the device and averaged when a line is written: a float() per step
+    would sync the GPU every step. `note` values are written as they are (latest, not mean).
+    """
+
+    def __init__(
+        self, env: Env, out: Path | None, kind: str, args: argparse.Namespace, step: int
+    ) -> None:
+        from tqdm import tqdm
+
+        self.env, self.out, self.kind, self.seconds = env, out, kind, args.log_seconds
+        self.bar = tqdm(
+            total=args.steps or None,
+            initial=step,
+            disable=not env.main,
+            mininterval=10,
+            desc=kind,
+            file=sys.stderr,
+        )
+        self.sums: dict[str, torch.Tensor] = {}
+        self.notes: dict[str, float] = {}
+        self.n = 0
+        self.t_log = time.monotonic()
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        self.bar.update(1)
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v.detach().float()
+        self.n += 1
+
+    def note(self, **values: float) -> None:
+        self.notes.update(values)
+
+    def maybe_write(self, step: int, budget: Budget, lr: float, grad_norm: torch.Tensor) -> None:
+        if time.monotonic() - self.t_log <= self.seconds or not self.env.main or not self.n:
+            return
+        rec = {
+            "kind": self.kind,
+            "step": step,
+            "elapsed": round(budget.elapsed, 1),
+            "lr": lr,
+            "grad_norm": float(grad_norm),
+        }
+        rec.update({k: round(float(v) / self.n, 5) for k, v in self.sums.items()})
+        rec.update(self.notes)
+        log(self.env, self.out, rec)
+        self.sums, self.notes, self.n, self.t_log = {}, {}, 0, time.monotonic()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 # ----------------------------------------------------------------------------- data
 
 
@@ -442,18 +496,7 @@ def train_tokenizer(args) -> int:
     step = state["step"]
     usage = torch.zeros(config.tokenizer.codebook_size, device=env.device)
     last_ckpt = time.monotonic()
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=args.steps or None,
-        initial=step,
-        disable=not env.main,
-        mininterval=10,
-        desc="tokenizer",
-        file=sys.stderr,
-    )
-    stats: dict[str, float] = {}
-    t_log = time.monotonic()
+    progress_log = Progress(env, out, "tokenizer", args, step)
     while True:
         progress = budget.progress(step)
         if env.stop_flag(progress >= 1.0):
@@ -476,41 +519,21 @@ def train_tokenizer(args) -> int:
         opt.step()
         usage += env.all_sum(torch.bincount(ids.flatten(), minlength=usage.numel()).float())
         step += 1
-        bar.update(1)
-        # Accumulate on the device: a float() per step would sync the GPU every step.
-        for k, v in {**parts, "loss": loss, "psnr": psnr(xr.detach(), x).mean()}.items():
-            stats[k] = stats.get(k, 0.0) + v.detach().float()
-        stats["n"] = stats.get("n", 0) + 1
+        progress_log.add({**parts, "loss": loss, "psnr": psnr(xr.detach(), x).mean()})
         if step % args.restart_every == 0 and not args.decoder_only:
             used = float((usage > 0).float().mean())
             with torch.no_grad(), env.autocast():
                 z = tok.encoder(x)
             restarted = restart_dead_codes(tok, usage, z, gen, env)
-            stats["usage"], stats["restarted"] = used, restarted
+            progress_log.note(usage=used, restarted=restarted)
             usage.zero_()
-        if time.monotonic() - t_log > args.log_seconds and env.main:
-            n = stats.pop("n")
-            rec = {
-                "kind": "tokenizer",
-                "step": step,
-                "elapsed": round(budget.elapsed, 1),
-                "lr": opt.param_groups[0]["lr"],
-                "grad_norm": float(gnorm),
-            }
-            rec.update(
-                {
-                    k: round(float(v) / n, 5) if k not in ("usage", "restarted") else v
-                    for k, v in stats.items()
-                }
-            )
-            log(env, out, rec)
-            stats, t_log = {}, time.monotonic()
+        progress_log.maybe_write(step, budget, opt.param_groups[0]["lr"], gnorm)
         if budget.progress(step) < 1.0 and time.monotonic() - last_ckpt > args.ckpt_minutes * 60:
             checkpoint_tokenizer(
                 env, args, config, tok, opt, step, budget, gen, val, out, ckpt_dir, size, x
             )
             last_ckpt = time.monotonic()
-    bar.close()
+    progress_log.close()
     checkpoint_tokenizer(
         env, args, config, tok, opt, step, budget, gen, val, out, ckpt_dir, size, x
     )
@@ -707,18 +730,7 @@ def train_transformer(args) -> int:
     budget = Budget(args.steps, args.minutes, state["elapsed"])
     step = state["step"]
     last_ckpt = time.monotonic()
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=args.steps or None,
-        initial=step,
-        disable=not env.main,
-        mininterval=10,
-        desc="transformer",
-        file=sys.stderr,
-    )
-    stats: dict[str, float] = {}
-    t_log = time.monotonic()
+    progress_log = Progress(env, out, "transformer", args, step)
     while True:
         progress = budget.progress(step)
         if env.stop_flag(progress >= 1.0):
@@ -737,25 +749,8 @@ def train_transformer(args) -> int:
         gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), args.clip)
         opt.step()
         step += 1
-        bar.update(1)
-        for k, v in {"loss": loss, "acc": acc}.items():
-            stats[k] = stats.get(k, 0.0) + v.detach().float()
-        stats["n"] = stats.get("n", 0) + 1
-        if time.monotonic() - t_log > args.log_seconds and env.main:
-            n = stats.pop("n")
-            log(
-                env,
-                out,
-                {
-                    "kind": "transformer",
-                    "step": step,
-                    "elapsed": round(budget.elapsed, 1),
-                    "lr": opt.param_groups[0]["lr"],
-                    "grad_norm": float(gnorm),
-                    **{k: round(float(v) / n, 5) for k, v in stats.items()},
-                },
-            )
-            stats, t_log = {}, time.monotonic()
+        progress_log.add({"loss": loss, "acc": acc})
+        progress_log.maybe_write(step, budget, opt.param_groups[0]["lr"], gnorm)
         if budget.progress(step) < 1.0 and time.monotonic() - last_ckpt > args.ckpt_minutes * 60:
             checkpoint_transformer(
                 env,
@@ -775,7 +770,7 @@ def train_transformer(args) -> int:
                 size,
             )
             last_ckpt = time.monotonic()
-    bar.close()
+    progress_log.close()
     checkpoint_transformer(
         env,
         args,
