@@ -98,10 +98,10 @@ def _run(engine: EngineLike, image: np.ndarray, mask: np.ndarray, max_windows: i
     windows = g.plan(mask, engine.window, engine.tokens_per_side, max_windows, overlap, min_context)
     if not windows:
         return image
-    from models.colour import match_colour
+    from models.colour import harmonize
 
     job = Job("edit", image, mask, windows, args.class_id, sampling, int(args.seed), 1, feather)
-    return run_job(engine, job, params, colour_fix=match_colour).images[0]
+    return run_job(engine, job, params, colour_fix=harmonize).images[0]
 
 
 def _check_class(class_id: int | None) -> None:

@@ -179,6 +179,15 @@ def window_image(image: np.ndarray, win: Window) -> np.ndarray:
     return cv2.resize(sq, (win.window, win.window), interpolation=cv2.INTER_AREA)
 
 
+def window_mask(mask: np.ndarray, win: Window) -> np.ndarray:
+    """(window, window) bool: the model-space pixels of `win` that any True pixel of the image
+    `mask` touches (mirrored padding mirrors the mask too, so it counts as masked)."""
+    sq = crop(mask.astype(np.uint8), win.x, win.y, win.size)
+    if win.size != win.window:
+        sq = cv2.resize(sq * 255, (win.window, win.window), interpolation=cv2.INTER_AREA)
+    return sq > 0
+
+
 def cells_of(mask_square: np.ndarray, tokens: int) -> np.ndarray:
     """(tokens, tokens) bool: a cell is True when any pixel of it is; cells round outward, so a
     square whose side is not a multiple of `tokens` still has every pixel in a True cell."""

@@ -171,8 +171,8 @@ def _window(
         cells = g.token_mask(mine, v, locked=job.locked)
     if keep is not None:
         mine = mine & ~keep
-    f = v.window // v.tokens
-    known = ~np.kron(cells, np.ones((f, f), bool))  # pixels of tokens the model kept
+    # What compositing will take from the image: the colour fix makes the window agree there.
+    known = ~g.window_mask(mine, v)
 
     def fixed(preview: np.ndarray) -> np.ndarray:
         return preview if colour_fix is None else colour_fix(preview, src, known)

@@ -42,11 +42,11 @@ def default_engine(name: str, device: str) -> EngineLike:
 
 
 def colour_fix() -> Any:
-    """models.colour.match_colour: the default tokenizer drifts in colour per window; matching
-    the decoded window to the known pixels around the hole removes most of it (MODEL_CARD)."""
-    from models.colour import match_colour
+    """models.colour.harmonize: the decoded window made to agree with the pixels compositing
+    keeps, so the fill takes its surroundings' colours and no seam shows (MODEL_CARD)."""
+    from models.colour import harmonize
 
-    return match_colour
+    return harmonize
 
 
 def engine_params(s: Sampling) -> Any:

@@ -10,6 +10,7 @@ resources/models/MODEL_CARD.md). Cheap, deterministic, numpy only.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 MIN_KNOWN_PIXELS = 64  # below this the fit is noise; leave the window as decoded
@@ -41,3 +42,46 @@ def match_colour(
     gain = np.clip(gain, 1.0 / max_gain, max_gain)
     out = (d - a.mean(0)) * gain + b.mean(0)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def fill_smooth(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """(H, W, C) float32: `values` on the `known` (H, W) bool pixels, and a smooth interpolation
+    of them everywhere else (push-pull: average down a pyramid until every cell has a known
+    pixel, then fill each level's holes from the level below). Unknown pixels far from known ones
+    get a wide average, pixels next to them nearly their value: a membrane, in O(H W)."""
+    w = known.astype(np.float32)
+    v = values.astype(np.float32) * w[..., None]
+    pyramid = [(v, w)]
+    while (w <= 0).any() and min(w.shape) > 1:
+        size = ((w.shape[1] + 1) // 2, (w.shape[0] + 1) // 2)
+        v = cv2.resize(v, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+        w = cv2.resize(w, size, interpolation=cv2.INTER_AREA)
+        pyramid.append((v, w))
+    est = None
+    for v, w in reversed(pyramid):
+        own = v / np.maximum(w, 1e-6)[..., None]
+        if est is None:
+            est = np.where(w[..., None] > 0, own, 0.0).astype(np.float32)
+            continue
+        up = cv2.resize(est, (w.shape[1], w.shape[0]), interpolation=cv2.INTER_LINEAR)
+        up = up.reshape(w.shape[0], w.shape[1], -1)
+        # A cell that is mostly known keeps its own average; a mostly unknown one the coarser
+        # estimate, so holes are filled from ever wider rings without a seam between levels.
+        trust = np.clip(w * 2.0, 0.0, 1.0)[..., None]
+        est = trust * own + (1.0 - trust) * up
+    return est
+
+
+def harmonize(decoded: np.ndarray, reference: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """`decoded` (H, W, 3) uint8 made to agree with `reference` on the `known` (H, W) bool
+    pixels: the affine `match_colour` first, then the remaining difference on the known pixels
+    spread smoothly over the unknown ones (gradient-domain blending, with the model's content as
+    the guide). On a known pixel the result is `reference`; in a hole it is the model's texture
+    on the boundary's colours, so the seam disappears and thin strokes take their surroundings'
+    colour even where the decoder got it wrong."""
+    matched = match_colour(decoded, reference, known)
+    if int(known.sum()) < MIN_KNOWN_PIXELS:
+        return matched
+    m = matched.astype(np.float32)
+    residual = fill_smooth(reference.astype(np.float32) - m, known)
+    return np.clip(m + residual + 0.5, 0, 255).astype(np.uint8)

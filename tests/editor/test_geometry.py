@@ -153,3 +153,20 @@ def test_a_big_box_gets_one_window_with_its_border_in_view():
     assert g.context(mask, v) >= g.MIN_CONTEXT
     x0, y0, x1, y1 = v.clipped(384, 512)
     assert x0 < 128 and y0 < 96 and x1 > 384 and y1 > 288
+
+
+@FAST
+@given(masks(), MODELS, st.integers(1, 4))
+def test_window_mask_marks_every_masked_pixel_in_model_space(mask, model, max_windows):
+    window, tokens = model
+    for v in g.plan(mask, window, tokens, max_windows):
+        wm = g.window_mask(g.core_mask(mask, v), v)
+        assert wm.shape == (window, window)
+        ys, xs = np.nonzero(g.core_mask(mask, v))
+        # The model-space pixel a masked image pixel falls in must be marked: the colour fix
+        # then never takes a pixel compositing will replace as a boundary value.
+        my = ((ys - v.y) * window // v.size).clip(0, window - 1)
+        mx = ((xs - v.x) * window // v.size).clip(0, window - 1)
+        assert wm[my, mx].all()
+        if not mask.any():
+            assert not wm.any()

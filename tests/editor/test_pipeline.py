@@ -87,11 +87,11 @@ def test_automatic_class_is_chosen_once_for_all_windows():
     assert {c["class_id"] for c in eng.calls} == {207}
 
 
-def test_colour_fix_sees_the_kept_pixels_and_shapes_the_result():
+def test_colour_fix_sees_the_pixels_compositing_keeps_and_shapes_the_result():
     eng = FakeEngine()
     image = np.zeros((32, 32, 3), np.uint8)
     mask = np.zeros((32, 32), bool)
-    mask[12:16, 12:16] = True  # one 4 px cell: (3, 3); with the ring, cells 2..4
+    mask[12:15, 12:16] = True  # in one 4 px cell, (3, 3): the model regenerates cells 2..4
     seen = []
 
     def fix(decoded, reference, known):
@@ -99,7 +99,8 @@ def test_colour_fix_sees_the_kept_pixels_and_shapes_the_result():
         return np.full_like(decoded, 77)
 
     res = run_job(eng, job(image, mask, eng, 4), Sampling(steps=4), colour_fix=fix)
-    expect = np.ones((32, 32), bool)
-    expect[8:20, 8:20] = False
+    # Known: every pixel the composite takes from the image, ring cells included; only the
+    # painted pixels are the fix's to invent.
+    expect = ~mask
     assert all(np.array_equal(k, expect) for k in seen)
     assert (res.images[0][mask] == 77).all()
