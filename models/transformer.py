@@ -52,8 +52,25 @@ class TransformerConfig:
 
 
 def gelu(x: torch.Tensor) -> torch.Tensor:
-    # Flax's nn.gelu defaults to the tanh approximation; exact GELU moves logits by ~1.5e-2.
+    # Flax's nn.gelu defaults to the tanh approximation; exact GELU moves fp32 logits by ~1.5e-2.
+    # In bfloat16 that is lost in the format's own error (default-128, real weights, logits vs
+    # fp32: mean abs 0.0115 with erf, 0.0117 with tanh; top-1 agreement 95.7 vs 95.4 %), while
+    # PyTorch's CPU tanh GELU is 6x slower than the erf one (0.52 vs 0.09 ms on 257 x 3072,
+    # 2 cores): 10 ms of an imagenet-256 step. So bfloat16 activations take erf.
+    if x.dtype == torch.bfloat16:
+        return F.gelu(x)
     return F.gelu(x, approximate="tanh")
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Softmax attention over (B, heads, N, head_dim) tensors."""
+    if q.device.type == "cpu" and q.dtype == torch.bfloat16 and not torch.is_grad_enabled():
+        # PyTorch's CPU flash-attention kernel runs at ~15 % of the matmul peak on these short
+        # sequences (1.43 ms for 12 heads x 257 tokens); two bf16 matmuls and a softmax take
+        # 0.53 ms. Inference only: training keeps SDPA's memory-saving backward.
+        scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)
+        return torch.softmax(scores, -1) @ v
+    return F.scaled_dot_product_attention(q, k, v)
 
 
 class Layer(nn.Module):
@@ -71,9 +88,7 @@ class Layer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, d // self.num_heads).unbind(2)
-        a = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        )  # (B, heads, N, head_dim)
+        a = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))  # (B, heads, N, dh)
         x = self.attn_ln(x + self.attn_out(a.transpose(1, 2).reshape(b, n, d)))
         return self.mlp_ln(x + self.mlp_out(gelu(self.mlp_in(x))))
 
