@@ -35,6 +35,7 @@ class StepScrubber(QWidget):
         self.slider.setToolTip("Scrub through the steps of the last decode (the newest step is "
                                "the result in the document)")
         self.label = QLabel("no decode yet")
+        self.label.setWordWrap(True)  # long reasons must not widen the dock (and the window)
         self.branch_btn = QPushButton("Branch from here")
         self.temperature = QDoubleSpinBox(minimum=0.1, maximum=3.0, singleStep=0.1, value=1.0)
         self.temperature.setToolTip("Softmax temperature of the branch's token draws")

@@ -150,6 +150,9 @@ def test_step_tools_are_off_for_multi_window_edits(qtbot, win):
     sc = win.step_tools.scrubber
     assert not sc.branch_btn.isEnabled() and not sc.reroll_btn.isEnabled()
     assert "single-window" in sc.branch_btn.toolTip()
+    # The long reason wraps instead of widening the Steps dock (it took half the window).
+    assert "single-window" in sc.label.text()
+    assert sc.minimumSizeHint().width() < 400
 
 
 def test_scrubbing_during_a_decode_holds_the_chosen_step(qtbot, tmp_path):
