@@ -54,16 +54,6 @@ def read_rgb(path: Path) -> tuple[np.ndarray, LoadedImage]:
     return loaded.rgb, loaded
 
 
-def read_mask(path: Path) -> np.ndarray:
-    try:
-        loaded = imageio.load(path)
-    except ValueError as e:
-        raise ValueError(f"{path}: not a readable mask ({e})") from e
-    colours = loaded.straight if loaded.straight is not None else loaded.rgb
-    white = colours.astype(np.uint16).sum(axis=2) > 3 * 127
-    return white if loaded.alpha is None else white & (loaded.alpha > 0)
-
-
 def write_like(rgb: np.ndarray, src: LoadedImage, path: Path) -> None:
     """Save `rgb` as `path` in its extension's format, keeping `src`'s alpha and EXIF."""
     if path.suffix.lower() not in IMAGE_EXTS - {".gif"}:
@@ -128,7 +118,7 @@ def inpaint(args: argparse.Namespace) -> int:
             if not mask_path.is_file():
                 raise ValueError(f"{img_path.name}: no mask {mask_path}")
             rgb, src = read_rgb(img_path)
-            mask = read_mask(mask_path)
+            mask = imageio.load_mask(mask_path)
             if mask.shape != rgb.shape[:2]:
                 raise ValueError(
                     f"{img_path.name}: the mask is {mask.shape[1]}x{mask.shape[0]} but the image "

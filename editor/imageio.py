@@ -211,3 +211,43 @@ def save(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None,
     except (OSError, ValueError) as e:
         tmp.unlink(missing_ok=True)
         raise ValueError(f"could not save {p.name}: {getattr(e, 'strerror', None) or e}") from e
+
+
+def load_mask(path: str | Path) -> np.ndarray:
+    """A mask file as (H, W) bool: white (and not transparent) = regenerate, black = keep. The
+    one reader of the CLI's `--masks` and the app's Import Mask; raises ImageLoadError."""
+    try:
+        loaded = load(path)
+    except ImageLoadError as e:
+        raise ImageLoadError(f"{path}: not a readable mask ({e})") from e
+    colours = loaded.straight if loaded.straight is not None else loaded.rgb
+    white = colours.astype(np.uint16).sum(axis=2) > 3 * 127
+    return white if loaded.alpha is None else white & (loaded.alpha > 0)
+
+
+def save_mask(path: str | Path, mask: np.ndarray) -> None:
+    """Write an (H, W) bool mask as a greyscale PNG, white = regenerate (what `load_mask` reads
+    back exactly); lossy formats would blur the edge, so only .png is accepted."""
+    p = Path(path)
+    if p.suffix.lower() != ".png":
+        raise ValueError(f"cannot save a mask as {p.suffix or 'a file without extension'}: "
+                         "masks are saved as .png")
+    save(p, np.where(mask, 255, 0).astype(np.uint8))
+
+
+def fit_mask(mask: np.ndarray, shape: tuple[int, int], tolerance: float = 0.01) -> np.ndarray:
+    """`mask` at `shape` (H, W): as it is, or scaled with nearest neighbour when its aspect ratio
+    is within `tolerance` of the target's; anything else raises ValueError naming both sizes
+    (stretching a mask would move what it covers)."""
+    mh, mw = mask.shape
+    h, w = shape
+    if (mh, mw) == (h, w):
+        return mask
+    if abs((mw / mh) / (w / h) - 1) > tolerance:
+        raise ValueError(f"the mask is {mw} × {mh} pixels but the canvas is {w} × {h}; a mask "
+                         f"must have the canvas's size or its aspect ratio (within "
+                         f"{tolerance:.0%})")
+    # Sample each target pixel's centre, so a 2x mask halves and a 0.5x mask doubles exactly.
+    rows = np.minimum(((np.arange(h) + 0.5) * mh / h).astype(np.intp), mh - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * mw / w).astype(np.intp), mw - 1)
+    return mask[rows[:, None], cols[None, :]]

@@ -65,6 +65,9 @@ Steps panel: scrub the decode's steps, branch from one, heatmap, re-roll weakest
 OPEN_FILTER = ("Images and projects (" + " ".join(f"*.{e}" for e in READ_FORMATS)
                + f" *{PROJECT_EXT});;All files (*)")
 SAVE_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp)"
+MASK_OPEN_FILTER = ("Images (" + " ".join(f"*.{e}" for e in READ_FORMATS)
+                    + ");;All files (*)")
+MASK_SAVE_FILTER = "PNG (*.png)"
 
 
 class MainWindow(QMainWindow):
@@ -191,6 +194,10 @@ class MainWindow(QMainWindow):
         self.a_save_project = self._action("Save &Project…", lambda: self.session.save_project(),
                                            "Ctrl+Alt+S")
         f.addActions([self.a_save, self.a_save_as, self.a_save_project])
+        f.addSeparator()
+        self.a_import_mask = self._action("&Import Mask…", self.import_mask_dialog)
+        self.a_export_mask = self._action("E&xport Mask…", self.export_mask_dialog)
+        f.addActions([self.a_import_mask, self.a_export_mask])
         f.addSeparator()
         f.addAction(self.a_quit)
         e = mb.addMenu("&Edit")
@@ -325,6 +332,48 @@ class MainWindow(QMainWindow):
         self.doc.mark_saved(path)
         self._add_recent(str(path.resolve()))
         self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def import_mask_dialog(self) -> None:
+        start = str(self.doc.path.parent) if self.doc.path else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Import mask", start, MASK_OPEN_FILTER)
+        if path:
+            self.import_mask(path)
+
+    def import_mask(self, path: str | Path) -> bool:
+        """Replace the mask with a mask file (white = regenerate, as the CLI's --masks) as one
+        undo step; a mask of the canvas's aspect ratio is scaled. On failure show why and
+        change nothing."""
+        try:
+            read = imageio.load_mask(path)
+            mask = imageio.fit_mask(read, self.doc.mask.shape)
+        except ValueError as e:  # an unreadable file names itself; a size mismatch does not
+            text = str(e) if isinstance(e, imageio.ImageLoadError) else f"{Path(path).name}: {e}"
+            self.show_error("Could not import the mask", text)
+            return False
+        self.doc.set_mask(mask, "Import mask")
+        scaled = f" (scaled from {read.shape[1]}×{read.shape[0]})" if read is not mask else ""
+        self.statusBar().showMessage(f"Imported mask {Path(path).name}{scaled}", 8000)
+        return True
+
+    def export_mask_dialog(self) -> None:
+        p = self.doc.path
+        start = str(p.with_name(f"{p.stem}-mask.png")) if p else "mask.png"
+        path, _ = QFileDialog.getSaveFileName(self, "Export mask", start, MASK_SAVE_FILTER)
+        if path:
+            self.export_mask(path)
+
+    def export_mask(self, path: str | Path) -> bool:
+        """Write the mask as a PNG of the canvas size: white = regenerate, black = kept."""
+        p = Path(path)
+        if not p.suffix:
+            p = p.with_suffix(".png")
+        try:
+            imageio.save_mask(p, self.doc.mask)
+        except ValueError as e:
+            self.show_error("Could not export the mask", str(e))
+            return False
+        self.statusBar().showMessage(f"Exported the mask to {p}", 5000)
         return True
 
     def _may_discard(self) -> bool:
