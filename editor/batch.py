@@ -1,9 +1,9 @@
 """Headless `maskgit-editor inpaint` and `outpaint` (DESIGN.md): the app's geometry and pipeline
 without Qt, one model load for the whole batch.
 
-Results keep the input's name, size, format and EXIF; pixels farther than `--feather` from the
-mask are bit-identical to the input in PNG and WebP results (saved losslessly). JPEG results are
-re-encoded (quality 95), which no lossy format can avoid.
+Results keep the input's name, size, format, EXIF and ICC profile; pixels farther than
+`--feather` from the mask are bit-identical to the input in PNG and WebP results (saved
+losslessly). JPEG results are re-encoded (quality 95), which no lossy format can avoid.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def read_rgb(path: Path) -> tuple[np.ndarray, LoadedImage]:
 
 
 def write_like(rgb: np.ndarray, src: LoadedImage, path: Path) -> None:
-    """Save `rgb` as `path` in its extension's format, keeping `src`'s alpha and EXIF."""
+    """Save `rgb` as `path` in its extension's format, keeping `src`'s alpha, EXIF and ICC
+    profile."""
     if path.suffix.lower() not in IMAGE_EXTS - {".gif"}:
         raise ValueError(f"{path}: cannot write {path.suffix or 'a file without extension'}; "
                          "use .png, .jpg or .webp")
@@ -63,7 +64,7 @@ def write_like(rgb: np.ndarray, src: LoadedImage, path: Path) -> None:
     if alpha is not None and src.straight is not None:
         rgb = imageio.with_alpha(rgb, alpha, src.straight, src.rgb)[..., :3]
     path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.save(path, rgb, alpha, src.exif)
+    imageio.save(path, rgb, alpha, src.exif, icc_profile=src.icc_profile)
 
 
 def _pairs(images: Path, masks: Path) -> list[tuple[Path, Path]]:
@@ -149,6 +150,6 @@ def outpaint(args: argparse.Namespace) -> int:
     out = _run(engine, image, mask, g.OUTPAINT_MAX_WINDOWS, args, sampling, params,
                feather=4, overlap=g.OUTPAINT_OVERLAP)
     # Alpha does not extend with the canvas; the grown image is opaque.
-    write_like(out, LoadedImage(out, exif=src.exif), out_path)
+    write_like(out, LoadedImage(out, exif=src.exif, icc_profile=src.icc_profile), out_path)
     print(f"wrote {out_path} ({out.shape[1]}x{out.shape[0]})", file=sys.stderr)
     return 0

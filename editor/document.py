@@ -50,6 +50,7 @@ class Document(QObject):
         self.alpha: np.ndarray | None = None
         self.straight: np.ndarray | None = None
         self.exif: bytes | None = None  # the opened file's EXIF (orientation applied, tag removed)
+        self.icc_profile: bytes | None = None  # the opened file's (RGB) ICC profile
         self._stroke_before: np.ndarray | None = None
 
     # ------------------------------------------------------------------ state
@@ -78,7 +79,7 @@ class Document(QObject):
 
     def reset(self, image: np.ndarray, path: Path | None = None, masked: bool = False,
               alpha: np.ndarray | None = None, straight: np.ndarray | None = None,
-              exif: bytes | None = None) -> None:
+              exif: bytes | None = None, icc_profile: bytes | None = None) -> None:
         """A new document: forget the history (opening a file, New image)."""
         self.undo_stack.clear()
         self._image = np.ascontiguousarray(image, np.uint8).copy()
@@ -87,6 +88,7 @@ class Document(QObject):
         self.origin = (0, 0)
         self.path = path
         self.alpha, self.straight, self.exif = alpha, straight, exif
+        self.icc_profile = icc_profile
         self.undo_stack.setClean()
         self.canvas_changed.emit()
         self.path_changed.emit(str(path) if path else "")

@@ -1,5 +1,6 @@
 """The one image loader of the app and the CLI: any file a person may drop on the editor either
-becomes an (H, W, 3) uint8 RGB array (plus its alpha and EXIF, to write back on save) or raises
+becomes an (H, W, 3) uint8 RGB array (plus its alpha, EXIF and ICC profile, to write back on
+save) or raises
 `ImageLoadError` with a sentence that names the file and the problem. Nothing here crashes.
 
 Qt-free (PIL + numpy), so `maskgit-editor inpaint` reads images exactly as the app does.
@@ -8,6 +9,10 @@ What is handled, and how:
 - EXIF orientation is applied (phone photos stand upright), and the orientation tag is dropped
   from the EXIF written back, so viewers do not rotate the result twice.
 - CMYK, palette, greyscale (8 and 16 bit), 16-bit RGB, float/int32 images: converted to 8-bit RGB.
+- ICC colour profiles: kept as bytes and written back on save, pixels untouched (the model edits
+  the encoded values, and unchanged pixels must stay bit-exact), so a Display P3 or Adobe RGB
+  photo keeps its colours in every viewer. Only RGB profiles are kept: a CMYK or grey profile
+  no longer describes the RGB pixels written back.
 - Alpha (RGBA, LA, palette transparency): the editor shows and edits the image flattened onto
   white (what a viewer shows); the alpha and the straight colours are kept so a save writes the
   transparency back and unchanged pixels come back bit-exact.
@@ -50,6 +55,7 @@ class LoadedImage:
     exif: bytes | None = None  # orientation tag removed
     format: str = ""  # PIL's format name ("PNG", "JPEG", ...)
     frames: int = 1  # > 1 for animations (only the first frame is read)
+    icc_profile: bytes | None = None  # the file's ICC profile when it describes RGB data
 
     @property
     def note(self) -> str:
@@ -128,6 +134,7 @@ def _decode(im: Image.Image, name: str) -> LoadedImage:
     if frames > 1:
         im.seek(0)
     im.load()  # truncated data raises here (ImageFile.LOAD_TRUNCATED_IMAGES stays False)
+    icc = _rgb_profile(im.info.get("icc_profile"))
     exif_obj = im.getexif()
     im = ImageOps.exif_transpose(im) or im
     exif_bytes: bytes | None = None
@@ -137,11 +144,16 @@ def _decode(im: Image.Image, name: str) -> LoadedImage:
     rgb, alpha = _to_rgb_alpha(im)
     if rgb.shape[:2] != (im.height, im.width):
         raise ImageLoadError(f"{name}: decoded pixels do not match the image size")
-    if alpha is None:
-        return LoadedImage(rgb, exif=exif_bytes, format=fmt, frames=frames)
-    if (alpha == 255).all():
-        return LoadedImage(rgb, exif=exif_bytes, format=fmt, frames=frames)
-    return LoadedImage(flatten(rgb, alpha), alpha, rgb, exif_bytes, fmt, frames)
+    if alpha is None or (alpha == 255).all():
+        return LoadedImage(rgb, exif=exif_bytes, format=fmt, frames=frames, icc_profile=icc)
+    return LoadedImage(flatten(rgb, alpha), alpha, rgb, exif_bytes, fmt, frames, icc)
+
+
+def _rgb_profile(icc: object) -> bytes | None:
+    """`icc` if it is an ICC profile of RGB data (header: data colour space at bytes 16-20)."""
+    if not isinstance(icc, bytes) or len(icc) < 128 or icc[16:20] != b"RGB ":
+        return None
+    return icc
 
 
 def _to_rgb_alpha(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -183,9 +195,11 @@ def with_alpha(rgb: np.ndarray, alpha: np.ndarray | None, straight: np.ndarray |
 
 
 def save(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None,
-         exif: bytes | None = None, quality: int = 95) -> None:
-    """Write by extension (png, jpg, webp; alpha kept except in JPEG; WebP lossless). Written to
-    a temporary file and renamed, so a failed save never destroys the previous file."""
+         exif: bytes | None = None, quality: int = 95, icc_profile: bytes | None = None
+         ) -> None:
+    """Write by extension (png, jpg, webp; alpha kept except in JPEG; WebP lossless), with
+    `exif` and the ICC profile `icc_profile` when given. Written to a temporary file and
+    renamed, so a failed save never destroys the previous file."""
     p = Path(path)
     ext = p.suffix.lower().lstrip(".")
     if ext not in WRITE_FORMATS and ext not in ("bmp", "tif", "tiff"):
@@ -195,6 +209,8 @@ def save(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None,
     kw: dict[str, Any] = {}
     if exif:
         kw["exif"] = exif
+    if icc_profile:
+        kw["icc_profile"] = icc_profile
     if ext in ("jpg", "jpeg"):
         kw.update(quality=quality, subsampling=0)
     elif ext == "webp":

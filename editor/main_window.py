@@ -299,7 +299,7 @@ class MainWindow(QMainWindow):
         self.controller.accept()
         image = loaded.rgb
         self.doc.reset(image, Path(path), alpha=loaded.alpha, straight=loaded.straight,
-                       exif=loaded.exif)
+                       exif=loaded.exif, icc_profile=loaded.icc_profile)
         self._add_recent(str(Path(path).resolve()))
         QTimer.singleShot(0, self.canvas.fit)
         note = f" · {loaded.note}" if loaded.note else ""
@@ -325,7 +325,7 @@ class MainWindow(QMainWindow):
         try:
             rgba = self.doc.export_rgba()
             imageio.save(path, rgba[..., :3], rgba[..., 3] if rgba.shape[2] == 4 else None,
-                         self.doc.exif)
+                         self.doc.exif, icc_profile=self.doc.icc_profile)
         except ValueError as e:
             self.show_error("Could not save", str(e))
             return False

@@ -5,7 +5,7 @@ with allow_pickle=False, so a project file cannot run code; every shape is check
 image limits before an array is read). What it holds:
 
 - the document: image, mask, canvas origin, the opened original, its alpha / straight colours,
-  the lock layer;
+  EXIF and ICC profile (base64 in the manifest; absent in older files), the lock layer;
 - the undo history: every Region / Canvas / Lock command, plus the state before the first one
   (computed backwards from the current state), and the stack index, so undo and redo work after
   reopening; commands of kinds this module does not know end the saved history there (the
@@ -18,6 +18,7 @@ the GUI thread and only copies what editing mutates in place; `write` may run on
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import io
 import json
@@ -71,6 +72,8 @@ class State:
     candidate: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)  # what could not be kept
     saved_at: float = 0.0
+    exif: bytes | None = None  # the opened file's, written back on save
+    icc_profile: bytes | None = None
 
 
 # ----------------------------------------------------------------------------- capture
@@ -100,6 +103,7 @@ def capture(doc: d.Document, controller: Controller | None = None,
         st.notes.append("undo history not saved")
         index = 0
     st.history, st.index = entries, min(index, len(entries))
+    st.exif, st.icc_profile = doc.exif, doc.icc_profile
     # The state before the first entry is computed by `write`, off the GUI thread.
     if controller is not None and controller.candidate is not None:
         st.candidate = _candidate(controller, stack.index())
@@ -242,6 +246,7 @@ def write(path: str | Path, st: State, compresslevel: int = 1, cache: Cache | No
         "base": _encode(st.base, arrays), "history": _encode(st.history, arrays),
         "index": st.index, "settings": _encode(st.settings, arrays),
         "candidate": _encode(st.candidate, arrays), "notes": st.notes,
+        "exif": _b64(st.exif), "icc_profile": _b64(st.icc_profile),
     }
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
@@ -271,6 +276,19 @@ def write(path: str | Path, st: State, compresslevel: int = 1, cache: Cache | No
             os.close(dfd)
     except OSError:
         pass
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: Any, what: str, name: str) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(str(text), validate=True)
+    except ValueError as e:  # binascii.Error is one
+        raise ProjectError(f"{name} is damaged: {what} is not base64 ({e})") from e
 
 
 def read(path: str | Path) -> State:
@@ -344,7 +362,9 @@ def _read(z: zipfile.ZipFile, name: str) -> State:
                m.get("lock"), m.get("alpha"), m.get("straight"), str(m.get("path") or ""),
                m.get("base"), list(m.get("history") or []), int(m.get("index", 0)),
                dict(m.get("settings") or {}), m.get("candidate"),
-               [str(x) for x in m.get("notes") or []], float(m.get("saved_at", 0)))
+               [str(x) for x in m.get("notes") or []], float(m.get("saved_at", 0)),
+               _unb64(m.get("exif"), "the EXIF", name),
+               _unb64(m.get("icc_profile"), "the ICC profile", name))
     if not 0 <= st.index <= len(st.history):
         raise ProjectError(f"{name}: undo index {st.index} outside its history")
     _check(st, name)
@@ -414,7 +434,8 @@ def restore(st: State, doc: d.Document, controller: Controller | None = None) ->
 
 def _reset(doc: d.Document, image: np.ndarray, mask: np.ndarray, origin: tuple[int, int] | list,
            st: State, path: Path | None) -> None:
-    doc.reset(image, path, alpha=st.alpha, straight=st.straight)
+    doc.reset(image, path, alpha=st.alpha, straight=st.straight, exif=st.exif,
+              icc_profile=st.icc_profile)
     doc._mask[...] = mask
     doc.origin = (int(origin[0]), int(origin[1]))
     doc.original = st.original
