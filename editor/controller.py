@@ -63,7 +63,7 @@ class Controller(QObject):
         self.class_id: int | None = None  # None: automatic
         self.seed = 0
         self.random_seed = True
-        self.candidates = 4  # decoded in one batch (single-window edits)
+        self.candidates = 4  # decoded in one batch (window by window in multi-window edits)
         self.feather = 4
         self.fill_on_release = True  # an outpaint drag generates as soon as it is released
         self.model_name = ""
@@ -153,11 +153,8 @@ class Controller(QObject):
                             "Paint a mask over the part to regenerate first (brush: B), or "
                             "drag a canvas edge outward to outpaint.")
             return False
-        # Candidates of a multi-window edit cannot share a batch (each chains its own windows),
-        # so N of them would cost N full decodes: those edits decode one.
-        n = self.candidates if len(windows) == 1 else 1
         job = Job("edit", self.doc.image.copy(), self.doc.mask.copy(), windows, class_id,
-                  self.sampling, self._next_seed(), n, self.feather,
+                  self.sampling, self._next_seed(), self.candidates, self.feather,
                   locked=self.locks.copy())
         return self._start(job, text, self.doc.mask & ~job.mask)
 

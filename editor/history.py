@@ -35,6 +35,14 @@ class StepRecord:
     def done(self) -> bool:
         return self.step == self.total - 1
 
+    @classmethod
+    def picture(cls, patch: np.ndarray, rect: Rect) -> StepRecord:
+        """A finished candidate known only by its pixels (a multi-window edit keeps no steps):
+        enough for the candidates strip and for putting it back."""
+        none = np.zeros((0, 0))
+        return cls(0, 1, none.astype(np.int64), none.astype(bool), none.astype(np.float32),
+                   patch, rect)
+
 
 @dataclass
 class DecodeHistory:

@@ -70,7 +70,7 @@ StepCallback = Callable[[int, Any, np.ndarray, tuple[int, int, int, int]], None]
 # colour_fix(decoded, reference, known) -> decoded with its colours matched to `reference` on
 # the `known` pixels (models.colour.match_colour; passed in because this layer has no models).
 ColourFix = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-# on_records(window_index, records): every candidate of one step (single-window jobs only).
+# on_records(window_index, records): every candidate of one step of one window.
 RecordsCallback = Callable[[int, list[StepRecord]], None]
 
 
@@ -97,8 +97,8 @@ def run_job(
 ) -> JobResult:
     """Decode every window of `job`; raises Stopped when `should_stop()` turns true.
 
-    A single-window job also returns its step history (JobResult.history) and reports every
-    candidate of every step to `on_records`."""
+    Every candidate of every step is reported to `on_records`; a single-window job also
+    returns its step history (JobResult.history)."""
     h, w = job.mask.shape
     class_id = job.class_id
     if job.kind == "generate":
@@ -118,21 +118,17 @@ def run_job(
         v = job.windows[0]
         hist = DecodeHistory(job.id, v, np.zeros((v.tokens, v.tokens), bool),
                              g.core_mask(job.mask, v), class_id, list(job.past or []))
-        images = _window(engine, job, job.image, job.mask, 0, class_id, params, job.seed, n,
+        images = _window(engine, job, [job.image], job.mask, 0, class_id, params, job.seed, n,
                          should_stop, on_step, colour_fix, hist, on_records)
         return JobResult(job.id, images, class_id, changed, hist)
-    else:
-        # Each candidate needs its own chain of windows: window k+1 sees candidate i's window k.
-        images = []
-        for c in range(n):
-            img, pending = job.image, job.mask.copy()
-            for k in range(len(job.windows)):
-                seed = job.seed + 7919 * c + k  # distinct, reproducible draws per window
-                (img,) = _window(engine, job, img, pending, k, class_id, params, seed, 1,
-                                 should_stop, on_step if c == 0 else None, colour_fix)
-                x0, y0, x1, y1 = job.windows[k].core
-                pending[y0:y1, x0:x1] = False  # done: later windows take it as context
-            images.append(img)
+    # Every candidate chains its own windows (window k+1 sees candidate i's window k), and all
+    # candidates of window k still decode as one batch.
+    images, pending = [job.image], job.mask.copy()
+    for k in range(len(job.windows)):
+        images = _window(engine, job, images, pending, k, class_id, params, job.seed + k, n,
+                         should_stop, on_step, colour_fix, None, on_records)
+        x0, y0, x1, y1 = job.windows[k].core
+        pending[y0:y1, x0:x1] = False  # done: later windows take it as context
     return JobResult(job.id, images, class_id, changed)
 
 
@@ -143,7 +139,7 @@ def _tokens(mask: np.ndarray, v: g.Window) -> np.ndarray:
 def _window(
     engine: EngineLike,
     job: Job,
-    image: np.ndarray,
+    images: list[np.ndarray],
     pending: np.ndarray,
     k: int,
     class_id: int,
@@ -156,11 +152,14 @@ def _window(
     hist: DecodeHistory | None = None,
     on_records: RecordsCallback | None = None,
 ) -> list[np.ndarray]:
+    """The `candidates` results of window k, each composited over its own picture: `images`
+    holds one picture shared by all candidates, or one per candidate."""
     v = job.windows[k]
     mine = g.core_mask(pending, v)
     if not mine.any():
-        return [image] * candidates
-    src = g.window_image(image, v)
+        return images * candidates if len(images) == 1 else images
+    srcs = [g.window_image(im, v) for im in images]
+    src = srcs[0] if len(srcs) == 1 else np.stack(srcs)
     locked = None if job.locked is None else g.token_mask(job.locked, v, 0)
     keep = g.locked_pixels(job.locked, v)  # locked cells: their pixels are never changed
     if job.token_mask is not None:  # re-roll: the caller chose the cells
@@ -174,8 +173,11 @@ def _window(
     # What compositing will take from the image: the colour fix makes the window agree there.
     known = ~g.window_mask(mine, v)
 
-    def fixed(preview: np.ndarray) -> np.ndarray:
-        return preview if colour_fix is None else colour_fix(preview, src, known)
+    def own(items: list, c: int) -> Any:
+        return items[c if len(items) > 1 else 0]
+
+    def fixed(preview: np.ndarray, c: int) -> np.ndarray:
+        return preview if colour_fix is None else colour_fix(preview, own(srcs, c), known)
 
     if job.branch is not None:
         start = job.start_mask if job.start_mask is not None else cells
@@ -194,24 +196,28 @@ def _window(
         if should_stop():
             raise Stopped
         last = steps
-        if hist is not None:
+        if hist is not None or on_records is not None:
             records = [
-                _record(s, *blend_patch(image, fixed(s.preview), v, mine, job.feather, keep))
-                for s in steps
+                _record(s, *blend_patch(own(images, c), fixed(s.preview, c), v, mine,
+                                        job.feather, keep))
+                for c, s in enumerate(steps)
             ]
-            hist.add(records)
+            if hist is not None:
+                hist.add(records)
             if on_records is not None:
                 on_records(k, records)
             if on_step is not None:
                 on_step(k, steps[0], records[0].patch, records[0].rect)
         elif on_step is not None:
-            patch, rect = blend_patch(image, fixed(steps[0].preview), v, mine, job.feather, keep)
+            patch, rect = blend_patch(images[0], fixed(steps[0].preview, 0), v, mine,
+                                      job.feather, keep)
             on_step(k, steps[0], patch, rect)
     if should_stop():
         raise Stopped
     if not last:
         raise RuntimeError("the engine yielded no steps")
-    return [g.composite(image, fixed(s.preview), v, mine, job.feather, keep) for s in last]
+    return [g.composite(own(images, c), fixed(s.preview, c), v, mine, job.feather, keep)
+            for c, s in enumerate(last)]
 
 
 def _record(s: Any, patch: np.ndarray, rect: tuple[int, int, int, int]) -> StepRecord:

@@ -21,7 +21,8 @@ from editor.history import DecodeHistory, StepRecord, weakest
 from editor.jobs import Job, JobResult, Sampling
 
 MULTI_WINDOW = ("Step history, branching, the heatmap and re-rolling work on single-window "
-                "edits; this edit was decoded in several windows.")
+                "edits; this edit was decoded in several windows (its candidates are in the "
+                "strip).")
 NO_DECODE = "Generate something first: the step tools work on the last decode."
 
 
@@ -194,6 +195,10 @@ class Steps(QObject):
     def _on_records(self, job_id: int, records: list[StepRecord]) -> None:
         if self.c.job is None or self.c.job.id != job_id:
             return
+        if len(self.c.job.windows) > 1:
+            # Step k of one window means nothing across windows: only the strip follows.
+            self.live.emit(job_id, records)
+            return
         if job_id != self.live_job:
             self.live_job = job_id
             past = self.c.job.past or []
@@ -213,6 +218,11 @@ class Steps(QObject):
         self.undo_index = self.doc.undo_stack.index()
         if h is None:
             self.history, self.region, self.reason = None, None, MULTI_WINDOW
+            x0, y0, x1, y1 = result.changed
+            pictures = [StepRecord.picture(im[y0:y1, x0:x1].copy(), result.changed)
+                        for im in result.images]
+            self.batches.insert(0, Batch(result.job_id, pictures, self.doc.mask.shape))
+            self.batches_changed.emit()
         else:
             self.history, self.reason = h, ""
             if not self._reroll or self.region is None:

@@ -106,7 +106,8 @@ class SamplingPanel(QWidget):
         self.candidates = QSpinBox(minimum=1, maximum=8, value=4)
         self.candidates.setToolTip("Results decoded together in one batch, shown side by side "
                                    "under the canvas; click one to accept it. Edits spanning "
-                                   "several windows (big masks, outpainting) decode one.")
+                                   "several windows (outpainting) decode them window by "
+                                   "window, each candidate continuing its own picture.")
         self.model = QComboBox()
         self.model.addItem("default", "default")
         self.model.addItem("tiny (random weights, for testing)", "tiny")

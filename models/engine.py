@@ -185,7 +185,7 @@ class Engine:
         inner_r, inner_c, crop_r, crop_c = region
         f = self.window // self.tokens_per_side
         patch = self._decode(grid[:, crop_r, crop_c])  # (B, crop_h*f, crop_w*f, 3)
-        out = np.repeat(image[None], grid.shape[0], 0)
+        out = image.copy() if image.ndim == 4 else np.repeat(image[None], grid.shape[0], 0)
         y0, x0 = (inner_r.start - crop_r.start) * f, (inner_c.start - crop_c.start) * f
         h, w = (inner_r.stop - inner_r.start) * f, (inner_c.stop - inner_c.start) * f
         out[:, inner_r.start * f : inner_r.stop * f, inner_c.start * f : inner_c.stop * f] = patch[
@@ -220,12 +220,18 @@ class Engine:
 
         The known tokens come from `tokens` (h, w) when given (re-rolling, locked cells), else from
         encoding `image`. `class_id` None picks the class automatically from the image.
+        `image` may also be (candidates, H, W, 3) and `tokens` (candidates, h, w): one picture
+        per candidate, for the later windows of an edit where every candidate has continued its
+        own picture; they still decode as one batch.
         """
         self._check_mask(token_mask)
+        if image is not None and image.ndim == 4 and image.shape[0] != candidates:
+            raise ValueError(f"{image.shape[0]} images for {candidates} candidates")
         if tokens is None:
             if image is None:
                 raise ValueError("edit needs an image or its tokens")
-            tokens = self.encode(image)
+            tokens = self.encode(image) if image.ndim == 3 else np.stack(
+                [self.encode(im) for im in image])
         yield from self._run(image, tokens, token_mask, class_id, params, seed, candidates, None)
 
     @torch.inference_mode()
@@ -267,14 +273,17 @@ class Engine:
         region_mask: np.ndarray | None = None,
     ) -> Iterator[list[Step]]:
         if class_id is None:
-            class_id = self.auto_class(image, token_mask) if image is not None else 0
+            first = image if image is None or image.ndim == 3 else image[0]
+            class_id = self.auto_class(first, token_mask) if first is not None else 0
         cfg = self.config.transformer
         cls = torch.full((candidates,), cfg.class_token(class_id), device=self.device)
-        ids = torch.as_tensor(tokens, device=self.device).long().flatten()
-        mask = torch.as_tensor(token_mask, device=self.device).flatten()
-        ids = torch.where(mask, cfg.mask_token_id, ids).repeat(candidates, 1)  # (B, N)
-        gen = torch.Generator(self.device).manual_seed(int(seed))
         t = self.tokens_per_side
+        ids = torch.as_tensor(tokens, device=self.device).long().reshape(-1, t * t)
+        if ids.shape[0] not in (1, candidates):
+            raise ValueError(f"{ids.shape[0]} token grids for {candidates} candidates")
+        mask = torch.as_tensor(token_mask, device=self.device).flatten()
+        ids = torch.where(mask, cfg.mask_token_id, ids).expand(candidates, -1).clone()  # (B, N)
+        gen = torch.Generator(self.device).manual_seed(int(seed))
         region_mask = token_mask if region_mask is None else region_mask
         region = self._preview_region(region_mask) if image is not None else None
         for s in sampler.decode(

@@ -63,11 +63,14 @@ class FakeEngine:
             raise RuntimeError("fake engine: the test never released this step")
 
     def edit_many(self, image, token_mask, class_id, params, seed=0, candidates=1, tokens=None):
-        assert image.shape == (self.window, self.window, 3) and image.dtype == np.uint8
+        # One window for all candidates, or one per candidate (later windows of an outpaint).
+        assert image.shape[-3:] == (self.window, self.window, 3) and image.dtype == np.uint8
+        assert image.ndim == 3 or image.shape[0] == candidates
         assert token_mask.shape == (self.tokens_per_side,) * 2 and token_mask.dtype == bool
         self.calls.append(dict(kind="edit", class_id=class_id, seed=seed, mask=token_mask.copy(),
                                candidates=candidates, thread=threading.current_thread(),
-                               tokens=None if tokens is None else tokens.copy()))
+                               tokens=None if tokens is None else tokens.copy(),
+                               image=image.copy()))
         yield from self._steps(params, seed, candidates)
 
     def branch(self, step, start_mask, class_id, params, seed=0, candidates=1, image=None):

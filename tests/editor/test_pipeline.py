@@ -48,6 +48,32 @@ def test_each_window_is_conditioned_on_the_ones_before():
     assert (out[mask] != 0).all() and (out[:, : 60 - 4] == 0).all()
 
 
+def test_candidates_of_a_multi_window_edit_chain_their_own_windows_in_one_batch_each():
+    eng = Recorder()
+    image = np.zeros((32, 100, 3), np.uint8)
+    mask = np.zeros((32, 100), bool)
+    mask[:, 60:] = True
+    j = job(image, mask, eng, g.OUTPAINT_MAX_WINDOWS, min_context=0.0, candidates=3, feather=0)
+    live: list[tuple[int, int]] = []
+    res = run_job(eng, j, Sampling(steps=4), on_records=lambda k, recs: live.append((k, len(recs))))
+    n = len(j.windows)
+    assert n >= 2 and len(res.images) == 3
+    # One decode per window, every candidate in it; live records for all 3 at every step.
+    assert [c["candidates"] for c in eng.calls] == [3] * n
+    assert live == [(k, 3) for k in range(n) for _ in range(4 - 2)]
+    # Window 0 starts from the one shared picture; window 1 from each candidate's own.
+    assert eng.inputs[0].ndim == 3 and eng.inputs[1].shape[0] == 3
+    first, second = j.windows[0], j.windows[1]
+    lo, hi = max(first.core[0], second.x), min(first.core[2], second.x + second.size)
+    for c in range(3):
+        seen = eng.inputs[1][c][:, lo - second.x : hi - second.x]
+        assert (seen[mask[:, lo:hi]] == colour(0, 3, c)).all(), "candidate c's own window 0"
+    for c, out in enumerate(res.images):
+        x0, _, x1, _ = first.core
+        assert (out[:, x0:x1][mask[:, x0:x1]] == colour(0, 3, c)).all()
+    assert (res.images[0][mask] != res.images[1][mask]).any()
+
+
 def test_a_big_blob_is_decoded_downscaled_and_composited_at_full_size():
     eng = FakeEngine()
     rng = np.random.default_rng(0)

@@ -155,6 +155,28 @@ def test_step_tools_are_off_for_multi_window_edits(qtbot, win):
     assert sc.minimumSizeHint().width() < 400
 
 
+def test_multi_window_candidates_are_live_in_the_strip_and_click_accepts(qtbot, win, engine):
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[:4, :4] = m[-4:, -4:] = True  # two small holes far apart: one window each
+    win.doc.set_mask(m, "two holes")
+    n = len(win.controller.plan())
+    assert n > 1
+    live = []
+    win.step_tools.steps.live.connect(lambda _j, recs: live.append(len(recs)))
+    generate(qtbot, win, candidates=3)
+    assert [c["candidates"] for c in engine.calls] == [3] * n, "one batch per window"
+    s = win.controller.sampling
+    assert live == [3] * (n * (s.steps - s.start_step)), "all 3 thumbnails, every step"
+    strip = win.step_tools.strip
+    assert [(b, c) for b, c, _ in strip.buttons] == [(0, i) for i in range(3)]
+    last = s.steps - 1
+    options = {c: {colour(5 + k, last, c) for k in range(n)} for c in range(3)}
+    assert win.doc.image[0, 0, 0] in options[0]
+    strip.buttons[2][2].click()
+    assert win.doc.image[0, 0, 0] in options[2] and win.doc.image[-1, -1, 0] in options[2]
+    assert win.controller.candidate is None, "clicking a thumbnail accepts that candidate"
+
+
 def test_scrubbing_during_a_decode_holds_the_chosen_step(qtbot, tmp_path):
     from fakes import FakeEngine, make_window
 

@@ -59,6 +59,17 @@ def test_candidates_are_decoded_together_and_differ(engine, image):
     assert len({s.tokens.tobytes() for s in last}) > 1
 
 
+def test_each_candidate_can_continue_its_own_picture_in_one_batch(engine, image):
+    others = np.stack([image, 255 - image, image[::-1].copy()])  # one picture per candidate
+    mask = box_mask()
+    *_, last = engine.edit_many(others, mask, 4, SamplingParams(steps=4), seed=3, candidates=3)
+    assert len(last) == 3
+    for pic, s in zip(others, last, strict=True):
+        assert np.array_equal(s.tokens[~mask], engine.encode(pic)[~mask]), "its own known tokens"
+    with pytest.raises(ValueError, match="2 images for 3 candidates"):
+        next(engine.edit_many(others[:2], mask, 4, SamplingParams(steps=4), candidates=3))
+
+
 def test_generate_fills_every_token(engine):
     steps = list(engine.generate(5, SamplingParams(steps=4, start_step=0), seed=0))
     assert steps[0][0].masked.sum() > 0
