@@ -184,7 +184,9 @@ def window_mask(mask: np.ndarray, win: Window) -> np.ndarray:
     `mask` touches (mirrored padding mirrors the mask too, so it counts as masked)."""
     sq = crop(mask.astype(np.uint8), win.x, win.y, win.size)
     if win.size != win.window:
-        sq = cv2.resize(sq * 255, (win.window, win.window), interpolation=cv2.INTER_AREA)
+        # Float: an 8-bit area average rounds a sliver of a masked pixel down to 0.
+        sq = cv2.resize(sq.astype(np.float32), (win.window, win.window),
+                        interpolation=cv2.INTER_AREA)
     return sq > 0
 
 
