@@ -162,16 +162,20 @@ def _window(
     src = srcs[0] if len(srcs) == 1 else np.stack(srcs)
     locked = None if job.locked is None else g.token_mask(job.locked, v, 0)
     keep = g.locked_pixels(job.locked, v)  # locked cells: their pixels are never changed
+    # Every pixel still to generate that the window sees, not only its core: the rest of the
+    # hole holds grey (outpaint) or the object being removed, and neither may pass for context.
+    todo = pending if keep is None else pending & ~keep
     if job.token_mask is not None:  # re-roll: the caller chose the cells
         cells = job.token_mask & ~locked if locked is not None else job.token_mask.copy()
         # Only the re-rolled cells' pixels change; the rest of the result stays as it was.
         mine = mine & g.cell_pixels(cells, v, mine.shape)
+        todo = mine
     else:
-        cells = g.token_mask(mine, v, locked=job.locked)
+        cells = g.token_mask(todo, v, locked=job.locked)
     if keep is not None:
         mine = mine & ~keep
-    # What compositing will take from the image: the colour fix makes the window agree there.
-    known = ~g.window_mask(mine, v)
+    # The colour fix makes the window agree with the pixels that are really there.
+    known = ~g.window_mask(todo, v)
 
     def own(items: list, c: int) -> Any:
         return items[c if len(items) > 1 else 0]

@@ -48,6 +48,33 @@ def test_each_window_is_conditioned_on_the_ones_before():
     assert (out[mask] != 0).all() and (out[:, : 60 - 4] == 0).all()
 
 
+def test_a_window_masks_all_it_sees_of_the_hole_not_only_its_core():
+    # A fresh outpaint strip is grey: a window that took the grey beyond its core as context
+    # (or, inpainting, the object being removed) would draw grey; it must regenerate it too.
+    eng = Recorder()
+    image = np.full((32, 100, 3), 50, np.uint8)
+    mask = np.zeros((32, 100), bool)
+    mask[:, 60:] = True
+    image[mask] = 127
+    j = job(image, mask, eng, g.OUTPAINT_MAX_WINDOWS, min_context=0.0)
+    seen = []
+
+    def fix(decoded, reference, known):
+        seen.append(known.copy())
+        return decoded
+
+    run_job(eng, j, Sampling(steps=4), colour_fix=fix)
+    first = j.windows[0]
+    beyond = mask.copy()
+    x0, y0, x1, y1 = first.core
+    beyond[y0:y1, x0:x1] = False
+    square = g.crop(beyond.astype(np.uint8), first.x, first.y, first.size).astype(bool)
+    assert square.any(), "the first window sees hole pixels another window composites"
+    cells = eng.calls[0]["mask"]
+    assert np.array_equal(cells, g.token_mask(mask, first))
+    assert not seen[0][square].any(), "grey pixels are never colour references"
+
+
 def test_candidates_of_a_multi_window_edit_chain_their_own_windows_in_one_batch_each():
     eng = Recorder()
     image = np.zeros((32, 100, 3), np.uint8)
