@@ -63,6 +63,25 @@ def step_gflops(model: MaskGIT, bf16: bool, runs: int) -> float:
     return transformer_flops(cfg, cfg.max_positions) / median_time(forward, runs) / 1e9
 
 
+def edit_floor_seconds(model: MaskGIT, peak_gflops: float) -> float:
+    """The least time an edit can take here: its FLOPs (encode, every decoded step, a full
+    preview decoded at every step) at 100 % of the measured bf16 matmul peak."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    tok, t = model.tokenizer, model.config.tokens_per_side
+    w = model.config.window
+    bf16 = next(tok.decoder.parameters()).dtype == torch.bfloat16
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        with FlopCounterMode(display=False) as enc:
+            tok.encode_to_indices(torch.rand(1, 3, w, w))
+        with FlopCounterMode(display=False) as dec:
+            tok.decode_from_indices(torch.zeros(1, t, t, dtype=torch.long))
+    steps = EDIT.steps - EDIT.start_step
+    per_step = transformer_flops(model.config.transformer, model.config.transformer.max_positions)
+    flops = enc.get_total_flops() + steps * (per_step + dec.get_total_flops())
+    return flops / (peak_gflops * 1e9)
+
+
 def edit_latency(engine: Engine, runs: int, box: float = 0.5) -> tuple[float, float]:
     """(median seconds of a whole 12-step edit with every preview, median time to first preview).
 
@@ -133,6 +152,11 @@ def run(presets: tuple[str, ...] = ("default-128", "imagenet-256"), runs: int = 
         out[f"step_gflops_bf16_{key}"] = gf
         out[f"step_fraction_of_peak_{key}"] = gf / peak
         out[f"edit_seconds_{key}"], out[f"first_preview_seconds_{key}"] = edit_latency(fast, runs)
+        # What the edit would take at the full matmul peak: how far from the hardware it is.
+        out[f"edit_floor_seconds_{key}"] = edit_floor_seconds(fast.model, peak)
+        out[f"edit_fraction_of_floor_{key}"] = (
+            out[f"edit_floor_seconds_{key}"] / out[f"edit_seconds_{key}"]
+        )
         out[f"speedup_optimized_vs_fp32_{key}"] = (
             out[f"edit_seconds_fp32_eager_{key}"] / out[f"edit_seconds_{key}"]
         )

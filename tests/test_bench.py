@@ -9,6 +9,7 @@ KEYS = (
     "edit_seconds_tiny",
     "first_preview_seconds_tiny",
     "edit_seconds_fp32_eager_tiny",
+    "edit_floor_seconds_tiny",
     "maskgit_vs_autoregressive_speedup",
     "peak_rss_mb",
 )
@@ -19,6 +20,8 @@ def test_bench_produces_every_key():
     for key in KEYS:
         assert results[key] > 0, key
     assert results["first_preview_seconds_tiny"] <= results["edit_seconds_tiny"]
+    # The floor is the edit's FLOPs at the full matmul peak: no run can beat it.
+    assert 0 < results["edit_fraction_of_floor_tiny"] < 1
 
 
 def test_flop_count_of_the_official_model():
