@@ -33,6 +33,7 @@ class CandidateStrip(QScrollArea):
         self.steps = steps
         self.setWidgetResizable(True)
         self.setFixedHeight(THUMB + 34)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the canvas keeps the keyboard
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._inner = QWidget()
@@ -67,6 +68,7 @@ class CandidateStrip(QScrollArea):
         b.setCheckable(True)
         b.setToolTip(tip)
         b.setAutoRaise(True)
+        b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the canvas keeps the keyboard (Tab compares)
         return b
 
     def _on_live(self, _job: int, records: list[StepRecord]) -> None:

@@ -171,6 +171,9 @@ class CandidateBar(QWidget):
         self.discard_btn = QPushButton("Discard")
         for b in (self.prev, self.next):
             b.setFixedWidth(32)
+        for b in (self.prev, self.next, self.accept_btn, self.regen_btn, self.discard_btn):
+            # The canvas keeps the keyboard: hold Tab to compare right after picking a result.
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         for w in (self.prev, self.label, self.next, self.accept_btn, self.regen_btn,

@@ -53,6 +53,23 @@ def test_candidates_are_one_batched_decode_shown_live_and_click_accepts(qtbot, w
     assert strip.buttons == [] and not win.step_tools.steps.batches, "gone with the document"
 
 
+def test_tab_compares_right_after_picking_a_candidate(qtbot, win):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    paint_mask(win)
+    generate(qtbot, win, candidates=2)
+    win.activateWindow()
+    win.canvas.setFocus()
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        qtbot.mouseClick(win.candidate_bar.regen_btn, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(win.step_tools.strip.buttons[1][2], Qt.MouseButton.LeftButton)
+    assert win.controller.candidate is None, "the click accepted candidate 2"
+    assert QApplication.focusWidget() is win.canvas, "clicks on results keep the keyboard"
+    with qtbot.waitSignal(win.canvas.original_shown, check_params_cb=lambda on: on):
+        qtbot.keyPress(win.canvas, Qt.Key.Key_Tab)
+
+
 def test_scrubber_shows_every_step_and_the_result_at_the_end(qtbot, win):
     paint_mask(win)
     generate(qtbot, win)
