@@ -282,12 +282,18 @@ def composite(
     mask: np.ndarray,
     feather: int = 4,
     keep: np.ndarray | None = None,
+    hole: np.ndarray | None = None,
+    seam: int = 0,
 ) -> np.ndarray:
     """`image` with the model's (window, window, 3) `result` for `win` blended in where `mask`
     (already restricted to this window, e.g. by `core_mask`) says, feathered by `feather` px.
 
-    Returns a new array; pixels outside the window, farther than `feather` from `mask`, or in
-    `keep` (H, W) bool (locked cells) are the input's, bit for bit.
+    `hole` (H, W) bool: pixels that are generated content anyway (the edit's whole mask, which
+    earlier windows filled); there the ramp is `seam` px wide, so neighbouring windows cross-fade
+    instead of meeting at a line.
+
+    Returns a new array; pixels outside the window, in `keep` (H, W) bool (locked cells), or
+    outside `hole` and farther than `feather` from `mask` are the input's, bit for bit.
     """
     out = image.copy()
     h, w = mask.shape
@@ -301,8 +307,13 @@ def composite(
     # The feather ramp may cross the window's border; compute it on a region padded by the
     # feather so distances near the border are right, then keep the window part.
     f = max(int(feather), 0)
-    px0, py0, px1, py1 = max(x0 - f, 0), max(y0 - f, 0), min(x1 + f, w), min(y1 + f, h)
-    a = alpha(mask[py0:py1, px0:px1], f)[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
+    s = max(int(seam), f) if hole is not None else f
+    px0, py0, px1, py1 = max(x0 - s, 0), max(y0 - s, 0), min(x1 + s, w), min(y1 + s, h)
+    m = mask[py0:py1, px0:px1]
+    a = alpha(m, f)[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
+    if s > f:
+        wide = alpha(m, s)[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
+        a = np.where(hole[y0:y1, x0:x1], wide, a)
     if keep is not None:
         a[keep[y0:y1, x0:x1]] = 0.0
     if not a.any():

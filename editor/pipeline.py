@@ -6,6 +6,7 @@ the very same code. Compositing happens here, off the GUI thread.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, Protocol
@@ -76,13 +77,18 @@ RecordsCallback = Callable[[int, list[StepRecord]], None]
 
 def blend_patch(
     image: np.ndarray, result: np.ndarray, win: g.Window, mask: np.ndarray, feather: int,
-    keep: np.ndarray | None = None,
+    keep: np.ndarray | None = None, hole: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """The composited window region only (cheap enough to run for every preview step)."""
     h, w = mask.shape
     x0, y0, x1, y1 = win.clipped(h, w)
-    out = g.composite(image, result, win, mask, feather, keep)
+    out = g.composite(image, result, win, mask, feather, keep, hole, seam(win))
     return out[y0:y1, x0:x1], (x0, y0, x1, y1)
+
+
+def seam(win: g.Window) -> int:
+    """Cross-fade width between neighbouring windows' results: one token cell, in image px."""
+    return math.ceil(win.size / win.tokens)
 
 
 def run_job(
@@ -203,7 +209,7 @@ def _window(
         if hist is not None or on_records is not None:
             records = [
                 _record(s, *blend_patch(own(images, c), fixed(s.preview, c), v, mine,
-                                        job.feather, keep))
+                                        job.feather, keep, job.mask))
                 for c, s in enumerate(steps)
             ]
             if hist is not None:
@@ -214,13 +220,14 @@ def _window(
                 on_step(k, steps[0], records[0].patch, records[0].rect)
         elif on_step is not None:
             patch, rect = blend_patch(images[0], fixed(steps[0].preview, 0), v, mine,
-                                      job.feather, keep)
+                                      job.feather, keep, job.mask)
             on_step(k, steps[0], patch, rect)
     if should_stop():
         raise Stopped
     if not last:
         raise RuntimeError("the engine yielded no steps")
-    return [g.composite(own(images, c), fixed(s.preview, c), v, mine, job.feather, keep)
+    return [g.composite(own(images, c), fixed(s.preview, c), v, mine, job.feather, keep,
+                        job.mask, seam(v))
             for c, s in enumerate(last)]
 
 

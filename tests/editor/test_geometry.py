@@ -179,3 +179,24 @@ def test_window_mask_keeps_a_sliver_of_a_masked_pixel():
     mask = np.zeros((51, 73), bool)
     mask[18, 32] = True
     assert g.window_mask(mask, v)[8, 10]
+
+
+def test_windows_cross_fade_inside_the_hole_but_keep_the_feather_outside():
+    image = np.zeros((32, 64, 3), np.uint8)
+    hole = np.zeros((32, 64), bool)
+    hole[:, 16:] = True  # filled by earlier windows, except this window's core
+    core = np.zeros_like(hole)
+    core[:, 40:] = True
+    v = g.Window(32, 0, 32, 32, 8, (40, 0, 64, 32))
+    result = np.full((32, 32, 3), 200, np.uint8)
+    out = g.composite(image, result, v, core, feather=2, hole=hole, seam=6)
+    row = out[5, :, 0]
+    assert (row[40:] == 200).all()
+    ramp = row[34:40]
+    assert (ramp > 0).all() and (np.diff(ramp.astype(int)) > 0).all(), "a 6 px cross-fade"
+    assert (row[:34] == 0).all()
+    # Outside the hole only the feather applies: the original image's pixels stay exact.
+    edge = np.zeros_like(hole)
+    edge[:, 40:] = True
+    out = g.composite(image, result, v, edge, feather=2, hole=edge, seam=6)
+    assert (out[5, :38, 0] == 0).all() and out[5, 38, 0] > 0
