@@ -166,6 +166,9 @@ class MainWindow(QMainWindow):
         self.a_generate = self._action("&Generate", self.generate, "Ctrl+Return")
         self.a_regen_as = self._action("Regenerate selection as class", self.regenerate_as,
                                        "Ctrl+Shift+Return")
+        self.a_vary = self._action(
+            "&Vary masked region", lambda: self.step_tools.vary(
+                self.step_tools.scrubber.percent.value() / 100), "Shift+V")
         self.a_cancel = self._action("&Cancel", self.cancel, "Esc")
         self.a_cancel.setEnabled(False)
         self.a_fit = self._action("&Fit to window", self.canvas.fit, "Ctrl+0")
@@ -209,7 +212,7 @@ class MainWindow(QMainWindow):
         t.addSeparator()
         t.addActions([self.a_smaller, self.a_bigger])
         gm = mb.addMenu("&Generate")
-        gm.addActions([self.a_generate, self.a_regen_as, self.a_cancel])
+        gm.addActions([self.a_generate, self.a_regen_as, self.a_vary, self.a_cancel])
         gm.addSeparator()
         gm.addAction(self.a_fill)
         vm = mb.addMenu("&View")

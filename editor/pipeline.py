@@ -180,6 +180,8 @@ def _window(
         cells = g.token_mask(todo, v, locked=job.locked)
     if keep is not None:
         mine = mine & ~keep
+    # Windows cross-fade into what earlier windows generated; a re-roll changes its cells only.
+    hole = job.mask if job.token_mask is None else None
     # The colour fix makes the window agree with the pixels that are really there.
     known = ~g.window_mask(todo, v)
 
@@ -209,7 +211,7 @@ def _window(
         if hist is not None or on_records is not None:
             records = [
                 _record(s, *blend_patch(own(images, c), fixed(s.preview, c), v, mine,
-                                        job.feather, keep, job.mask))
+                                        job.feather, keep, hole))
                 for c, s in enumerate(steps)
             ]
             if hist is not None:
@@ -220,14 +222,14 @@ def _window(
                 on_step(k, steps[0], records[0].patch, records[0].rect)
         elif on_step is not None:
             patch, rect = blend_patch(images[0], fixed(steps[0].preview, 0), v, mine,
-                                      job.feather, keep, job.mask)
+                                      job.feather, keep, hole)
             on_step(k, steps[0], patch, rect)
     if should_stop():
         raise Stopped
     if not last:
         raise RuntimeError("the engine yielded no steps")
     return [g.composite(own(images, c), fixed(s.preview, c), v, mine, job.feather, keep,
-                        job.mask, seam(v))
+                        hole, seam(v))
             for c, s in enumerate(last)]
 
 

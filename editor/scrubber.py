@@ -24,6 +24,7 @@ from editor.steps import Steps
 class StepScrubber(QWidget):
     branch_requested = Signal(int, float)  # step index, temperature
     reroll_requested = Signal(float)  # fraction of the edited region's tokens
+    vary_requested = Signal(float)  # fraction of the masked region's tokens
     heatmap_toggled = Signal(bool)
 
     def __init__(self, steps: Steps, parent: QWidget | None = None) -> None:
@@ -51,8 +52,13 @@ class StepScrubber(QWidget):
         row.addWidget(self.branch_btn, 1)
         row.addWidget(QLabel("temp."))
         row.addWidget(self.temperature)
+        self.vary_btn = QPushButton("Vary mask")
+        self.vary_btn.setToolTip("Variations of the masked region that keep its layout: "
+                                 "re-mask this share of its tokens at random and decode them "
+                                 "again (Shift+V)")
         row2 = QHBoxLayout()
         row2.addWidget(self.reroll_btn, 1)
+        row2.addWidget(self.vary_btn, 1)
         row2.addWidget(self.percent)
         form = QFormLayout(self)
         form.addRow(self.label)
@@ -66,6 +72,7 @@ class StepScrubber(QWidget):
             lambda: self.branch_requested.emit(self.slider.value(), self.temperature.value()))
         self.reroll_btn.clicked.connect(
             lambda: self.reroll_requested.emit(self.percent.value() / 100))
+        self.vary_btn.clicked.connect(lambda: self.vary_requested.emit(self.percent.value() / 100))
         self.heatmap.toggled.connect(self.heatmap_toggled)
         steps.changed.connect(self.refresh)
         steps.shown.connect(self._on_shown)
@@ -94,6 +101,7 @@ class StepScrubber(QWidget):
         why = s.reason
         self.branch_btn.setEnabled(s.can_branch())
         self.reroll_btn.setEnabled(s.can_reroll())
+        self.vary_btn.setEnabled(not s.c.busy and bool(s.doc.mask.any()))
         for w in (self.branch_btn, self.reroll_btn, self.slider):
             if not w.isEnabled() and why:
                 w.setToolTip(why)

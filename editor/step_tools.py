@@ -58,6 +58,7 @@ class StepTools(QObject):
         self.steps.changed.connect(self._on_changed)
         self.scrubber.branch_requested.connect(self.branch)
         self.scrubber.reroll_requested.connect(self.reroll)
+        self.scrubber.vary_requested.connect(self.vary)
         self.scrubber.heatmap_toggled.connect(self.show_heatmap)
         self.strip.picked.connect(self.pick)
 
@@ -70,6 +71,10 @@ class StepTools(QObject):
     def reroll(self, fraction: float) -> None:
         self.win._sync_sampling()
         self.steps.reroll(fraction)
+
+    def vary(self, fraction: float, seed: int | None = None) -> bool:
+        self.win._sync_sampling()
+        return self.steps.vary(fraction, seed)
 
     def show_heatmap(self, on: bool) -> None:
         self.heat.setVisible(on)

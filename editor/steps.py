@@ -161,6 +161,36 @@ class Steps(QObject):
         self._reroll = ok
         return ok
 
+    def vary(self, fraction: float, seed: int | None = None) -> bool:
+        """Variations of the masked region, keeping its layout: a random `fraction` of its
+        tokens (never locked ones) is re-masked and decoded again from the picture as it is,
+        every other token kept (MaskGIT's counterpart of an img2img strength)."""
+        if self.c.busy or not self.c.ready:
+            return False
+        windows = self.c.plan()
+        if len(windows) != 1:
+            self.c.error.emit("Nothing to vary" if not windows else "Region too large to vary",
+                              "Paint a mask over the part to vary first." if not windows else
+                              "Vary keeps the tokens it does not re-mask, so the region must "
+                              "fit one window; this mask needs several. Use Generate.")
+            return False
+        (v,) = windows
+        cells = g.token_mask(g.core_mask(self.doc.mask, v), v, ring=0, locked=self.c.locks.copy())
+        where = np.argwhere(cells)
+        if len(where) == 0:
+            return False
+        seed = self._seed(seed)
+        n = min(max(round(len(where) * fraction), 1), len(where))
+        pick = np.random.default_rng(seed).choice(len(where), n, replace=False)
+        chosen = np.zeros_like(cells)
+        chosen[tuple(where[pick].T)] = True
+        s = self.c.sampling
+        job = Job("edit", self.doc.image.copy(), self.doc.mask.copy(), [v], self.c.class_id,
+                  Sampling(s.steps, 0, s.schedule, s.choice_temperature, s.temperature), seed,
+                  max(self.c.candidates, 1), self.c.feather, locked=self.c.locks.copy(),
+                  token_mask=chosen)
+        return self.c.start(job, f"Vary {round(fraction * 100)} %", self.doc.mask.copy())
+
     def _undo_result(self) -> None:
         """A branch replaces the result it came from when that is still the newest entry."""
         if self.current:

@@ -235,3 +235,46 @@ def test_a_new_decode_is_followed_even_when_scrubbed_back(qtbot, win):
     win.controller.step_painted.connect(lambda _j, step, _t: seen.append((step, centre(win))))
     generate(qtbot, win)
     assert seen and all(c == colour(5, step) for step, c in seen), "every live step painted"
+
+
+def test_vary_redecodes_a_random_share_of_the_masked_tokens_from_the_picture(qtbot, win, engine):
+    m = paint_mask(win)  # 16 x 16 px = 4 x 4 cells of 4 px
+    v = win.controller.plan()[0]
+    region = g.token_mask(g.core_mask(m, v), v, ring=0)
+    before = win.doc.image.copy()
+    count = win.doc.undo_stack.count()
+    win.step_tools.scrubber.percent.setValue(50)
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        win.a_vary.trigger()
+    call = engine.calls[-1]
+    assert call["tokens"] is None, "the picture as it is gets encoded"
+    chosen = call["mask"]
+    assert chosen.sum() == round(region.sum() * 0.5) and not (chosen & ~region).any()
+    assert win.doc.undo_stack.count() == count + 1
+    assert win.doc.undo_stack.text(count) == "Vary 50 %"
+    changed = (win.doc.image != before).any(2)
+    near = g.alpha(g.cell_pixels(chosen, v, m.shape) & m, win.controller.feather) > 0
+    assert changed.any() and not (changed & ~near).any(), "chosen cells (and the feather) only"
+    assert not win.doc.mask.any(), "like Generate, the varied pixels leave the mask"
+    paint_mask(win)  # another seed, other cells
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        win.step_tools.vary(0.5, seed=99)
+    assert not np.array_equal(engine.calls[-1]["mask"], chosen)
+
+
+def test_vary_never_touches_locked_cells_and_refuses_multi_window_masks(qtbot, win, engine):
+    m = paint_mask(win)
+    lock = np.zeros_like(m)
+    lock[12:20, 20:28] = True  # the top-left 2 x 2 cells of the masked box
+    win.controller.locks.set(lock)
+    v = win.controller.plan()[0]
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        assert win.step_tools.vary(1.0, seed=1)
+    chosen = engine.calls[-1]["mask"]
+    assert chosen.any() and not (chosen & g.token_mask(lock, v, 0)).any()
+    two = np.zeros_like(m)
+    two[:4, :4] = two[-4:, -4:] = True
+    win.doc.set_mask(two, "two holes")
+    n = len(engine.calls)
+    assert not win.step_tools.vary(0.5)
+    assert win.last_error and "one window" in win.last_error[1] and len(engine.calls) == n
