@@ -68,8 +68,8 @@ class Stopped(Exception):
 # on_step(window_index, step, patch, patch_rect): patch is the window's preview composited over
 # the current image, cropped to patch_rect (x0, y0, x1, y1) of the image.
 StepCallback = Callable[[int, Any, np.ndarray, tuple[int, int, int, int]], None]
-# colour_fix(decoded, reference, known) -> decoded with its colours matched to `reference` on
-# the `known` pixels (models.colour.match_colour; passed in because this layer has no models).
+# colour_fix(decoded, reference, known) -> decoded made to agree with `reference` on the `known`
+# pixels (models.colour.harmonize; passed in because this layer has no models).
 ColourFix = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 # on_records(window_index, records): every candidate of one step of one window.
 RecordsCallback = Callable[[int, list[StepRecord]], None]
