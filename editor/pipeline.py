@@ -80,10 +80,7 @@ def blend_patch(
     keep: np.ndarray | None = None, hole: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """The composited window region only (cheap enough to run for every preview step)."""
-    h, w = mask.shape
-    x0, y0, x1, y1 = win.clipped(h, w)
-    out = g.composite(image, result, win, mask, feather, keep, hole, seam(win))
-    return out[y0:y1, x0:x1], (x0, y0, x1, y1)
+    return g.blend_region(image, result, win, mask, feather, keep, hole, seam(win))
 
 
 def seam(win: g.Window) -> int:

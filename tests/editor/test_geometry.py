@@ -200,3 +200,19 @@ def test_windows_cross_fade_inside_the_hole_but_keep_the_feather_outside():
     edge[:, 40:] = True
     out = g.composite(image, result, v, edge, feather=2, hole=edge, seam=6)
     assert (out[5, :38, 0] == 0).all() and out[5, 38, 0] > 0
+
+
+@FAST
+@given(masks(), MODELS, st.integers(0, 6), st.integers(0, 9))
+def test_composite_changes_nothing_outside_the_window_even_with_wide_seams(mask, model, feather,
+                                                                          seam):
+    window, tokens = model
+    rng = np.random.default_rng(seam)
+    image = rng.integers(0, 256, (*mask.shape, 3), np.uint8)
+    for v in g.plan(mask, window, tokens, 2):
+        result = rng.integers(0, 256, (window, window, 3), np.uint8)
+        full = g.composite(image, result, v, g.core_mask(mask, v), feather, None, mask, seam)
+        x0, y0, x1, y1 = v.clipped(*mask.shape)
+        outside = np.ones(mask.shape, bool)
+        outside[y0:y1, x0:x1] = False
+        assert np.array_equal(full[outside], image[outside])
