@@ -126,10 +126,10 @@ def run_job(
         return JobResult(job.id, images, class_id, changed, hist)
     # Every candidate chains its own windows (window k+1 sees candidate i's window k), and all
     # candidates of window k still decode as one batch.
-    images, pending = [job.image], job.mask.copy()
+    images, pending = [job.image.copy()], job.mask.copy()  # ours: windows update it in place
     for k in range(len(job.windows)):
         images = _window(engine, job, images, pending, k, class_id, params, job.seed + k, n,
-                         should_stop, on_step, colour_fix, None, on_records)
+                         should_stop, on_step, colour_fix, None, on_records, owned=True)
         x0, y0, x1, y1 = job.windows[k].core
         pending[y0:y1, x0:x1] = False  # done: later windows take it as context
     return JobResult(job.id, images, class_id, changed)
@@ -154,13 +154,17 @@ def _window(
     colour_fix: ColourFix | None = None,
     hist: DecodeHistory | None = None,
     on_records: RecordsCallback | None = None,
+    owned: bool = False,
 ) -> list[np.ndarray]:
     """The `candidates` results of window k, each composited over its own picture: `images`
-    holds one picture shared by all candidates, or one per candidate."""
+    holds one picture shared by all candidates, or one per candidate. `owned`: the pictures
+    are the pipeline's own, so a candidate's may be updated in place (no full-image copy per
+    window and candidate); otherwise every result is a new array."""
+    private = owned and len(images) == candidates
     v = job.windows[k]
     mine = g.core_mask(pending, v)
     if not mine.any():
-        return images * candidates if len(images) == 1 else images
+        return images if private else [own(images, c).copy() for c in range(candidates)]
     srcs = [g.window_image(im, v) for im in images]
     src = srcs[0] if len(srcs) == 1 else np.stack(srcs)
     locked = None if job.locked is None else g.token_mask(job.locked, v, 0)
@@ -181,9 +185,6 @@ def _window(
     hole = job.mask if job.token_mask is None else None
     # The colour fix makes the window agree with the pixels that are really there.
     known = ~g.window_mask(todo, v)
-
-    def own(items: list, c: int) -> Any:
-        return items[c if len(items) > 1 else 0]
 
     def fixed(preview: np.ndarray, c: int) -> np.ndarray:
         return preview if colour_fix is None else colour_fix(preview, own(srcs, c), known)
@@ -225,9 +226,19 @@ def _window(
         raise Stopped
     if not last:
         raise RuntimeError("the engine yielded no steps")
-    return [g.composite(own(images, c), fixed(s.preview, c), v, mine, job.feather, keep,
-                        hole, seam(v))
-            for c, s in enumerate(last)]
+    out = []
+    for c, s in enumerate(last):
+        region, (x0, y0, x1, y1) = blend_patch(own(images, c), fixed(s.preview, c), v, mine,
+                                               job.feather, keep, hole)
+        img = images[c] if private else own(images, c).copy()
+        img[y0:y1, x0:x1] = region
+        out.append(img)
+    return out
+
+
+def own(items: list, c: int) -> Any:
+    """Candidate c's entry of `items`: its own, or the one all candidates share."""
+    return items[c if len(items) > 1 else 0]
 
 
 def _record(s: Any, patch: np.ndarray, rect: tuple[int, int, int, int]) -> StepRecord:

@@ -100,6 +100,13 @@ def test_candidates_of_a_multi_window_edit_chain_their_own_windows_in_one_batch_
         x1 -= 4  # the next window cross-fades over one token cell (4 px here)
         assert (out[:, x0:x1][mask[:, x0:x1]] == colour(0, 3, c)).all()
     assert (res.images[0][mask] != res.images[1][mask]).any()
+    # Windows update the candidates' pictures in place, never the job's image or each other's.
+    assert (image == 0).all() and (j.image == 0).all()
+    assert not any(np.shares_memory(a, b) for i, a in enumerate(res.images)
+                   for b in [j.image, *res.images[i + 1:]])
+    one = run_job(eng, job(image, mask, eng, g.OUTPAINT_MAX_WINDOWS, min_context=0.0),
+                  Sampling(steps=4))
+    assert (image == 0).all() and not np.shares_memory(one.images[0], image)
 
 
 def test_a_big_blob_is_decoded_downscaled_and_composited_at_full_size():
