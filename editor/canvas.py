@@ -185,6 +185,7 @@ class Canvas(QGraphicsView):
 
         self.tool: Tool = Brush()
         self.step_text = ""  # "step k/T" painted over the view while a decode runs
+        self.hint = ""  # what to do first, centred over an empty canvas
         self._pan_from: QPointF | None = None
         self._space = False
         self._edge: tuple[bool, bool, bool, bool] | None = None  # dragging l, t, r, b
@@ -292,7 +293,18 @@ class Canvas(QGraphicsView):
         p.end()
         return img
 
+    def set_hint(self, text: str) -> None:
+        if text != self.hint:
+            self.hint = text
+            self.viewport().update()
+
     def drawForeground(self, p: QPainter, rect: QRectF) -> None:
+        if self.hint:
+            p.save()
+            p.resetTransform()
+            p.setPen(QColor(90, 90, 90))
+            p.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.hint)
+            p.restore()
         if not self.step_text:
             return
         p.save()

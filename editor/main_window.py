@@ -70,6 +70,9 @@ MASK_OPEN_FILTER = ("Images (" + " ".join(f"*.{e}" for e in READ_FORMATS)
 MASK_SAVE_FILTER = "PNG (*.png)"
 
 
+FIRST_HINT = ("Open a photo with Ctrl+O, or drop one here,\n"
+              "or pick a class and press \u201cNew image of this class\u201d.")
+
 class MainWindow(QMainWindow):
     def __init__(self, worker_thread: WorkerThread, settings: QSettings | None = None,
                  confirm: bool = True) -> None:
@@ -274,6 +277,10 @@ class MainWindow(QMainWindow):
         self.brush_size.valueChanged.connect(self._set_brush_size)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.path_changed.connect(self._update_title)
+        # The blank start page says what to do; anything done to the document retires it.
+        cv.set_hint(FIRST_HINT)
+        self.doc.canvas_changed.connect(lambda: cv.set_hint(""))
+        self.doc.undo_stack.indexChanged.connect(lambda _i: cv.set_hint(""))
         self._sync_sampling()
 
     # ------------------------------------------------------------------ files

@@ -146,3 +146,27 @@ def test_missing_classifier_for_the_automatic_class_says_what_to_do(qtbot, tmp_p
         assert "Pick a class" in win.last_error[1] and "maskgit-editor[train]" in win.last_error[1]
     finally:
         win.close()
+
+
+def test_the_blank_start_says_what_to_do_until_something_is_done(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from editor.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(WorkerThread(Worker(factory=lambda name, device: None)), settings,
+                   confirm=False)
+    qtbot.addWidget(w)
+    w.resize(800, 600)
+    w.show()
+    qtbot.waitExposed(w)
+    assert "Ctrl+O" in w.canvas.hint
+    shot = w.canvas.viewport().grab().toImage()
+    centre = [shot.pixelColor(shot.width() // 2 + dx, shot.height() // 2 + dy).red()
+              for dx in range(-60, 61, 3) for dy in range(-12, 13, 3)]
+    assert min(centre) < 200, "the hint is drawn over the white page"
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.full((40, 50, 3), 200, np.uint8)).save(path)
+    assert w.open_path(path)
+    assert w.canvas.hint == ""
+    w.close()
