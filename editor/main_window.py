@@ -61,7 +61,9 @@ Hold Tab: show the original · Esc: cancel the running generation
 Ctrl+Shift+Enter: regenerate the selection as the chosen class
 Ctrl+G: token grid (highlighted cells are the ones the model regenerates)
 K lock brush: paint cells to keep in every later regeneration (right button unlocks)
-Steps panel: scrub the decode's steps, branch from one, heatmap, re-roll weakest"""
+Steps panel: scrub the decode's steps, branch from one, heatmap, re-roll weakest
+Shift+V: vary the masked region (re-decode a random share of its tokens)
+Candidates: Alt+Left / Alt+Right previous / next · Return accept · Ctrl+R regenerate"""
 OPEN_FILTER = ("Images and projects (" + " ".join(f"*.{e}" for e in READ_FORMATS)
                + f" *{PROJECT_EXT});;All files (*)")
 SAVE_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp)"
@@ -72,6 +74,7 @@ MASK_SAVE_FILTER = "PNG (*.png)"
 
 FIRST_HINT = ("Open a photo with Ctrl+O, or drop one here,\n"
               "or pick a class and press \u201cNew image of this class\u201d.")
+
 
 class MainWindow(QMainWindow):
     def __init__(self, worker_thread: WorkerThread, settings: QSettings | None = None,
@@ -173,6 +176,13 @@ class MainWindow(QMainWindow):
             "&Vary masked region", lambda: self.step_tools.vary(
                 self.step_tools.scrubber.percent.value() / 100), "Shift+V")
         self.a_cancel = self._action("&Cancel", self.cancel, "Esc")
+        self.a_prev = self._action("Previous candidate", lambda: self._step_candidate(-1),
+                                   "Alt+Left")
+        self.a_next = self._action("Next candidate", lambda: self._step_candidate(1),
+                                   "Alt+Right")
+        self.a_accept = self._action("Accept candidate", self.controller.accept, "Return")
+        self.a_regenerate = self._action("Regenerate candidates", self.controller.regenerate,
+                                         "Ctrl+R")
         self.a_cancel.setEnabled(False)
         self.a_fit = self._action("&Fit to window", self.canvas.fit, "Ctrl+0")
         self.a_actual = self._action("Actual size", self.canvas.actual_size, "Ctrl+1")
@@ -216,6 +226,8 @@ class MainWindow(QMainWindow):
         t.addActions([self.a_smaller, self.a_bigger])
         gm = mb.addMenu("&Generate")
         gm.addActions([self.a_generate, self.a_regen_as, self.a_vary, self.a_cancel])
+        gm.addSeparator()
+        gm.addActions([self.a_prev, self.a_next, self.a_accept, self.a_regenerate])
         gm.addSeparator()
         gm.addAction(self.a_fill)
         vm = mb.addMenu("&View")
@@ -499,6 +511,11 @@ class MainWindow(QMainWindow):
 
     def cancel(self) -> None:
         self.controller.cancel()
+
+    def _step_candidate(self, delta: int) -> None:
+        c = self.controller.candidate
+        if c is not None:
+            self.controller.show_candidate(c.index + delta)
 
     def _discard(self) -> None:
         c = self.controller.candidate

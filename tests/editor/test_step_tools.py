@@ -278,3 +278,26 @@ def test_vary_never_touches_locked_cells_and_refuses_multi_window_masks(qtbot, w
     n = len(engine.calls)
     assert not win.step_tools.vary(0.5)
     assert win.last_error and "one window" in win.last_error[1] and len(engine.calls) == n
+
+
+def test_candidate_keys_step_accept_and_regenerate(qtbot, win, engine):
+    from PySide6.QtCore import Qt
+
+    paint_mask(win)
+    generate(qtbot, win, candidates=3)
+    c = win.controller
+    win.activateWindow()
+    win.canvas.setFocus()
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    assert c.candidate.index == 1
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    assert c.candidate.index == 2, "stops at the last"
+    last = win.controller.sampling.steps - 1
+    assert centre(win, win.canvas.preview_image()) == colour(5, last, 2)
+    n = len(engine.calls)
+    with qtbot.waitSignal(c.result_committed, timeout=5000):
+        qtbot.keyClick(win.canvas, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert len(engine.calls) == n + 1 and engine.calls[-1]["seed"] != engine.calls[-2]["seed"]
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Return)
+    assert c.candidate is None, "Return accepts"
