@@ -58,6 +58,7 @@ class MaskOverlay(QGraphicsItem):
         super().__init__()
         self._mask = QImage()
         self._cells = QImage()
+        self._plan_cells: list[np.ndarray] = []
         self._windows: list[Window] = []
         self._tokens: list[int] = []
         self._rect = QRectF()
@@ -87,18 +88,27 @@ class MaskOverlay(QGraphicsItem):
         self.prepareGeometryChange()
         self._windows = windows
         self._tokens = [c.shape[0] for c in cells]
-        w, h = int(self._rect.width()), int(self._rect.height())
-        layer = QImage(max(w, 1), max(h, 1), QImage.Format.Format_ARGB32_Premultiplied)
-        layer.fill(Qt.GlobalColor.transparent)
-        p = QPainter(layer)
-        solid = QColor(*CELL_RGBA[:3])
-        for v, c in zip(windows, cells, strict=True):
-            size = v.size / c.shape[0]
-            for i, j in zip(*np.nonzero(c), strict=True):
-                p.fillRect(QRectF(v.x + j * size, v.y + i * size, size, size), solid)
-        p.end()
-        self._cells = layer
+        # Drawn on the next paint that shows it: a plan that lands while a decode is painted
+        # (the mask just left for the worker) costs the GUI thread nothing.
+        self._plan_cells = cells
+        self._cells = QImage()
         self.update()
+
+    def _cells_layer(self) -> QImage:
+        """The highlighted cells of the plan, one solid layer (overlapping windows must not
+        darken where they overlap): each window's (t, t) cell mask scaled up, no per-cell
+        drawing (an outpaint plan has thousands of cells)."""
+        if self._cells.isNull() and self._plan_cells:
+            w, h = int(self._rect.width()), int(self._rect.height())
+            layer = QImage(max(w, 1), max(h, 1), QImage.Format.Format_ARGB32_Premultiplied)
+            layer.fill(Qt.GlobalColor.transparent)
+            p = QPainter(layer)
+            solid = (*CELL_RGBA[:3], 255)
+            for v, c in zip(self._windows, self._plan_cells, strict=True):
+                p.drawImage(QRectF(v.x, v.y, v.size, v.size), mask_to_qimage(c, solid))
+            p.end()
+            self._cells = layer
+        return self._cells
 
     def boundingRect(self) -> QRectF:
         r = QRectF(self._rect)
@@ -113,7 +123,7 @@ class MaskOverlay(QGraphicsItem):
             p.drawImage(0, 0, self._mask)
         if not self.show_grid:
             return
-        if not self.decoding and not self._cells.isNull():
+        if not self.decoding and not self._cells_layer().isNull():
             p.setOpacity(CELL_RGBA[3] / 255)
             p.drawImage(0, 0, self._cells)
             p.setOpacity(1.0)

@@ -214,17 +214,19 @@ def dilate(cells: np.ndarray, ring: int = 1) -> np.ndarray:
 
 
 def token_mask(
-    mask: np.ndarray, win: Window, ring: int = 1, locked: np.ndarray | None = None
+    mask: np.ndarray, win: Window, ring: int = 1, locked: np.ndarray | None = None,
+    only_core: bool = False,
 ) -> np.ndarray:
     """The (tokens, tokens) bool mask the model regenerates for `win`, from the image mask.
 
     `locked` (H, W) bool: pixels the user locked. Every cell holding a locked pixel stays a
-    known token, even when the dilation ring would have taken it.
+    known token, even when the dilation ring would have taken it. `only_core`: as if `mask`
+    were `core_mask(mask, win)`, without making that image-sized copy.
     """
     sq = crop(mask.astype(np.uint8), win.x, win.y, win.size).astype(bool)
     # Padding mirrors the mask too; only real pixels may ask for regeneration.
     h, w = mask.shape
-    x0, y0, x1, y1 = win.clipped(h, w)
+    x0, y0, x1, y1 = win.core if only_core else win.clipped(h, w)
     real = np.zeros_like(sq)
     real[y0 - win.y : y1 - win.y, x0 - win.x : x1 - win.x] = True
     cells = dilate(cells_of(sq & real, win.tokens), ring)

@@ -11,6 +11,7 @@ window appears before torch has loaded.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -121,6 +122,12 @@ class Worker(QObject):
             return
         self._engine = engine
         self.model_loaded.emit(name, int(engine.window), int(engine.tokens_per_side))
+        prepare = getattr(engine, "prepare", None)
+        if prepare is not None:
+            try:
+                prepare()
+            except Exception as e:  # no classifier: only the automatic class needs it
+                print(f"maskgit-editor: automatic class unavailable: {e}", file=sys.stderr)
 
     @Slot(object)
     def _on_run(self, job: Job) -> None:

@@ -340,6 +340,15 @@ class Engine:
 
     # ------------------------------------------------------------------ classes
     @torch.inference_mode()
+    def prepare(self) -> None:
+        """Load the automatic-class classifier now (once per process, ~0.5 s). Building it holds
+        the GIL for tens of ms; done right after the model loads, that pause does not land in
+        the middle of the first edit, where the GUI thread would feel it."""
+        clf = _classifier(str(self.device))
+        w = self.window
+        clf.predict(torch.full((1, 3, w, w), 0.5, device=self.device))
+
+    @torch.inference_mode()
     def auto_class(self, image: np.ndarray, token_mask: np.ndarray | None = None) -> int:
         """The ImageNet class the visible context looks like.
 

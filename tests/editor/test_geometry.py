@@ -216,3 +216,12 @@ def test_composite_changes_nothing_outside_the_window_even_with_wide_seams(mask,
         outside = np.ones(mask.shape, bool)
         outside[y0:y1, x0:x1] = False
         assert np.array_equal(full[outside], image[outside])
+
+
+@FAST
+@given(masks(), MODELS, st.integers(1, 6), st.sampled_from([0.0, 0.5]), st.integers(0, 2))
+def test_only_core_token_mask_equals_the_core_masks(mask, model, max_windows, overlap, ring):
+    window, tokens = model
+    for v in g.plan(mask, window, tokens, max_windows, overlap):
+        assert np.array_equal(g.token_mask(mask, v, ring, only_core=True),
+                              g.token_mask(g.core_mask(mask, v), v, ring))
