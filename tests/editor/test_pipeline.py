@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fakes import FakeEngine, colour
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from editor import geometry as g
 from editor.jobs import Job, Sampling
@@ -165,3 +167,37 @@ def test_colour_fix_sees_the_pixels_compositing_keeps_and_shapes_the_result():
     expect = ~mask
     assert all(np.array_equal(k, expect) for k in seen)
     assert (res.images[0][mask] == 77).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(20, 90), st.integers(20, 90), st.integers(0, 2**16), st.integers(1, 3),
+       st.sampled_from([0.0, 0.5]), st.integers(0, 6), st.booleans())
+def test_any_edit_changes_only_the_mask_and_its_feather(h, w, seed, n, overlap, feather, lock):
+    """Whatever the windows, candidates and locks: the job's image is never written to, and
+    every candidate equals it outside the mask's feather and on locked pixels."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (h, w, 3), np.uint8)
+    mask = np.zeros((h, w), bool)
+    for _ in range(rng.integers(1, 4)):
+        y, x = rng.integers(0, h), rng.integers(0, w)
+        mask[y : y + rng.integers(1, h), x : x + rng.integers(1, w)] = True
+    locked = None
+    if lock:
+        locked = np.zeros((h, w), bool)
+        locked[rng.integers(0, h) :, : rng.integers(1, w)] = True
+    eng = FakeEngine()
+    wins = g.plan(mask & ~locked if locked is not None else mask, eng.window,
+                  eng.tokens_per_side, 8, overlap, 0.0 if overlap else g.MIN_CONTEXT)
+    if not wins:
+        return
+    before = image.copy()
+    j = Job("edit", image, mask, wins, 1, Sampling(steps=4), seed, n, feather, locked=locked)
+    res = run_job(eng, j, Sampling(steps=4), colour_fix=lambda d, r, k: d)
+    assert np.array_equal(image, before), "the job's image is never written to"
+    reach = g.alpha(mask, feather) > 0
+    assert len(res.images) == n
+    for out in res.images:
+        assert not np.shares_memory(out, image)
+        assert np.array_equal(out[~reach], before[~reach])
+        if locked is not None:
+            assert np.array_equal(out[locked], before[locked]), "locked pixels never change"
