@@ -98,6 +98,12 @@ class Engine:
         # Convolutions on NHWC are markedly faster with oneDNN (and cuDNN).
         model.tokenizer.to(memory_format=torch.channels_last)
         self._encoded: tuple[bytes, torch.Tensor] | None = None
+        # How many candidates get a decoded preview at intermediate steps (None: all). A
+        # 256 px VQGAN decode costs ~270 ms on a 2-core CPU, more than a transformer step, so
+        # there only the first candidate (the one on the canvas) is decoded live; the others
+        # show their input until the last step, which decodes every candidate.
+        big_cpu = self.device.type == "cpu" and self.window >= 256
+        self.live_previews: int | None = 1 if big_cpu else None
 
     @classmethod
     def from_file(cls, path: str | Path, device: str = "auto", bf16: bool | None = None) -> Engine:
@@ -179,13 +185,21 @@ class Engine:
             return None
         return inner_r, inner_c, crop_r, crop_c
 
+    def _unchanged(self, image: np.ndarray | None, candidates: int) -> np.ndarray:
+        """(candidates, H, W, 3): what a candidate without a live preview shows."""
+        if image is None:
+            w = self.window
+            return np.full((candidates, w, w, 3), 127, np.uint8)
+        return image if image.ndim == 4 else np.repeat(image[None], candidates, 0)
+
     def _decode_region(
         self, grid: torch.Tensor, region: tuple[slice, slice, slice, slice], image: np.ndarray
     ) -> np.ndarray:
         inner_r, inner_c, crop_r, crop_c = region
         f = self.window // self.tokens_per_side
         patch = self._decode(grid[:, crop_r, crop_c])  # (B, crop_h*f, crop_w*f, 3)
-        out = image.copy() if image.ndim == 4 else np.repeat(image[None], grid.shape[0], 0)
+        b = grid.shape[0]
+        out = image[:b].copy() if image.ndim == 4 else np.repeat(image[None], b, 0)
         y0, x0 = (inner_r.start - crop_r.start) * f, (inner_c.start - crop_c.start) * f
         h, w = (inner_r.stop - inner_r.start) * f, (inner_c.stop - inner_c.start) * f
         out[:, inner_r.start * f : inner_r.stop * f, inner_c.start * f : inner_c.stop * f] = patch[
@@ -299,10 +313,15 @@ class Engine:
             n0=None if n0 is None else torch.tensor([n0], device=self.device),
         ):
             grid = s.tokens.view(-1, t, t)
-            if region is None or s.step == s.total - 1:
-                previews = self._decode(grid)
+            last = s.step == s.total - 1
+            live = grid if last or self.live_previews is None else grid[: self.live_previews]
+            if region is None or last:
+                previews = self._decode(live)
             else:
-                previews = self._decode_region(grid, region, image)
+                previews = self._decode_region(live, region, image)
+            if len(previews) < candidates:
+                previews = np.concatenate([previews, self._unchanged(image, candidates)[
+                    len(previews):]])
             yield [
                 Step(
                     s.step,

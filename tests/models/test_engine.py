@@ -70,6 +70,26 @@ def test_each_candidate_can_continue_its_own_picture_in_one_batch(engine, image)
         next(engine.edit_many(others[:2], mask, 4, SamplingParams(steps=4), candidates=3))
 
 
+def test_only_the_first_candidate_is_decoded_live_when_asked(image):
+    torch.manual_seed(0)
+    eng = Engine(MaskGIT(preset("tiny")), device="cpu", bf16=False)
+    assert eng.live_previews is None, "small windows: every candidate live"
+    eng.live_previews = 1  # what a 256 px model gets on a CPU
+    steps = list(eng.edit_many(image, box_mask(), 2, SamplingParams(steps=4), seed=5,
+                               candidates=3))
+    for row in steps[:-1]:
+        assert not np.array_equal(row[0].preview, image)
+        assert all(np.array_equal(s.preview, image) for s in row[1:]), "input until the end"
+    def decoded(s):  # batched and single decodes may differ by float rounding
+        return np.abs(s.preview.astype(int) - eng.decode(s.tokens)).max() <= 2
+
+    assert all(decoded(s) for s in steps[-1])
+    others = np.stack([image, 255 - image, image])
+    *_, last = eng.edit_many(others, box_mask(), 2, SamplingParams(steps=4), seed=5,
+                             candidates=3)
+    assert all(decoded(s) for s in last)
+
+
 def test_generate_fills_every_token(engine):
     steps = list(engine.generate(5, SamplingParams(steps=4, start_step=0), seed=0))
     assert steps[0][0].masked.sum() > 0
