@@ -45,6 +45,30 @@ def test_round_trip_gives_identical_outputs(tiny, tmp_path):
         assert torch.equal(a, b)
 
 
+def test_norm_groups_round_trip_and_older_files_mean_32(tmp_path):
+    from dataclasses import replace
+
+    from models.maskgit import MaskGITConfig
+    from models.tokenizer import TokenizerConfig
+
+    cfg = preset("tiny")
+    grouped = MaskGITConfig(cfg.name, replace(cfg.tokenizer, norm_groups=8), cfg.transformer)
+    torch.manual_seed(0)
+    model = MaskGIT(grouped).eval()
+    assert model.tokenizer.decoder.norm_out.num_groups == 8
+    save(model, tmp_path / "g.safetensors")
+    again = load(tmp_path / "g.safetensors")
+    assert again.config.tokenizer.norm_groups == 8
+    for a, b in zip(_outputs(model), _outputs(again), strict=True):
+        assert torch.equal(a, b)
+    # A config written before the field existed (the shipped default-128) means 32 groups.
+    d = cfg.tokenizer.to_dict()
+    del d["norm_groups"]
+    assert TokenizerConfig.from_dict(d).norm_groups == 32
+    with pytest.raises(ValueError, match="multiple of norm_groups=24"):
+        replace(cfg.tokenizer, norm_groups=24)
+
+
 def test_file_describes_itself(tiny, tmp_path):
     save(tiny, tmp_path / "m.safetensors")
     assert read_config(tmp_path / "m.safetensors") == tiny.config
