@@ -5,7 +5,9 @@ the training corpus), longer side 512, four mask kinds (central box of 25 % of t
 strokes, outpaint right 30 %, outpaint bottom 30 %). Every method gets the same input with the
 masked pixels set to grey, so nothing can copy them:
 
-* `model`: the MaskGIT model through the product path (`maskgit-editor inpaint`), automatic class;
+* `model`: the MaskGIT model through the product path, automatic class: `maskgit-editor inpaint`
+  for box and strokes, `maskgit-editor outpaint` (the photo cut to its known part and grown
+  back, as a canvas-edge drag in the app) for right and bottom;
 * `telea`, `ns`: OpenCV's Telea and Navier-Stokes inpainting (radius 3);
 * `mean`: a flat fill with the mean colour of the known pixels.
 
@@ -149,6 +151,35 @@ def run_model(items: list[tuple[str, np.ndarray, np.ndarray]], model: str, devic
                 for name, _, _ in items}
 
 
+def run_outpaint(items: list[tuple[str, np.ndarray, np.ndarray]], kind: str, model: str,
+                 device: str) -> dict[str, np.ndarray]:
+    """Outpaint through the CLI (`maskgit-editor outpaint`, the app's outpaint path: windows
+    overlapping along the new strip): the photo cut to its known part, grown back by the
+    masked strip; returns results by name, the size of the photos."""
+    from editor.cli import main as cli_main
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        for name, img, mask in items:
+            h, w = mask.shape
+            if kind == "right":
+                keep, grow = img[:, : w - int(mask[0].sum())], ["--right", str(int(mask[0].sum()))]
+            else:
+                keep, grow = img[: h - int(mask[:, 0].sum())], ["--bottom",
+                                                                str(int(mask[:, 0].sum()))]
+            Image.fromarray(keep).save(t / f"{name}.png")
+            argv = ["outpaint", str(t / f"{name}.png"), *grow, "--out", str(t / f"{name}-out.png"),
+                    "--model", model, "--device", device, "--seed", "0"]
+            if cli_main(argv) != 0:
+                raise RuntimeError("maskgit-editor outpaint failed")
+            res = np.asarray(Image.open(t / f"{name}-out.png").convert("RGB")).copy()
+            if res.shape != img.shape:
+                raise RuntimeError(f"{name}: outpaint gave {res.shape}, expected {img.shape}")
+            out[name] = res
+    return out
+
+
 # ----------------------------------------------------------------------------- metrics
 
 
@@ -221,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grid", type=Path, help="write a picture (photo, input, Telea, model)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N photos")
     p.add_argument("--no-guidance", action="store_true", help="skip the class-guidance runs")
+    p.add_argument("--outpaint-as-inpaint", action="store_true",
+                   help="right/bottom through `inpaint` (masked in place) instead of `outpaint`")
     args = p.parse_args(argv)
     if args.fetch:
         fetch(args.fetch)
@@ -245,8 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         masks = {n: make_mask(kind, *im.shape[:2], seed=i)
                  for i, (n, im) in enumerate(photos.items())}
         outs = {m: {} for m in METHODS}
-        outs["model"] = run_model([(n, photos[n], masks[n]) for n in photos], args.model,
-                                  args.device)
+        items = [(n, photos[n], masks[n]) for n in photos]
+        if kind in ("right", "bottom") and not args.outpaint_as_inpaint:
+            outs["model"] = run_outpaint(items, kind, args.model, args.device)
+        else:
+            outs["model"] = run_model(items, args.model, args.device)
         for m in METHODS[1:]:
             outs[m] = {n: classical(m, photos[n], masks[n]) for n in photos}
         real_patches, fake_patches = [], {m: [] for m in METHODS}
