@@ -497,6 +497,7 @@ def train_tokenizer(args) -> int:
     usage = torch.zeros(config.tokenizer.codebook_size, device=env.device)
     last_ckpt = time.monotonic()
     progress_log = Progress(env, out, "tokenizer", args, step)
+    x: torch.Tensor | None = None  # the last batch (stays None when the budget was spent)
     while True:
         progress = budget.progress(step)
         if env.stop_flag(progress >= 1.0):
@@ -534,9 +535,10 @@ def train_tokenizer(args) -> int:
             )
             last_ckpt = time.monotonic()
     progress_log.close()
-    checkpoint_tokenizer(
-        env, args, config, tok, opt, step, budget, gen, val, out, ckpt_dir, size, x
-    )
+    if x is not None:  # resuming a finished run trains nothing and has nothing new to save
+        checkpoint_tokenizer(
+            env, args, config, tok, opt, step, budget, gen, val, out, ckpt_dir, size, x
+        )
     if env.world > 1:
         dist.destroy_process_group()
     return 0

@@ -63,6 +63,9 @@ def test_tokenizer_resumes_from_its_checkpoint(tokenizer_run):
     resumed = [r for r in log if "resumed" in r]
     assert resumed and resumed[-1]["step"] == 3
     assert [r for r in log if "checkpoint" in r][-1]["checkpoint"] == 5
+    # Resuming once the budget is spent is a no-op, not a crash.
+    assert train.main(args) == 0
+    assert [r for r in _log(out) if "checkpoint" in r][-1]["checkpoint"] == 5
 
 
 def test_transformer_trains_and_exports(tokenizer_run, folder, tmp_path):
