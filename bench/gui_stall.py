@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 
-def max_stall_ms(model: str = "default-128") -> float:
-    """Run one generation on `model` ('default', a preset for random weights, or a path)."""
+def max_stall_ms(model: str = "default-128", outpaint: bool = False) -> float:
+    """Run one generation on `model` ('default', a preset for random weights, or a path): an
+    inpaint of one window, or with `outpaint` the heaviest case, a strip grown on two sides
+    (about 20 windows) with the panel's 4 candidates each."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
@@ -49,10 +51,18 @@ def max_stall_ms(model: str = "default-128") -> float:
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (384, 512, 3), dtype=np.uint8)
     win.doc.reset(image)
-    mask = np.zeros((384, 512), bool)
-    mask[120:220, 180:300] = True
-    win.doc.set_mask(mask, "mask")
     win.class_picker.set_class(207)
+    if outpaint:
+        win.controller.fill_on_release = False
+        win.controller.extend(0, 48, 160, 0)
+        win.sampling.candidates.setValue(4)
+    else:
+        mask = np.zeros((384, 512), bool)
+        mask[120:220, 180:300] = True
+        win.doc.set_mask(mask, "mask")
+    settle = QEventLoop()  # the canvas repaints and replans first: that is not decoding
+    QTimer.singleShot(200, settle.quit)
+    settle.exec()
 
     gaps: list[float] = []
     last = [time.perf_counter()]

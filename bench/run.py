@@ -183,6 +183,8 @@ def main(args: argparse.Namespace | None = None) -> int:
         from bench.gui_stall import max_stall_ms
 
         results["gui_max_stall_ms"] = max_stall_ms()
+        # The heaviest GUI load: a two-sided outpaint, 4 candidates live in every window.
+        results["gui_max_stall_ms_outpaint_4_candidates"] = max_stall_ms(outpaint=True)
     except ImportError as e:  # the GUI probe needs the editor's worker
         print(f"gui stall probe skipped: {e}", file=sys.stderr)
     print_table(results)
