@@ -301,3 +301,18 @@ def test_candidate_keys_step_accept_and_regenerate(qtbot, win, engine):
     assert len(engine.calls) == n + 1 and engine.calls[-1]["seed"] != engine.calls[-2]["seed"]
     qtbot.keyClick(win.canvas, Qt.Key.Key_Return)
     assert c.candidate is None, "Return accepts"
+
+
+def test_return_in_the_class_search_picks_a_class_and_accepts_nothing(qtbot, win):
+    from PySide6.QtCore import Qt
+
+    paint_mask(win)
+    generate(qtbot, win, candidates=2)
+    assert win.controller.candidate is not None
+    win.activateWindow()
+    search = win.class_picker.search
+    search.setFocus()
+    qtbot.keyClicks(search, "goldfish")
+    qtbot.keyClick(search, Qt.Key.Key_Return)
+    assert win.class_picker.class_id() == 1
+    assert win.controller.candidate is not None, "Return went to the search, not to Accept"
