@@ -181,6 +181,11 @@ class MainWindow(QMainWindow):
         self.a_next = self._action("Next candidate", lambda: self._step_candidate(1),
                                    "Alt+Right")
         self.a_accept = self._action("Accept candidate", self.controller.accept, "Return")
+        # Return belongs to whatever has the keyboard (the class search picks with it): only
+        # the canvas turns it into Accept.
+        self.removeAction(self.a_accept)
+        self.a_accept.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.canvas.addAction(self.a_accept)
         self.a_regenerate = self._action("Regenerate candidates", self.controller.regenerate,
                                          "Ctrl+R")
         self.a_cancel.setEnabled(False)
