@@ -733,6 +733,11 @@ def train_transformer(args) -> int:
     step = state["step"]
     last_ckpt = time.monotonic()
     progress_log = Progress(env, out, "transformer", args, step)
+
+    def save(at: int) -> None:
+        checkpoint_transformer(env, args, config, net, tok, opt, at, budget, gen, val,
+                               val_tokens, val_labels, out, ckpt_dir, size)
+
     while True:
         progress = budget.progress(step)
         if env.stop_flag(progress >= 1.0):
@@ -754,42 +759,10 @@ def train_transformer(args) -> int:
         progress_log.add({"loss": loss, "acc": acc})
         progress_log.maybe_write(step, budget, opt.param_groups[0]["lr"], gnorm)
         if budget.progress(step) < 1.0 and time.monotonic() - last_ckpt > args.ckpt_minutes * 60:
-            checkpoint_transformer(
-                env,
-                args,
-                config,
-                net,
-                tok,
-                opt,
-                step,
-                budget,
-                gen,
-                val,
-                val_tokens,
-                val_labels,
-                out,
-                ckpt_dir,
-                size,
-            )
+            save(step)
             last_ckpt = time.monotonic()
     progress_log.close()
-    checkpoint_transformer(
-        env,
-        args,
-        config,
-        net,
-        tok,
-        opt,
-        step,
-        budget,
-        gen,
-        val,
-        val_tokens,
-        val_labels,
-        out,
-        ckpt_dir,
-        size,
-    )
+    save(step)
     if env.main and args.export:
         model.transformer = net.cpu()
         model.tokenizer = tok.cpu().to(memory_format=torch.contiguous_format)
