@@ -140,13 +140,17 @@ class MainWindow(QMainWindow):
 
     def _action(self, text: str, slot: Callable[..., object],
                 shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
-                checkable: bool = False) -> QAction:
+                checkable: bool = False, owner: QWidget | None = None) -> QAction:
+        """`owner`: the widget whose keyboard focus the shortcut needs (default: anywhere in
+        the window)."""
         a = QAction(text, self)
         if shortcut is not None:
             a.setShortcut(QKeySequence(shortcut))
         a.setCheckable(checkable)
         a.triggered.connect(slot)
-        self.addAction(a)  # shortcuts work even when the menu bar is hidden
+        if owner is not None:
+            a.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        (owner or self).addAction(a)  # shortcuts work even when the menu bar is hidden
         return a
 
     def _build_actions(self) -> None:
@@ -180,12 +184,10 @@ class MainWindow(QMainWindow):
                                    "Alt+Left")
         self.a_next = self._action("Next candidate", lambda: self._step_candidate(1),
                                    "Alt+Right")
-        self.a_accept = self._action("Accept candidate", self.controller.accept, "Return")
         # Return belongs to whatever has the keyboard (the class search picks with it): only
         # the canvas turns it into Accept.
-        self.removeAction(self.a_accept)
-        self.a_accept.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-        self.canvas.addAction(self.a_accept)
+        self.a_accept = self._action("Accept candidate", self.controller.accept, "Return",
+                                     owner=self.canvas)
         self.a_regenerate = self._action("Regenerate candidates", self.controller.regenerate,
                                          "Ctrl+R")
         self.a_cancel.setEnabled(False)
