@@ -101,7 +101,7 @@ class StepScrubber(QWidget):
         why = s.reason
         self.branch_btn.setEnabled(s.can_branch())
         self.reroll_btn.setEnabled(s.can_reroll())
-        self.vary_btn.setEnabled(not s.c.busy and bool(s.doc.mask.any()))
+        self.vary_btn.setEnabled(s.can_vary())
         for w in (self.branch_btn, self.reroll_btn, self.slider):
             if not w.isEnabled() and why:
                 w.setToolTip(why)

@@ -55,6 +55,8 @@ class Steps(QObject):
         self.reason = NO_DECODE
         self.batches: list[Batch] = []  # newest first; kept until the document is replaced
         self._reroll = False
+        self._planned = 0  # windows the current mask needs (the controller's last plan)
+        controller.plan_changed.connect(self._on_plan)
         controller.worker.records_ready.connect(self._on_records)
         controller.result_committed.connect(self._on_result)
         controller.candidate_changed.connect(self._on_candidate)
@@ -84,6 +86,9 @@ class Steps(QObject):
 
     def can_branch(self) -> bool:
         return self.history is not None and not self.c.busy
+
+    def can_vary(self) -> bool:
+        return not self.c.busy and self._planned == 1
 
     def can_reroll(self) -> bool:
         return self.current and not self.c.busy and self.region is not None
@@ -280,6 +285,12 @@ class Steps(QObject):
     @Slot(object)
     def _poke(self, *_args: object) -> None:
         self.changed.emit()
+
+    @Slot(object, object)
+    def _on_plan(self, windows: list, _cells: list) -> None:
+        if len(windows) != self._planned:
+            self._planned = len(windows)
+            self.changed.emit()
 
     def _on_canvas(self) -> None:
         if self.doc.undo_stack.count() == 0:  # a new document: its history is gone

@@ -316,3 +316,16 @@ def test_return_in_the_class_search_picks_a_class_and_accepts_nothing(qtbot, win
     qtbot.keyClick(search, Qt.Key.Key_Return)
     assert win.class_picker.class_id() == 1
     assert win.controller.candidate is not None, "Return went to the search, not to Accept"
+
+
+def test_vary_button_follows_the_plan(qtbot, win):
+    button = win.step_tools.scrubber.vary_btn
+    assert not button.isEnabled(), "no mask, nothing to vary"
+    with qtbot.waitSignal(win.controller.plan_changed, timeout=2000):
+        paint_mask(win)
+    assert button.isEnabled()
+    two = np.zeros(win.doc.mask.shape, bool)
+    two[:4, :4] = two[-4:, -4:] = True
+    with qtbot.waitSignal(win.controller.plan_changed, timeout=2000):
+        win.doc.set_mask(two, "two holes")
+    assert not button.isEnabled(), "several windows: Vary would refuse"
