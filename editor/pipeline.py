@@ -202,16 +202,15 @@ def _window(
         if hist is not None:
             hist.start_mask = cells.copy()
     last: list[Any] = []
+    blended: list[tuple[np.ndarray, tuple[int, int, int, int]]] = []  # the last step's
     for steps in decode:
         if should_stop():
             raise Stopped
-        last = steps
+        last, blended = steps, []
         if hist is not None or on_records is not None:
-            records = [
-                _record(s, *blend_patch(own(images, c), fixed(s.preview, c), v, mine,
-                                        job.feather, keep, hole))
-                for c, s in enumerate(steps)
-            ]
+            blended = [blend_patch(own(images, c), fixed(s.preview, c), v, mine, job.feather,
+                                   keep, hole) for c, s in enumerate(steps)]
+            records = [_record(s, *b) for s, b in zip(steps, blended, strict=True)]
             if hist is not None:
                 hist.add(records)
             if on_records is not None:
@@ -228,8 +227,9 @@ def _window(
         raise RuntimeError("the engine yielded no steps")
     out = []
     for c, s in enumerate(last):
-        region, (x0, y0, x1, y1) = blend_patch(own(images, c), fixed(s.preview, c), v, mine,
-                                               job.feather, keep, hole)
+        # The last step was already colour-fixed and blended for its records: reuse that.
+        region, (x0, y0, x1, y1) = blended[c] if blended else blend_patch(
+            own(images, c), fixed(s.preview, c), v, mine, job.feather, keep, hole)
         img = images[c] if private else own(images, c).copy()
         img[y0:y1, x0:x1] = region
         out.append(img)
