@@ -252,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grid", type=Path, help="write a picture (photo, input, Telea, model)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N photos")
     p.add_argument("--no-guidance", action="store_true", help="skip the class-guidance runs")
+    p.add_argument("--kinds", nargs="+", choices=MASK_KINDS, default=MASK_KINDS,
+                   help="mask kinds to run (default: all)")
     p.add_argument("--outpaint-as-inpaint", action="store_true",
                    help="right/bottom through `inpaint` (masked in place) instead of `outpaint`")
     args = p.parse_args(argv)
@@ -274,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"photos": list(photos), "per_kind": {}}
     grid_rows = []
     t0 = time.monotonic()
-    for kind in MASK_KINDS:
+    for kind in args.kinds:
         masks = {n: make_mask(kind, *im.shape[:2], seed=i)
                  for i, (n, im) in enumerate(photos.items())}
         outs = {m: {} for m in METHODS}
