@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,9 @@ def sampling_params(args: argparse.Namespace) -> tuple[Sampling, Any]:
     steps = int(args.steps)
     if steps < 2:
         raise ValueError("--steps must be at least 2")
-    s = Sampling(steps, min(2, steps - 1), args.schedule, float(args.choice_temperature))
-    return s, SamplingParams(s.steps, s.start_step, s.schedule, s.choice_temperature,
-                             s.temperature)
+    s = Sampling(steps, min(2, steps - 1), args.schedule, float(args.choice_temperature),
+                 order=args.order)
+    return s, SamplingParams(**asdict(s))
 
 
 def read_rgb(path: Path) -> tuple[np.ndarray, LoadedImage]:

@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from editor.jobs import ORDERS
+
 SUBCOMMANDS = ("inpaint", "outpaint", "weights", "train", "bench")
 
 
@@ -25,6 +27,8 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--schedule", default="cosine", help="mask schedule (default cosine)")
     p.add_argument("--choice-temperature", type=float, default=4.5)
+    p.add_argument("--order", choices=ORDERS, default="confidence",
+                   help="tokens each step keeps: the most confident (default) or Halton order")
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
 
 

@@ -7,7 +7,7 @@ reads them, and an id, so results of a cancelled or superseded job can be recogn
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from editor.history import DecodeHistory, StepRecord
 # The mask schedules of models.sampler.SCHEDULES, repeated here because the GUI layer may not
 # import models; tests/editor/test_jobs.py checks the two lists agree.
 SCHEDULES = ("cosine", "arccos", "uniform", "pow2", "pow3", "log", "exp")
+ORDERS = ("confidence", "halton")  # models.sampler.ORDERS, likewise checked
 
 _ids = itertools.count(1)
 
@@ -35,10 +36,11 @@ class Sampling:
     schedule: str = "cosine"
     choice_temperature: float = 4.5
     temperature: float = 1.0
+    order: str = "confidence"  # which tokens each step keeps: one of ORDERS
 
     def for_generation(self) -> Sampling:
         """A new image starts from nothing, so it runs the whole schedule."""
-        return Sampling(self.steps, 0, self.schedule, self.choice_temperature, self.temperature)
+        return replace(self, start_step=0)
 
 
 @dataclass

@@ -94,6 +94,7 @@ class Session(QObject):
         s = w.sampling
         return dict(model=c.model_name, class_id=w.class_picker.class_id(),
                     steps=s.steps.value(), schedule=s.schedule.currentText(),
+                    order=s.order.currentText(),
                     choice_temperature=s.choice.value(), random_seed=s.random_seed.isChecked(),
                     seed=s.seed.value(), candidates=s.candidates.value())
 
@@ -107,10 +108,11 @@ class Session(QObject):
         s = w.sampling
         if "steps" in st:
             s.steps.setValue(int(st["steps"]))
-        if "schedule" in st:
-            i = s.schedule.findText(str(st["schedule"]))
+        for name in ("schedule", "order"):
+            combo = getattr(s, name)
+            i = combo.findText(str(st.get(name)))
             if i >= 0:
-                s.schedule.setCurrentIndex(i)
+                combo.setCurrentIndex(i)
         if "choice_temperature" in st:
             s.choice.setValue(float(st["choice_temperature"]))
         if "random_seed" in st:

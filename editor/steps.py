@@ -10,7 +10,7 @@ why the step tools are off.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from editor import geometry as g
 from editor.controller import Controller
 from editor.history import DecodeHistory, StepRecord, weakest
-from editor.jobs import Job, JobResult, Sampling
+from editor.jobs import Job, JobResult
 
 MULTI_WINDOW = ("Step history, branching, the heatmap and re-rolling work on single-window "
                 "edits; this edit was decoded in several windows (its candidates are in the "
@@ -126,8 +126,8 @@ class Steps(QObject):
             return False
         self._undo_result()
         s = self.c.sampling
-        sampling = Sampling(at.total, 0, s.schedule, s.choice_temperature,
-                            s.temperature if temperature is None else temperature)
+        sampling = replace(s, steps=at.total, start_step=0,
+                           temperature=s.temperature if temperature is None else temperature)
         n = max(self.c.candidates, 1)
         past = [[row[min(self.candidate, len(row) - 1)]] * n for row in h.steps[: index + 1]]
         cls = h.class_id if class_id is None else class_id
@@ -156,8 +156,7 @@ class Steps(QObject):
             return False
         s = self.c.sampling
         job = Job("edit", self.doc.image.copy(), h.pixel_mask.copy(), [h.window],  # type: ignore[list-item]
-                  h.class_id, Sampling(s.steps, min(s.start_step, s.steps - 1), s.schedule,
-                                       s.choice_temperature, s.temperature),
+                  h.class_id, replace(s, start_step=min(s.start_step, s.steps - 1)),
                   self._seed(seed), max(self.c.candidates, 1), self.c.feather, locked=locked,
                   tokens=last.tokens.copy(), token_mask=chosen)
         self._reroll = True
@@ -191,7 +190,7 @@ class Steps(QObject):
         chosen[tuple(where[pick].T)] = True
         s = self.c.sampling
         job = Job("edit", self.doc.image.copy(), self.doc.mask.copy(), [v], self.c.class_id,
-                  Sampling(s.steps, 0, s.schedule, s.choice_temperature, s.temperature), seed,
+                  replace(s, start_step=0), seed,
                   max(self.c.candidates, 1), self.c.feather, locked=self.c.locks.copy(),
                   token_mask=chosen)
         return self.c.start(job, f"Vary {round(fraction * 100)} %", self.doc.mask.copy())

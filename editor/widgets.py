@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.classes import class_names
-from editor.jobs import SCHEDULES, Sampling
+from editor.jobs import ORDERS, SCHEDULES, Sampling
 
 AUTO = "Automatic (from the picture)"
 
@@ -97,6 +97,11 @@ class SamplingPanel(QWidget):
         self.schedule = QComboBox()
         self.schedule.addItems(SCHEDULES)
         self.schedule.setToolTip("How many tokens stay masked after each step")
+        self.order = QComboBox()
+        self.order.addItems(ORDERS)
+        self.order.setToolTip("Which tokens each step keeps: the most confident (MaskGIT) or "
+                              "the next of a fixed Halton order spread over the grid "
+                              "(Halton-MaskGIT; choice temperature then has no effect)")
         self.choice = QDoubleSpinBox(minimum=0.0, maximum=20.0, singleStep=0.5,
                                      value=d.choice_temperature)
         self.choice.setToolTip("Randomness of which tokens are kept each step (0 = greedy)")
@@ -123,6 +128,7 @@ class SamplingPanel(QWidget):
         form.addRow("", self.model_status)
         form.addRow("Steps", self.steps)
         form.addRow("Schedule", self.schedule)
+        form.addRow("Order", self.order)
         form.addRow("Choice temp.", self.choice)
         form.addRow("Seed", seed_row)
         form.addRow("Candidates", self.candidates)
@@ -132,13 +138,14 @@ class SamplingPanel(QWidget):
             w.valueChanged.connect(self.changed)
         self.choice.valueChanged.connect(self.changed)
         self.schedule.currentIndexChanged.connect(self.changed)
+        self.order.currentIndexChanged.connect(self.changed)
         self.random_seed.toggled.connect(self.changed)
         self.model.activated.connect(lambda i: self.model_chosen.emit(self.model.itemData(i)))
 
     def sampling(self, start_step: int = 2) -> Sampling:
         steps = self.steps.value()
         return Sampling(steps, min(start_step, steps - 1), self.schedule.currentText(),
-                        self.choice.value())
+                        self.choice.value(), order=self.order.currentText())
 
     def add_model_path(self, path: str) -> None:
         i = self.model.findData(path)

@@ -27,12 +27,15 @@ class SamplingParams:
     schedule: str = "cosine"  # one of sampler.SCHEDULES
     choice_temperature: float = 4.5  # Gumbel noise on confidences, annealed to 0
     temperature: float = 1.0  # softmax temperature of the token draw
+    order: str = "confidence"  # which tokens a step keeps: one of sampler.ORDERS
 
     def __post_init__(self) -> None:
         if self.steps < 1 or not 0 <= self.start_step < self.steps:
             raise ValueError(f"need steps >= 1 and 0 <= start_step < steps, got {self}")
         if self.schedule not in sampler.SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; known: {sampler.SCHEDULES}")
+        if self.order not in sampler.ORDERS:
+            raise ValueError(f"unknown order {self.order!r}; known: {sampler.ORDERS}")
 
 
 GENERATE = SamplingParams(steps=16, start_step=0)  # a whole new image from nothing
@@ -310,6 +313,7 @@ class Engine:
             schedule=params.schedule,
             choice_temperature=params.choice_temperature,
             temperature=params.temperature,
+            order=params.order,
             n0=None if n0 is None else torch.tensor([n0], device=self.device),
         ):
             grid = s.tokens.view(-1, t, t)

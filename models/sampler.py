@@ -17,6 +17,33 @@ import torch
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]  # (B, N) ids -> (B, N, K) logits over codes
 
 SCHEDULES = ("cosine", "arccos", "uniform", "pow2", "pow3", "log", "exp")
+# Which masked tokens a step keeps: the most confident (MaskGIT) or the next ones of a fixed
+# quasi-random spatial order (Halton-MaskGIT, Besnier et al. 2025), which spreads each step's
+# tokens over the grid instead of growing them where the model is already sure.
+ORDERS = ("confidence", "halton")
+
+
+def _radical_inverse(i: int, base: int) -> float:
+    f, out = 1.0, 0.0
+    while i:
+        f /= base
+        out += f * (i % base)
+        i //= base
+    return out
+
+
+def halton_rank(side: int) -> torch.Tensor:
+    """(side * side,) long: each cell of a side x side grid's position in the 2-D Halton
+    sequence (bases 2 and 3), first hit first; every cell gets a distinct rank."""
+    rank = torch.full((side * side,), -1, dtype=torch.long)
+    n, i = 0, 1
+    while n < side * side:
+        cell = int(_radical_inverse(i, 3) * side) * side + int(_radical_inverse(i, 2) * side)
+        if rank[cell] < 0:
+            rank[cell] = n
+            n += 1
+        i += 1
+    return rank
 
 
 def mask_ratio(ratio: float, schedule: str, total_unknown: int) -> float:
@@ -70,6 +97,7 @@ def decode(
     choice_temperature: float = 4.5,
     temperature: float = 1.0,
     n0: torch.Tensor | None = None,
+    order: str = "confidence",
 ) -> Iterator[DecodeStep]:
     """Decode the positions of `tokens` (B, N) that equal `mask_id`; yield every step.
 
@@ -80,11 +108,19 @@ def decode(
     """
     if not 0 <= start_step < steps:
         raise ValueError(f"start_step {start_step} must be in 0..{steps - 1}")
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; known: {', '.join(ORDERS)}")
     cur = tokens.clone()
     device = cur.device
     if n0 is None:
         n0 = (cur == mask_id).sum(-1)
     n0 = n0.reshape(-1, 1).expand(cur.shape[0], 1)  # (B, 1) tokens to generate, per row
+    if order == "halton":
+        side = math.isqrt(cur.shape[1])
+        if side * side != cur.shape[1]:
+            raise ValueError(f"halton order needs a square token grid, got {cur.shape[1]}")
+        # Later in the sequence = less "confident": those are masked again first.
+        halton = -halton_rank(side).to(device=device, dtype=torch.float32)[None]
     for step in range(start_step, steps):
         unknown = cur == mask_id  # (B, N)
         logits = logits_fn(cur).float()  # (B, N, K)
@@ -108,10 +144,13 @@ def decode(
                 torch.minimum(unknown.sum(-1, keepdim=True) - 1, mask_len),
             )
             # Known tokens get +inf so they are never picked; the Gumbel term anneals to zero.
-            score = torch.where(unknown, torch.log(conf.clamp_min(1e-30)), torch.inf)
-            score = score + choice_temperature * (1.0 - ratio) * gumbel(
-                tuple(score.shape), generator, device
-            )
+            if order == "halton":
+                score = torch.where(unknown, halton, torch.inf)
+            else:
+                score = torch.where(unknown, torch.log(conf.clamp_min(1e-30)), torch.inf)
+                score = score + choice_temperature * (1.0 - ratio) * gumbel(
+                    tuple(score.shape), generator, device
+                )
             cutoff = score.sort(-1).values.gather(-1, mask_len)
             remask = (score < cutoff) & unknown
         cur = torch.where(remask, torch.full_like(sampled, mask_id), sampled)

@@ -70,7 +70,7 @@ class FakeEngine:
         self.calls.append(dict(kind="edit", class_id=class_id, seed=seed, mask=token_mask.copy(),
                                candidates=candidates, thread=threading.current_thread(),
                                tokens=None if tokens is None else tokens.copy(),
-                               image=image.copy()))
+                               image=image.copy(), params=params))
         yield from self._steps(params, seed, candidates)
 
     def branch(self, step, start_mask, class_id, params, seed=0, candidates=1, image=None):

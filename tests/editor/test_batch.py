@@ -76,3 +76,23 @@ def test_outpaint_grows_the_image_and_keeps_the_old_pixels(tmp_path):
     out = np.asarray(Image.open(tmp_path / "out.png"))
     assert out.shape == (40, 90, 3)
     assert np.array_equal(out[10 + 4 :, : 40 - 4], src[4:, :36])
+
+
+def test_order_reaches_the_decoder_and_a_wrong_one_is_refused(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), np.uint8)).save(tmp_path / "in.png")
+    m = np.zeros((32, 32), np.uint8)
+    m[8:24, 8:24] = 255
+    Image.fromarray(m).save(tmp_path / "m.png")
+    outs = {}
+    for order in ("confidence", "halton"):
+        rc = main(["inpaint", "--images", str(tmp_path / "in.png"), "--masks",
+                   str(tmp_path / "m.png"), "--out", str(tmp_path / order), "--order", order,
+                   *ARGS])
+        assert rc == 0
+        outs[order] = np.asarray(Image.open(tmp_path / order / "in.png"))
+    assert not np.array_equal(outs["confidence"], outs["halton"])
+    with pytest.raises(SystemExit) as e:
+        main(["inpaint", "--images", str(tmp_path), "--masks", str(tmp_path), "--out",
+              str(tmp_path / "o"), "--order", "zigzag", *ARGS])
+    assert e.value.code == 2 and "--order" in capsys.readouterr().err

@@ -259,3 +259,11 @@ def test_outpaint_strips_are_tiled_sharply_and_inpaint_blobs_downscaled(qtbot, w
     assert len(strip) > 4 and all(v.scale == 1 for v in strip)
     blob = np.pad(blob, ((0, 0), (0, 40)))
     assert all(v.scale > 1 for v in win.controller.plan(blob)), "inside the old image: inpaint"
+
+
+def test_the_panels_order_reaches_the_decoder(qtbot, win, engine):
+    paint_mask(win)
+    win.sampling.order.setCurrentText("halton")
+    with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
+        win.a_generate.trigger()
+    assert engine.calls[-1]["params"].order == "halton"

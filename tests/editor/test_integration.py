@@ -14,10 +14,11 @@ from editor.worker import Worker, WorkerThread
 pytest.importorskip("torch")
 
 
-def test_schedules_agree_with_the_sampler():
-    from models.sampler import SCHEDULES
+def test_schedules_and_orders_agree_with_the_sampler():
+    from models.sampler import ORDERS, SCHEDULES
 
     assert tuple(jobs.SCHEDULES) == tuple(SCHEDULES)
+    assert tuple(jobs.ORDERS) == tuple(ORDERS)
 
 
 def test_sampling_defaults_agree_with_the_engine():

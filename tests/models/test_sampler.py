@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.sampler import SCHEDULES, decode, mask_ratio
+from models.sampler import ORDERS, SCHEDULES, decode, halton_rank, mask_ratio
 
 MASK = 99
 K = 16  # codes
@@ -30,7 +30,7 @@ def run(tokens, seed=0, **kw):
 
 
 masks = st.integers(2, 4).flatmap(
-    lambda b: st.lists(st.lists(st.booleans(), min_size=24, max_size=24), min_size=b, max_size=b)
+    lambda b: st.lists(st.lists(st.booleans(), min_size=25, max_size=25), min_size=b, max_size=b)
 )
 
 
@@ -41,15 +41,18 @@ masks = st.integers(2, 4).flatmap(
     schedule=st.sampled_from(SCHEDULES),
     steps=st.integers(1, 10),
     start=st.integers(0, 9),
+    order=st.sampled_from(ORDERS),
 )
-def test_known_tokens_never_change_and_schedule_is_followed(mask, seed, schedule, steps, start):
+def test_known_tokens_never_change_and_schedule_is_followed(
+    mask, seed, schedule, steps, start, order
+):
     start = start % steps
     m = torch.tensor(mask)
     known = torch.randint(0, K, m.shape, generator=torch.Generator().manual_seed(seed))
     tokens = torch.where(m, MASK, known)
     n0 = m.sum(-1)
     unknown = m.clone()
-    out = run(tokens, seed, steps=steps, start_step=start, schedule=schedule)
+    out = run(tokens, seed, steps=steps, start_step=start, schedule=schedule, order=order)
     assert [s.step for s in out] == list(range(start, steps))
     for s in out:
         # Known tokens are kept in every preview and are never masked again.
@@ -89,6 +92,28 @@ def test_low_choice_temperature_remasks_the_least_confident():
     out = run(torch.full((1, 64), MASK), steps=4, choice_temperature=0.0)
     conf, masked = out[0].confidence[0], out[0].masked[0]
     assert conf[masked].max() <= conf[~masked].min()
+
+
+@given(side=st.integers(1, 40))
+def test_halton_rank_orders_every_cell_once(side):
+    assert sorted(halton_rank(side).tolist()) == list(range(side * side))
+
+
+def test_halton_order_keeps_the_earliest_cells_whatever_the_confidence():
+    side = 8
+    tokens = torch.full((1, side * side), MASK)
+    tokens[0, ::3] = 5  # some known cells: the order skips them
+    rank = halton_rank(side)
+    for seed in (0, 1):
+        out = run(tokens, seed=seed, steps=6, order="halton")
+        kept = (tokens[0] == MASK) & ~out[0].masked[0]
+        still = out[0].masked[0]
+        assert kept.any() and still.any()
+        assert rank[kept].max() < rank[still].min()
+    with pytest.raises(ValueError, match="square"):
+        run(torch.full((1, 24), MASK), order="halton")
+    with pytest.raises(ValueError, match="unknown order"):
+        run(tokens, order="zigzag")
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES)
