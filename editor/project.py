@@ -10,7 +10,10 @@ image limits before an array is read). What it holds:
   (computed backwards from the current state), and the stack index, so undo and redo work after
   reopening; commands of kinds this module does not know end the saved history there (the
   state is always saved);
-- the chosen model, class and sampling values, and the pending candidates (which one is shown).
+- the chosen model, class and sampling values, and the pending candidates (which one is shown);
+- the step history of the last decode when it made what the document shows (every step of
+  every candidate: tokens, confidences, previews), so the scrubber, branching, the heatmap and
+  re-rolling work again after reopening.
 
 Written atomically: a temporary file in the same folder, fsync, os.replace. `capture` runs on
 the GUI thread and only copies what editing mutates in place; `write` may run on any thread.
@@ -36,11 +39,13 @@ from PySide6.QtGui import QUndoCommand
 
 from editor import document as d
 from editor.geometry import Window
+from editor.history import DecodeHistory, StepRecord
 from editor.imageio import MAX_PIXELS
 from editor.jobs import Job, JobResult, Sampling
 
 if TYPE_CHECKING:
     from editor.controller import Controller
+    from editor.steps import Steps
 
 FORMAT = "maskgit-editor-project"
 VERSION = 1
@@ -74,6 +79,7 @@ class State:
     saved_at: float = 0.0
     exif: bytes | None = None  # the opened file's, written back on save
     icc_profile: bytes | None = None
+    steps: dict[str, Any] | None = None  # the step history, when it made the current state
 
 
 # ----------------------------------------------------------------------------- capture
@@ -81,9 +87,11 @@ class State:
 
 def capture(doc: d.Document, controller: Controller | None = None,
             settings: dict[str, Any] | None = None,
-            pixels: tuple[np.ndarray, np.ndarray] | None = None) -> State:
-    """Snapshot `doc` (and the controller's candidate) on the GUI thread. `pixels`: copies of
-    the image and mask already made by the caller (autosave updates only what changed)."""
+            pixels: tuple[np.ndarray, np.ndarray] | None = None,
+            steps: Steps | None = None) -> State:
+    """Snapshot `doc` (and the controller's candidate and the step history) on the GUI thread.
+    `pixels`: copies of the image and mask already made by the caller (autosave updates only
+    what changed)."""
     locks = getattr(controller, "locks", None) if controller is not None else None
     lock = locks.mask.copy() if locks is not None and locks.any() else None
     image, mask = pixels if pixels is not None else (doc.image.copy(), doc.mask.copy())
@@ -107,8 +115,19 @@ def capture(doc: d.Document, controller: Controller | None = None,
     # The state before the first entry is computed by `write`, off the GUI thread.
     if controller is not None and controller.candidate is not None:
         st.candidate = _candidate(controller, stack.index())
+    if steps is not None and steps.current and not steps.c.busy:
+        st.steps = _history(steps)
     st.saved_at = time.time()
     return st
+
+
+def _history(steps: Steps) -> dict[str, Any]:
+    h = steps.history
+    assert h is not None
+    records = [[dataclasses.asdict(r) for r in row] for row in h.steps]
+    return dict(window=dataclasses.asdict(h.window), start_mask=h.start_mask,  # type: ignore[call-overload]
+                pixel_mask=h.pixel_mask, class_id=h.class_id, kind=h.kind, records=records,
+                candidate=steps.candidate, region=steps.region)
 
 
 def _entry(cmd: QUndoCommand) -> dict[str, Any] | None:
@@ -247,6 +266,7 @@ def write(path: str | Path, st: State, compresslevel: int = 1, cache: Cache | No
         "index": st.index, "settings": _encode(st.settings, arrays),
         "candidate": _encode(st.candidate, arrays), "notes": st.notes,
         "exif": _b64(st.exif), "icc_profile": _b64(st.icc_profile),
+        "steps": _encode(st.steps, arrays),
     }
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
@@ -364,7 +384,7 @@ def _read(z: zipfile.ZipFile, name: str) -> State:
                dict(m.get("settings") or {}), m.get("candidate"),
                [str(x) for x in m.get("notes") or []], float(m.get("saved_at", 0)),
                _unb64(m.get("exif"), "the EXIF", name),
-               _unb64(m.get("icc_profile"), "the ICC profile", name))
+               _unb64(m.get("icc_profile"), "the ICC profile", name), m.get("steps"))
     if not 0 <= st.index <= len(st.history):
         raise ProjectError(f"{name}: undo index {st.index} outside its history")
     _check(st, name)
@@ -402,11 +422,12 @@ def peek(path: str | Path) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- restore
 
 
-def restore(st: State, doc: d.Document, controller: Controller | None = None) -> list[str]:
-    """Make `doc` (and the controller's candidate) what `st` describes. Returns notes on what
-    could not be restored. The history is rebuilt by pushing the saved commands onto the state
-    before the first one, then undoing back to the saved index; if that does not reproduce the
-    saved state exactly, the state alone is restored."""
+def restore(st: State, doc: d.Document, controller: Controller | None = None,
+            steps: Steps | None = None) -> list[str]:
+    """Make `doc` (and the controller's candidate and the step history) what `st` describes.
+    Returns notes on what could not be restored. The history is rebuilt by pushing the saved
+    commands onto the state before the first one, then undoing back to the saved index; if that
+    does not reproduce the saved state exactly, the state alone is restored."""
     notes = list(st.notes)
     locks = getattr(controller, "locks", None) if controller is not None else None
     path = Path(st.path) if st.path else None
@@ -429,6 +450,11 @@ def restore(st: State, doc: d.Document, controller: Controller | None = None) ->
         except Exception as e:
             controller.candidate = None
             notes.append(f"candidates not restored ({type(e).__name__}: {e})")
+    if steps is not None and st.steps is not None:
+        try:
+            _restore_history(st.steps, doc, steps)
+        except Exception as e:
+            notes.append(f"step history not restored ({type(e).__name__}: {e})")
     return notes
 
 
@@ -595,3 +621,40 @@ def _restore_candidate(c: dict[str, Any], doc: d.Document, controller: Controlle
     index = int(c["index"])
     controller.candidate = Candidate(job, result, index, doc.undo_stack.index(), str(c["text"]))
     controller.candidate_changed.emit(index, len(images))
+
+
+def _restore_history(s: dict[str, Any], doc: d.Document, steps: Steps) -> None:
+    """Every array is checked against the window and the image before the Steps see it."""
+    win = Window(**{**s["window"], "core": tuple(int(v) for v in s["window"]["core"])})
+    t, (h, w) = win.tokens, doc.mask.shape
+    grid = (t, t)
+    pixel_mask, start_mask = s["pixel_mask"], s["start_mask"]
+    if not isinstance(pixel_mask, np.ndarray) or pixel_mask.shape != (h, w):
+        raise ValueError("its mask does not fit the image")
+    if not isinstance(start_mask, np.ndarray) or start_mask.shape != grid:
+        raise ValueError("its token mask does not fit the window")
+    rows = []
+    for row in s["records"]:
+        recs = []
+        for r in row:
+            x0, y0, x1, y1 = (int(v) for v in r["rect"])
+            if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+                raise ValueError("a step lies outside the image")
+            if (r["patch"].shape != (y1 - y0, x1 - x0, 3) or r["patch"].dtype != np.uint8
+                    or any(r[k].shape != grid for k in ("tokens", "masked", "confidence"))):
+                raise ValueError("a step does not fit its window")
+            recs.append(StepRecord(int(r["step"]), int(r["total"]), r["tokens"].astype(np.int64),
+                                   r["masked"].astype(bool), r["confidence"].astype(np.float32),
+                                   r["patch"], (x0, y0, x1, y1)))
+        if not recs or (rows and len(recs) != len(rows[0])):
+            raise ValueError("the candidates of a step do not match")
+        rows.append(recs)
+    if not rows:
+        raise ValueError("no steps")
+    region = s.get("region")
+    hist = DecodeHistory(0, win, start_mask.astype(bool), pixel_mask.astype(bool),
+                         None if s.get("class_id") is None else int(s["class_id"]), rows,
+                         str(s.get("kind") or "edit"))
+    steps.adopt(hist, int(s.get("candidate") or 0),
+                region.astype(bool) if isinstance(region, np.ndarray) and region.shape == grid
+                else None)

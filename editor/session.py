@@ -157,13 +157,14 @@ class Session(QObject):
         return shadow
 
     def capture(self) -> project.State:
-        return project.capture(self.win.doc, self.win.controller, self.settings())
+        w = self.win
+        return project.capture(w.doc, w.controller, self.settings(), steps=w.step_tools.steps)
 
     def restore(self, st: project.State) -> list[str]:
         w = self.win
         w.controller.cancel()
         w.controller.accept()
-        notes = project.restore(st, w.doc, w.controller)
+        notes = project.restore(st, w.doc, w.controller, w.step_tools.steps)
         self.apply_settings(st.settings)
         QTimer.singleShot(0, w.canvas.fit)
         return notes
@@ -220,7 +221,8 @@ class Session(QObject):
                 self._lock = None
                 return None
         self._dirty = False
-        st = project.capture(self.win.doc, self.win.controller, self.settings(), self._pixels())
+        st = project.capture(self.win.doc, self.win.controller, self.settings(), self._pixels(),
+                             self.win.step_tools.steps)
         self._pending = self._pool.submit(project.write, self.path, st, 1, self._cache)
         self._pending.add_done_callback(self._written)
         return self._pending

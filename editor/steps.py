@@ -267,6 +267,14 @@ class Steps(QObject):
         self._reroll = False
         self.changed.emit()
 
+    def adopt(self, history: DecodeHistory, candidate: int, region: np.ndarray | None) -> None:
+        """Take `history` (a reopened project's) as the decode behind the document as it is."""
+        self.history, self.reason, self.live_steps, self.index = history, "", [], -1
+        self.candidate = min(max(candidate, 0), history.candidates - 1)
+        self.region = history.start_mask.copy() if region is None else region
+        self.undo_index = self.doc.undo_stack.index()
+        self.changed.emit()
+
     @Slot(int, int)
     def _on_candidate(self, index: int, count: int) -> None:
         if count > 0 and index != self.candidate:

@@ -55,6 +55,8 @@ def test_project_round_trip_keeps_history_candidates_and_settings(qtbot, win, tm
     stack = win.doc.undo_stack
     index, count = stack.index(), stack.count()
     path = tmp_path / "work.maskgit"
+    h = win.step_tools.steps.history
+    assert h is not None and h.candidates == 3
     assert win.session.save_project(path)
     before = states(win)  # (walking the history drops the pending candidate)
     assert not list(tmp_path.glob("*.part")), "no temporary file left behind"
@@ -69,6 +71,18 @@ def test_project_round_trip_keeps_history_candidates_and_settings(qtbot, win, tm
         c = other.controller.candidate
         assert c is not None and c.index == 1 and len(c.result.images) == 3
         assert not other.candidate_bar.isHidden()
+        # The step history came back: scrubbing, branching and re-rolling work again.
+        steps = other.step_tools.steps
+        oh = steps.history
+        assert oh is not None and steps.current and steps.candidate == 1
+        assert steps.can_branch() and steps.can_reroll()
+        assert [r[0].step for r in oh.steps] == [r[0].step for r in h.steps]
+        for a, b in zip(h.steps, oh.steps, strict=True):
+            for ra, rb in zip(a, b, strict=True):
+                assert ra.rect == rb.rect and np.array_equal(ra.patch, rb.patch)
+                assert np.array_equal(ra.tokens, rb.tokens)
+                assert np.array_equal(ra.confidence, rb.confidence)
+        assert np.array_equal(oh.pixel_mask, h.pixel_mask) and oh.window == h.window
         shown = other.doc.image.copy()
         other.candidate_bar.prev.click()  # flipping works on the restored candidates
         assert not np.array_equal(other.doc.image, shown)
