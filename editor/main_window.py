@@ -337,6 +337,9 @@ class MainWindow(QMainWindow):
         return True
 
     def save(self) -> bool:
+        """Save the document where it came from: its project, else its image file."""
+        if self.session.project_path is not None:
+            return self.session.save_project(self.session.project_path)
         if self.doc.path is None or self.doc.path.suffix.lower().lstrip(".") not in (
             "png", "jpg", "jpeg", "webp"
         ):
@@ -409,7 +412,7 @@ class MainWindow(QMainWindow):
         if not self.confirm or not self.doc.modified:
             return True
         r = QMessageBox.question(
-            self, "Unsaved changes", "Save the changes to the current image first?",
+            self, "Unsaved changes", "Save the changes to the current document first?",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
             | QMessageBox.StandardButton.Cancel,
         )
@@ -613,7 +616,10 @@ class MainWindow(QMainWindow):
             star = "*" if self.doc.modified else ""
         except RuntimeError:  # the undo stack emits cleanChanged while being destroyed
             return
-        name = self.doc.path.name if self.doc.path else "untitled"
+        session = getattr(self, "session", None)  # the title is first set before it exists
+        shown = session.project_path if session is not None else None
+        shown = shown or self.doc.path
+        name = shown.name if shown else "untitled"
         self.setWindowTitle(f"{name}{star} — MaskGIT Editor")
 
     def grab_canvas(self) -> QImage:

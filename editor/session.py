@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import platformdirs
-from PySide6.QtCore import QLockFile, QObject, QRect, QTimer, Signal
+from PySide6.QtCore import QLockFile, QObject, QRect, QTimer, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from editor import project
@@ -74,6 +74,10 @@ class Session(QObject):
         self._dirty = False
         self._closed = False
         self.last_error = ""
+        # The .maskgit file the document was opened from or last saved as: Ctrl+S saves there.
+        # Opening or saving an image file makes the document that file's instead.
+        self.project_path: Path | None = None
+        win.doc.path_changed.connect(self._forget_project)
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setInterval(AUTOSAVE_MS)
@@ -173,7 +177,8 @@ class Session(QObject):
     def save_project(self, path: str | Path | None = None) -> bool:
         w = self.win
         if path is None:
-            start = str((w.doc.path or Path("untitled")).with_suffix(project.EXT))
+            start = str(self.project_path
+                        or (w.doc.path or Path("untitled")).with_suffix(project.EXT))
             path, _ = QFileDialog.getSaveFileName(w, "Save project", start, PROJECT_FILTER)
             if not path:
                 return False
@@ -185,8 +190,21 @@ class Session(QObject):
         except (OSError, ValueError) as e:
             w.show_error("Could not save", f"could not save {p.name}: {e}")
             return False
+        self._became(p)
         w.statusBar().showMessage(f"Saved project {p}", 5000)
         return True
+
+    def _became(self, p: Path) -> None:
+        """The document is now the project `p`: saved, and where Ctrl+S writes."""
+        self.project_path = p
+        self.win.doc.undo_stack.setClean()
+        self.win._update_title()
+
+    @Slot(str)
+    def _forget_project(self, _path: str = "") -> None:
+        if self.project_path is not None:
+            self.project_path = None
+            self.win._update_title()
 
     def open_project(self, path: str | Path) -> bool:
         w = self.win
@@ -196,7 +214,7 @@ class Session(QObject):
             w.show_error("Could not open", str(e))
             return False
         notes = self.restore(st)
-        w.doc.undo_stack.setClean()
+        self._became(Path(path))
         w.statusBar().showMessage(f"Opened project {Path(path).name}"
                                   + (f" ({'; '.join(notes)})" if notes else ""), 8000)
         return True

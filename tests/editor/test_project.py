@@ -346,3 +346,33 @@ def test_every_autosave_holds_exactly_the_document(qtbot, tmp_path, engine):
         check()
     finally:
         win.close()
+
+
+def test_a_saved_or_opened_project_is_what_ctrl_s_saves(qtbot, win, tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((32, 48, 3), 90, np.uint8)).save(photo)
+    assert win.open_path(photo)
+    photo_bytes = photo.read_bytes()
+    win.doc.set_mask(np.ones(win.doc.mask.shape, bool), "mask")
+    path = tmp_path / "work.maskgit"
+    assert win.session.save_project(path)
+    assert not win.doc.modified and "work.maskgit" in win.windowTitle()
+
+    assert win.open_path(path)
+    assert "work.maskgit" in win.windowTitle() and win.doc.path == photo
+    win.doc.set_mask(np.zeros(win.doc.mask.shape, bool), "clear")
+    assert win.doc.modified
+    assert win.save()  # Ctrl+S: into the project, never over the photo
+    assert photo.read_bytes() == photo_bytes
+    assert not project.read(path).mask.any() and not win.doc.modified
+
+    # Saving as an image makes the document that image: Ctrl+S then writes the image.
+    out = tmp_path / "out.png"
+    assert win.save_to(out)
+    assert win.session.project_path is None and "out.png" in win.windowTitle()
+    before = path.read_bytes()
+    win.doc.set_mask(np.ones(win.doc.mask.shape, bool), "mask")
+    assert win.save()
+    assert path.read_bytes() == before
