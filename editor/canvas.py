@@ -156,7 +156,10 @@ class Canvas(QGraphicsView):
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        # Keyboard zoom keeps the view's centre; the wheel anchors on the pointer itself
+        # (wheelEvent), since Qt's AnchorUnderMouse uses the last position Qt saw in its own
+        # mouse handlers, which ours replace.
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setBackgroundBrush(QColor(48, 48, 52))
         self.setMouseTracking(True)
@@ -358,7 +361,14 @@ class Canvas(QGraphicsView):
     def wheelEvent(self, e: QWheelEvent) -> None:
         steps = e.angleDelta().y() / 120
         if steps:
+            at = e.position().toPoint()
+            before = self.mapToScene(at)
             self.set_zoom(self.zoom() * 1.25**steps)
+            # Scroll so the point that was under the pointer is under it again.
+            off = self.mapFromScene(before) - at
+            h, v = self.horizontalScrollBar(), self.verticalScrollBar()
+            h.setValue(h.value() + off.x())
+            v.setValue(v.value() + off.y())
         e.accept()
 
     def set_brush_size(self, size: int) -> None:

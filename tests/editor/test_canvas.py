@@ -95,18 +95,23 @@ def test_tab_shows_the_original_while_held(qtbot, win):
     assert not win.canvas._original_item.isVisible()
 
 
-def test_wheel_zooms(qtbot, win):
+def test_wheel_zooms_about_the_pointer(qtbot, win):
     from PySide6.QtCore import QPointF as P
     from PySide6.QtGui import QWheelEvent
     from PySide6.QtWidgets import QApplication
 
-    z = win.canvas.zoom()
-    pos = P(vp(win, 32, 24))
-    ev = QWheelEvent(pos, win.canvas.viewport().mapToGlobal(pos), QPoint(), QPoint(0, 120),
-                     Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
-                     Qt.ScrollPhase.NoScrollPhase, False)
-    QApplication.sendEvent(win.canvas.viewport(), ev)
-    assert win.canvas.zoom() > z
+    win.canvas.set_zoom(8.0)  # the scene overflows the view: there is room to keep the point
+    for x, y, notches in ((40, 30, 1), (10, 40, 3), (55, 8, -2)):
+        win.canvas.centerOn(x + 3, y - 2)
+        z = win.canvas.zoom()
+        pos = P(vp(win, x, y))
+        ev = QWheelEvent(pos, win.canvas.viewport().mapToGlobal(pos), QPoint(),
+                         QPoint(0, 120 * notches), Qt.MouseButton.NoButton,
+                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(win.canvas.viewport(), ev)
+        assert (win.canvas.zoom() > z) == (notches > 0)
+        under = win.canvas.mapToScene(pos.toPoint())
+        assert abs(under.x() - x) <= 0.25 and abs(under.y() - y) <= 0.25, (x, y, under)
 
 
 def test_after_fit_every_edge_can_still_be_grabbed(qtbot, win):
