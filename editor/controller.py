@@ -71,6 +71,7 @@ class Controller(QObject):
         self.tokens = 0
         self.job: Job | None = None  # the running job; steps of any other id are dropped
         self.candidate: Candidate | None = None
+        self._replaced: Candidate | None = None  # taken off by regenerate() until its job ends
         self.dropped_steps = 0  # stale steps seen (tests and the log use it)
         self._job_text = ""
         self._job_mask_after: np.ndarray | None = None
@@ -204,7 +205,17 @@ class Controller(QObject):
             return
         self.worker.cancel(self.job.id)
         self._end_job()
+        self._put_back()
         self.message.emit("Cancelled")
+
+    def _put_back(self) -> None:
+        """A regeneration that ends without a result gives back the candidate it took off."""
+        c, self._replaced = self._replaced, None
+        stack = self.doc.undo_stack
+        if c is not None and stack.index() == c.undo_index - 1 and stack.canRedo():
+            stack.redo()
+            self.candidate = c
+            self.candidate_changed.emit(c.index, len(c.result.images))
 
     # ------------------------------------------------------------------ candidates
     def accept(self) -> None:
@@ -218,16 +229,18 @@ class Controller(QObject):
         c = self.candidate
         if c is None or self.busy:
             return False
-        if self.doc.undo_stack.index() == c.undo_index:
+        undone = self.doc.undo_stack.index() == c.undo_index
+        if undone:
             self.doc.undo_stack.undo()
         self.candidate = None
         self.candidate_changed.emit(-1, 0)
         job = replace(c.job, seed=c.job.seed + 1 if not self.random_seed else self._next_seed(),
                       image=self.doc.image.copy(), mask=self.doc.mask.copy(),
                       id=next_job_id(), locked=self.locks.copy())
-        if job.kind == "generate":
-            return self._start(job, c.text, np.zeros_like(job.mask))
-        return self._start(job, c.text, self.doc.mask & ~job.mask)
+        after = np.zeros_like(job.mask) if job.kind == "generate" else self.doc.mask & ~job.mask
+        self._start(job, c.text, after)
+        self._replaced = c if undone else None  # cancel or failure put it back
+        return True
 
     def show_candidate(self, index: int) -> None:
         """Swap the committed result for another candidate of the same batch (same undo slot)."""
@@ -246,6 +259,7 @@ class Controller(QObject):
         return self.seed
 
     def _start(self, job: Job, text: str, mask_after: np.ndarray) -> bool:
+        self._replaced = None
         if self.job is not None:
             # Supersede: the old job stops at its next step; its late steps are dropped by id.
             self.worker.cancel(self.job.id)
@@ -293,6 +307,7 @@ class Controller(QObject):
         job, text, mask_after = self.job, self._job_text, self._job_mask_after
         assert job is not None and mask_after is not None
         self._end_job()
+        self._replaced = None
         x0, y0, x1, y1 = result.changed
         if result.images[0].shape != self.doc.image.shape or not np.array_equal(
             self.doc.image[y0:y1, x0:x1], job.image[y0:y1, x0:x1]
@@ -321,6 +336,7 @@ class Controller(QObject):
         if not self._current(job_id):
             return
         self._end_job()
+        self._put_back()
         self.error.emit("Generation failed", text)
 
     @Slot(int)

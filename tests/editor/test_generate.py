@@ -267,3 +267,24 @@ def test_the_panels_order_reaches_the_decoder(qtbot, win, engine):
     with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
         win.a_generate.trigger()
     assert engine.calls[-1]["params"].order == "halton"
+
+
+def test_cancelling_a_regeneration_puts_the_shown_candidate_back(qtbot, gwin, gated):
+    win = gwin
+    m = paint_mask(win)
+    win.sampling.candidates.setValue(2)
+    gated.open()
+    with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000,
+                          check_params_cb=lambda i, n: n > 0):
+        win.a_generate.trigger()
+    win.candidate_bar.next.click()
+    shown, entries = win.doc.image.copy(), win.doc.undo_stack.count()
+    gated._open.clear()  # the regeneration waits at its first step
+    assert win.controller.regenerate()
+    assert win.controller.busy and win.controller.candidate is None
+    assert not np.array_equal(win.doc.image[m], shown[m]), "regenerating takes it off"
+    win.controller.cancel()
+    assert np.array_equal(win.doc.image, shown) and win.doc.undo_stack.count() == entries
+    c = win.controller.candidate
+    assert c is not None and c.index == 1 and not win.candidate_bar.isHidden()
+    gated.open()
