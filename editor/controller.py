@@ -43,6 +43,7 @@ class Controller(QObject):
     busy_changed = Signal(bool)
     progress = Signal(str)  # "window 1/2 · step 5/12"
     step_painted = Signal(int, int, int)  # job id, step, total (after the canvas got it)
+    advanced = Signal(int, int)  # steps done, steps in all: the whole job, every window
     preview_started = Signal()
     preview_patch = Signal(QImage, QRect, str)
     preview_cells = Signal(object, object)  # Window, (t, t) bool: tokens not yet decided
@@ -298,6 +299,7 @@ class Controller(QObject):
         self.preview_patch.emit(to_qimage(patch), QRect(x0, y0, x1 - x0, y1 - y0), text)
         self.preview_cells.emit(self.job.windows[k], masked)
         self.progress.emit(text)
+        self.advanced.emit(k * total + step + 1, n * total)
         self.step_painted.emit(job_id, step, total)
 
     @Slot(int, object)

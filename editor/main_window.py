@@ -275,7 +275,7 @@ class MainWindow(QMainWindow):
         c.plan_changed.connect(cv.set_plan)
         c.busy_changed.connect(self._on_busy)
         c.progress.connect(self._on_progress)
-        c.step_painted.connect(self._on_step)
+        c.advanced.connect(self._on_advanced)
         c.candidate_changed.connect(self.candidate_bar.set_candidate)
         c.error.connect(self.show_error)
         c.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
@@ -578,9 +578,9 @@ class MainWindow(QMainWindow):
     def _on_progress(self, text: str) -> None:
         self.progress_label.setText(text)
 
-    def _on_step(self, _job: int, step: int, total: int) -> None:
+    def _on_advanced(self, done: int, total: int) -> None:
         self.progress_bar.setRange(0, total)
-        self.progress_bar.setValue(step + 1)
+        self.progress_bar.setValue(done)
 
     # ------------------------------------------------------------------ misc
     def show_help(self) -> None:

@@ -181,6 +181,8 @@ def test_outpaint_release_fills_the_new_strip(qtbot, gwin, gated):
     h, w = before.shape[:2]
     a = win.canvas.mapFromScene(w, h / 2)
     view = win.canvas.viewport()
+    progress = []
+    win.controller.advanced.connect(lambda done, total: progress.append((done, total)))
     qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=a)
     qtbot.mouseMove(view, a + QPoint(40, 0))
     qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=a + QPoint(40, 0))
@@ -194,6 +196,11 @@ def test_outpaint_release_fills_the_new_strip(qtbot, gwin, gated):
     assert np.array_equal(out[:, :w], before), "the old pixels are untouched"
     n = len(gated.calls)
     assert n >= 2, "a 48 px tall strip needs more than one 32 px window"
+    # The progress bar runs once over the whole job, not once per window.
+    steps = win.controller.sampling.steps
+    assert {t for _, t in progress} == {n * steps}
+    done = [d for d, _ in progress]
+    assert done == sorted(done) and done[-1] == n * steps
     # Feather 0 (set above): new pixels are the last step of one of the windows, or a
     # cross-fade between two of them where they meet (one token cell wide).
     last = win.controller.sampling.steps - 1
