@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 READ_FORMATS = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff")
 WRITE_FORMATS = ("png", "jpg", "jpeg", "webp")
@@ -70,8 +70,10 @@ def limit_text() -> str:
 def load(path: str | Path) -> LoadedImage:
     """Read an image file; raises ImageLoadError (a ValueError) with the reason."""
     p = Path(path)
+    if p.is_dir():
+        raise ImageLoadError(f"{p} is a folder, not an image file")
     if not p.is_file():
-        raise ImageLoadError(f"{p} does not exist or is not a file")
+        raise ImageLoadError(f"{p} does not exist")
     try:
         size = p.stat().st_size
     except OSError as e:
@@ -102,8 +104,10 @@ def decode(data: bytes, name: str = "image") -> LoadedImage:
         raise ImageLoadError(f"{name} {size} (a decompression bomb?); the editor opens images "
                              f"up to {limit_text()}") from e
     except Exception as e:
+        # PIL's "cannot identify" names only its BytesIO object: no help to anyone.
+        why = "" if isinstance(e, UnidentifiedImageError) else f": {_reason(e)}"
         raise ImageLoadError(f"{name} is not an image this editor can read "
-                             f"(PNG, JPEG, WebP, BMP, GIF, TIFF): {_reason(e)}") from e
+                             f"(PNG, JPEG, WebP, BMP, GIF, TIFF){why}") from e
     if w < 1 or h < 1:
         raise ImageLoadError(f"{name} has no pixels ({w} x {h})")
     if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:

@@ -319,8 +319,13 @@ def read(path: str | Path) -> State:
             return _read(z, p.name)
     except ProjectError:
         raise
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
-        raise ProjectError(f"{p.name} is not a readable project file: {e}") from e
+    except IsADirectoryError as e:
+        raise ProjectError(f"{p.name} is a folder, not a project file") from e
+    except OSError as e:
+        raise ProjectError(f"{p.name} is not a readable project file: {e.strerror or e}") from e
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise ProjectError(f"{p.name} is not a readable project file: it is damaged or not a "
+                           "MaskGIT Editor project") from e
     except MemoryError as e:
         raise ProjectError(f"{p.name}: not enough memory to open it") from e
     except Exception as e:  # zlib, struct, numpy header errors...: none may escape

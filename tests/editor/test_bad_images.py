@@ -33,6 +33,14 @@ def test_loader_refuses_bad_files_with_a_clear_message(tmp_path, name):
         imageio.load(write(tmp_path, name))
     for words in KINDS[name][2]:
         assert words in str(e.value)
+    assert " at 0x" not in str(e.value), "no Python object reprs in messages"
+
+
+def test_a_folder_or_a_missing_path_is_named_as_such(tmp_path):
+    with pytest.raises(imageio.ImageLoadError, match="is a folder, not an image file"):
+        imageio.load(tmp_path)
+    with pytest.raises(imageio.ImageLoadError, match="does not exist"):
+        imageio.load(tmp_path / "gone.png")
 
 
 def test_animations_say_that_the_first_frame_is_edited(tmp_path):
