@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, QStringListModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, QStringListModel, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -51,27 +51,35 @@ class ClassPicker(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.search)
         lay.addWidget(self.list)
+        # The chosen class, kept while a search hides its row (typing to browse must not
+        # quietly switch to "Automatic").
+        self._row = 0
         self.search.textChanged.connect(self._filter)
-        self.list.selectionModel().currentChanged.connect(lambda *_: self._emit())
+        self.list.selectionModel().currentChanged.connect(self._on_current)
         self.search.returnPressed.connect(self._pick_first)
         self.set_class(None)
 
     def _filter(self, text: str) -> None:
         self._proxy.setFilterFixedString(text.strip())
+        idx = self._proxy.mapFromSource(self._model.index(self._row, 0))
+        if idx.isValid():  # the chosen class is in the list: show it
+            self.list.setCurrentIndex(idx)
+            self.list.scrollTo(idx, QListView.ScrollHint.PositionAtCenter)
 
     def _pick_first(self) -> None:
         if self._proxy.rowCount():
             self.list.setCurrentIndex(self._proxy.index(0, 0))
 
-    def _emit(self) -> None:
-        self.class_changed.emit(self.class_id())
+    def _on_current(self, idx: QModelIndex, _old: QModelIndex) -> None:
+        if not idx.isValid():
+            return
+        row = self._proxy.mapToSource(idx).row()
+        if row != self._row:
+            self._row = row
+            self.class_changed.emit(self.class_id())
 
     def class_id(self) -> int | None:
-        idx = self.list.currentIndex()
-        if not idx.isValid():
-            return None
-        row = self._proxy.mapToSource(idx).row()
-        return None if row == 0 else row - 1
+        return None if self._row == 0 else self._row - 1
 
     def class_name(self, class_id: int | None = None) -> str:
         cid = self.class_id() if class_id is None else class_id
@@ -79,8 +87,11 @@ class ClassPicker(QWidget):
 
     def set_class(self, class_id: int | None) -> None:
         row = 0 if class_id is None else class_id + 1
+        changed, self._row = row != self._row, row
         self.search.clear()
-        self.list.setCurrentIndex(self._proxy.mapFromSource(self._model.index(row, 0)))
+        self._filter("")
+        if changed:
+            self.class_changed.emit(self.class_id())
 
 
 class SamplingPanel(QWidget):

@@ -141,6 +141,15 @@ def test_regenerate_as_class_and_automatic_class(qtbot, win, engine):
     win.class_picker.search.returnPressed.emit()
     assert win.class_picker.class_id() == 207
     assert "golden retriever" in win.regen_button.text()
+    # Browsing with another search keeps the choice; clearing it shows the chosen row.
+    picker = win.class_picker
+    picker.search.setText("tabby")
+    assert picker.class_id() == 207
+    picker.search.clear()
+    assert picker.class_id() == 207
+    current = picker.list.currentIndex()
+    assert current.isValid() and "golden retriever" in current.data()
+    assert picker.list.viewport().rect().intersects(picker.list.visualRect(current))
     with qtbot.waitSignal(win.controller.candidate_changed, timeout=5000):
         win.regen_button.click()
     assert engine.calls[-1]["class_id"] == 207
