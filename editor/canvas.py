@@ -58,6 +58,7 @@ class MaskOverlay(QGraphicsItem):
         super().__init__()
         self._mask = QImage()
         self._cells = QImage()
+        self._cells_at = QRect()  # where the cells layer sits in image pixels
         self._plan_cells: list[np.ndarray] = []
         self._windows: list[Window] = []
         self._tokens: list[int] = []
@@ -97,15 +98,22 @@ class MaskOverlay(QGraphicsItem):
     def _cells_layer(self) -> QImage:
         """The highlighted cells of the plan, one solid layer (overlapping windows must not
         darken where they overlap): each window's (t, t) cell mask scaled up, no per-cell
-        drawing (an outpaint plan has thousands of cells)."""
+        drawing (an outpaint plan has thousands of cells). It covers the windows only, not the
+        whole image: on a 24 MP photo an image-sized layer costs ~30 ms per plan change."""
         if self._cells.isNull() and self._plan_cells:
-            w, h = int(self._rect.width()), int(self._rect.height())
-            layer = QImage(max(w, 1), max(h, 1), QImage.Format.Format_ARGB32_Premultiplied)
+            area = QRectF()
+            for v in self._windows:
+                area = area.united(QRectF(v.x, v.y, v.size, v.size))
+            self._cells_at = area.intersected(self._rect).toAlignedRect()
+            a = self._cells_at
+            layer = QImage(max(a.width(), 1), max(a.height(), 1),
+                           QImage.Format.Format_ARGB32_Premultiplied)
             layer.fill(Qt.GlobalColor.transparent)
             p = QPainter(layer)
             solid = (*CELL_RGBA[:3], 255)
             for v, c in zip(self._windows, self._plan_cells, strict=True):
-                p.drawImage(QRectF(v.x, v.y, v.size, v.size), mask_to_qimage(c, solid))
+                p.drawImage(QRectF(v.x - a.x(), v.y - a.y(), v.size, v.size),
+                            mask_to_qimage(c, solid))
             p.end()
             self._cells = layer
         return self._cells
@@ -125,7 +133,7 @@ class MaskOverlay(QGraphicsItem):
             return
         if not self.decoding and not self._cells_layer().isNull():
             p.setOpacity(CELL_RGBA[3] / 255)
-            p.drawImage(0, 0, self._cells)
+            p.drawImage(self._cells_at.topLeft(), self._cells)
             p.setOpacity(1.0)
         if self.decoding:
             # Tokens the sampler has not committed yet: they fade out step by step.

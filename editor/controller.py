@@ -120,9 +120,11 @@ class Controller(QObject):
         # sharp, overlapping windows beat one blurry downscaled one there.
         ox, oy = self.doc.origin
         oh, ow = self.doc.original.shape[:2]
-        grown = m.copy()
-        grown[max(oy, 0) : oy + oh, max(ox, 0) : ox + ow] = False
-        if grown.any():
+        box = g.bbox(m)
+        # Some masked pixel lies outside the original exactly when the bbox reaches outside.
+        grown = box is not None and (box[0] < ox or box[1] < oy or box[2] > ox + ow
+                                     or box[3] > oy + oh)
+        if grown:
             # Overlapping windows see what their neighbours drew: no context floor needed.
             return g.plan(
                 m, self.window, self.tokens, OUTPAINT_MAX_WINDOWS, g.OUTPAINT_OVERLAP, 0.0

@@ -122,9 +122,11 @@ class Document(QObject):
     def begin_stroke(self) -> np.ndarray:
         """Start a live mask edit; returns the mask array the tool may draw into."""
         self._stroke_before = self._mask.copy()
+        self._stroke_box: Rect | None = None
         return self._mask
 
     def stroke_updated(self, rect: Rect) -> None:
+        self._stroke_box = g.union(self._stroke_box, rect)
         self.mask_changed.emit(qrect(rect))
 
     def end_stroke(self, text: str) -> bool:
@@ -132,7 +134,7 @@ class Document(QObject):
         before, self._stroke_before = self._stroke_before, None
         if before is None:
             return False
-        box = g.bbox(before != self._mask)
+        box = g.changed_box(before, self._mask, self._stroke_box)
         if box is None:
             return False
         self.undo_stack.push(_Region(self, text, box, mask=(before, self._mask)))

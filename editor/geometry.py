@@ -77,6 +77,27 @@ def bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
+def changed_box(
+    before: np.ndarray, after: np.ndarray, within: tuple[int, int, int, int] | None
+) -> tuple[int, int, int, int] | None:
+    """bbox of the pixels where `before` and `after` differ, looking only inside `within`
+    (x0, y0, x1, y1; None: nothing can have changed), so a brush stroke on a 24 MP mask
+    compares the stroke's box, not the whole mask."""
+    if within is None:
+        return None
+    x0, y0, x1, y1 = within
+    box = bbox(before[y0:y1, x0:x1] != after[y0:y1, x0:x1])
+    return None if box is None else (box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0)
+
+
+def union(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int]
+          ) -> tuple[int, int, int, int]:
+    """The smallest (x0, y0, x1, y1) holding both (a may be None: nothing yet)."""
+    if a is None:
+        return b
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
 def _axis_positions(
     lo: int, hi: int, length: int, size: int, margin: int, overlap: float
 ) -> list[int]:
@@ -105,10 +126,12 @@ def _core(start: int, size: int, margin: int, length: int) -> tuple[int, int]:
 
 
 def tile(
-    mask: np.ndarray, window: int, tokens: int, scale: float = 1.0, overlap: float = 0.0
+    mask: np.ndarray, window: int, tokens: int, scale: float = 1.0, overlap: float = 0.0,
+    box: tuple[int, int, int, int] | None = None,
 ) -> list[Window]:
-    """Windows of side round(window * scale) whose cores cover every True pixel of `mask`."""
-    box = bbox(mask)
+    """Windows of side round(window * scale) whose cores cover every True pixel of `mask`
+    (`box`: the mask's bbox when the caller has it)."""
+    box = bbox(mask) if box is None else box
     if box is None:
         return []
     h, w = mask.shape
@@ -141,8 +164,11 @@ def plan(
     each sees at least `min_context` known pixels, else the smallest downscale that does (a big
     blob gets one coherent, softer window instead of a patchwork of sharp, blind ones)."""
     scale = 1.0
+    box = bbox(mask)  # once: each try below would scan the whole mask again
+    if box is None:
+        return []
     while True:
-        wins = tile(mask, window, tokens, scale, overlap)
+        wins = tile(mask, window, tokens, scale, overlap, box)
         size = round(window * scale)
         if size >= max(mask.shape):
             return wins

@@ -51,16 +51,18 @@ class LockLayer(QObject):
 
     def begin_stroke(self) -> np.ndarray:
         self._before = self._locked.copy()
+        self._stroke_box: Rect | None = None
         return self._locked
 
     def stroke_updated(self, rect: Rect) -> None:
+        self._stroke_box = g.union(self._stroke_box, rect)
         self.mask_changed.emit(qrect(rect))
 
     def end_stroke(self, text: str) -> bool:
         before, self._before = self._before, None
         if before is None:
             return False
-        box = g.bbox(before != self._locked)
+        box = g.changed_box(before, self._locked, self._stroke_box)
         if box is None:
             return False
         text = text.replace("Paint mask", "Lock").replace("Erase mask", "Unlock")

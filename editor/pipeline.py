@@ -6,6 +6,7 @@ the very same code. Compositing happens here, off the GUI thread.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -116,7 +117,7 @@ def run_job(
         if on_class is not None:
             on_class(class_id)
     n = max(int(job.candidates), 1)
-    changed = _union([v.clipped(h, w) for v in job.windows])
+    changed = functools.reduce(g.union, [v.clipped(h, w) for v in job.windows], None)
     if len(job.windows) == 1:
         v = job.windows[0]
         hist = DecodeHistory(job.id, v, np.zeros((v.tokens, v.tokens), bool),
@@ -282,11 +283,3 @@ def _generate(
         raise RuntimeError("the engine yielded no steps")
     return JobResult(job.id, [s.preview.copy() for s in last], job.class_id, (0, 0, n, n), hist)
 
-
-def _union(rects: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
-    return (
-        min(r[0] for r in rects),
-        min(r[1] for r in rects),
-        max(r[2] for r in rects),
-        max(r[3] for r in rects),
-    )

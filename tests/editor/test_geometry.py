@@ -225,3 +225,18 @@ def test_only_core_token_mask_equals_the_core_masks(mask, model, max_windows, ov
     for v in g.plan(mask, window, tokens, max_windows, overlap):
         assert np.array_equal(g.token_mask(mask, v, ring, only_core=True),
                               g.token_mask(g.core_mask(mask, v), v, ring))
+
+
+@settings(max_examples=80, deadline=None)
+@given(h=st.integers(1, 40), w=st.integers(1, 40), seed=st.integers(0, 2**31 - 1),
+       pad=st.integers(0, 5))
+def test_changed_box_inside_a_hint_equals_the_whole_comparison(h, w, seed, pad):
+    rng = np.random.default_rng(seed)
+    before = rng.random((h, w)) < 0.3
+    after = before.copy()
+    y0, x0 = rng.integers(0, h), rng.integers(0, w)
+    y1, x1 = rng.integers(y0, h) + 1, rng.integers(x0, w) + 1
+    after[y0:y1, x0:x1] = rng.random((y1 - y0, x1 - x0)) < 0.5  # changes only in there
+    hint = (max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h))
+    assert g.changed_box(before, after, hint) == g.bbox(before != after)
+    assert g.changed_box(before, after, None) is None
