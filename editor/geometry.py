@@ -26,6 +26,11 @@ INPAINT_MAX_WINDOWS = 4  # beyond this many native windows a blob is decoded dow
 # on and the model paints context-blind texture (measured on held-out photos with a 25 % box:
 # 2x2 native windows inside the box); a coarser window around the whole hole sees its border.
 MIN_CONTEXT = 0.35
+# A mask one window can hold at up to this downscale gets that one window rather than several
+# sharp ones: one decode is coherent (neighbouring windows of a weak model draw different
+# things and meet at a seam), faster, and keeps the step tools (scrubber, branch, heatmap,
+# re-roll) that work on single-window edits. Beyond it, sharpness wins again.
+SINGLE_WINDOW_MAX_SCALE = 2.0
 OUTPAINT_MAX_WINDOWS = 24  # a strip along a big photo: many sharp windows beat one blurry one
 # Outpainting grows new content window by window; half-core overlaps let each window continue
 # what its neighbour drew instead of meeting it at a one-token seam.
@@ -160,13 +165,21 @@ def plan(
     overlap: float = 0.0,
     min_context: float = MIN_CONTEXT,
 ) -> list[Window]:
-    """The windows for an edit: native resolution when at most `max_windows` cover the mask and
-    each sees at least `min_context` known pixels, else the smallest downscale that does (a big
-    blob gets one coherent, softer window instead of a patchwork of sharp, blind ones)."""
+    """The windows for an edit. Inpainting (no `overlap`): one window when one at a downscale
+    of at most SINGLE_WINDOW_MAX_SCALE holds the mask with `min_context` known pixels around it.
+    Otherwise native resolution when at most `max_windows` cover the mask and each sees at
+    least `min_context` known pixels, else the smallest downscale that does (a big blob gets
+    one coherent, softer window instead of a patchwork of sharp, blind ones)."""
     scale = 1.0
     box = bbox(mask)  # once: each try below would scan the whole mask again
     if box is None:
         return []
+    while not overlap and scale <= SINGLE_WINDOW_MAX_SCALE:
+        wins = tile(mask, window, tokens, scale, overlap, box)
+        if len(wins) == 1 and context(mask, wins[0]) >= min_context:
+            return wins
+        scale *= 1.25
+    scale = 1.0
     while True:
         wins = tile(mask, window, tokens, scale, overlap, box)
         size = round(window * scale)

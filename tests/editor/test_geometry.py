@@ -240,3 +240,18 @@ def test_changed_box_inside_a_hint_equals_the_whole_comparison(h, w, seed, pad):
     hint = (max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h))
     assert g.changed_box(before, after, hint) == g.bbox(before != after)
     assert g.changed_box(before, after, None) is None
+
+
+def test_a_mask_one_window_holds_at_up_to_2x_gets_that_one_window():
+    mask = np.zeros((400, 600), bool)
+    mask[100:140, 100:300] = True  # a 200 px stroke: 2-4 native 128 px windows would do
+    (v,) = g.plan(mask, 128, 16)
+    assert 1 < v.scale <= g.SINGLE_WINDOW_MAX_SCALE
+    x0, y0, x1, y1 = v.core
+    assert x0 <= 100 and x1 >= 300 and y0 <= 100 and y1 >= 140
+    wide = np.zeros((400, 600), bool)
+    wide[100:120, 100:400] = True  # longer than a 2x window holds: sharp native windows
+    wins = g.plan(wide, 128, 16)
+    assert len(wins) > 1 and all(w.scale == 1 for w in wins)
+    # Outpainting keeps its overlapping native windows.
+    assert all(w.scale == 1 for w in g.plan(mask, 128, 16, 24, g.OUTPAINT_OVERLAP, 0.0))

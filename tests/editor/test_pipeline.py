@@ -31,9 +31,9 @@ def job(image, mask, engine, max_windows, min_context=g.MIN_CONTEXT, **kw) -> Jo
 
 def test_each_window_is_conditioned_on_the_ones_before():
     eng = Recorder()
-    image = np.zeros((32, 100, 3), np.uint8)
-    mask = np.zeros((32, 100), bool)
-    mask[:, 60:] = True  # an outpaint strip wider than one window
+    image = np.zeros((32, 200, 3), np.uint8)
+    mask = np.zeros((32, 200), bool)
+    mask[:, 120:] = True  # an outpaint strip wider than one window
     j = job(image, mask, eng, g.OUTPAINT_MAX_WINDOWS, min_context=0.0)
     assert len(j.windows) >= 2 and all(v.scale == 1 for v in j.windows)
     out = run_job(eng, j, Sampling(steps=4)).images[0]
@@ -47,16 +47,16 @@ def test_each_window_is_conditioned_on_the_ones_before():
     assert mask[:, overlap_done].any(), "some of the second window was decoded by the first"
     seen = eng.inputs[1][:, overlap_done.start - second.x : overlap_done.stop - second.x]
     assert (seen[mask[:, overlap_done]] == fill).all()
-    assert (out[mask] != 0).all() and (out[:, : 60 - 4] == 0).all()
+    assert (out[mask] != 0).all() and (out[:, : 120 - 4] == 0).all()
 
 
 def test_a_window_masks_all_it_sees_of_the_hole_not_only_its_core():
     # A fresh outpaint strip is grey: a window that took the grey beyond its core as context
     # (or, inpainting, the object being removed) would draw grey; it must regenerate it too.
     eng = Recorder()
-    image = np.full((32, 100, 3), 50, np.uint8)
-    mask = np.zeros((32, 100), bool)
-    mask[:, 60:] = True
+    image = np.full((32, 200, 3), 50, np.uint8)
+    mask = np.zeros((32, 200), bool)
+    mask[:, 120:] = True
     image[mask] = 127
     j = job(image, mask, eng, g.OUTPAINT_MAX_WINDOWS, min_context=0.0)
     seen = []
@@ -79,9 +79,9 @@ def test_a_window_masks_all_it_sees_of_the_hole_not_only_its_core():
 
 def test_candidates_of_a_multi_window_edit_chain_their_own_windows_in_one_batch_each():
     eng = Recorder()
-    image = np.zeros((32, 100, 3), np.uint8)
-    mask = np.zeros((32, 100), bool)
-    mask[:, 60:] = True
+    image = np.zeros((32, 200, 3), np.uint8)
+    mask = np.zeros((32, 200), bool)
+    mask[:, 120:] = True
     j = job(image, mask, eng, g.OUTPAINT_MAX_WINDOWS, min_context=0.0, candidates=3, feather=0)
     live: list[tuple[int, int]] = []
     res = run_job(eng, j, Sampling(steps=4), on_records=lambda k, recs: live.append((k, len(recs))))
@@ -140,9 +140,9 @@ def test_candidates_differ_and_stop_raises():
 
 def test_automatic_class_is_chosen_once_for_all_windows():
     eng = FakeEngine()
-    image = np.zeros((32, 100, 3), np.uint8)
-    mask = np.zeros((32, 100), bool)
-    mask[:, 50:] = True
+    image = np.zeros((32, 200, 3), np.uint8)
+    mask = np.zeros((32, 200), bool)
+    mask[:, 100:] = True
     chosen = []
     res = run_job(eng, job(image, mask, eng, 8, class_id=None), Sampling(steps=4),
                   on_class=chosen.append)
