@@ -51,19 +51,26 @@ if TYPE_CHECKING:
     from editor.worker import WorkerThread
 
 MAX_RECENT = 10
-HELP = """Paint what to regenerate, then Generate (Ctrl+Enter).
-
-B brush · E eraser · R rectangle · L lasso; right button or Alt erases
-[ and ] brush size · Ctrl+D clear mask · Ctrl+I invert · Ctrl+A mask all
-Drag an image edge or corner outward to outpaint (fills on release)
-Wheel zoom · Space+drag or middle button pan · Ctrl+0 fit · Ctrl+1 100%
-Hold Tab: show the original · Esc: cancel the running generation
-Ctrl+Shift+Enter: regenerate the selection as the chosen class
-Ctrl+G: token grid (highlighted cells are the ones the model regenerates)
-K lock brush: paint cells to keep in every later regeneration (right button unlocks)
-Steps panel: scrub the decode's steps, branch from one, heatmap, re-roll weakest
-Shift+V: vary the masked region (re-decode a random share of its tokens)
-Candidates: Alt+Left / Alt+Right previous / next · Return accept · Ctrl+R regenerate"""
+# (keys, what they do): shown as a two-column table, so no line wraps mid-phrase.
+HELP = (
+    ("Ctrl+Enter", "generate: regenerate the masked pixels"),
+    ("B · E · R · L", "brush · eraser · rectangle · lasso (right button or Alt erases)"),
+    ("[ · ]", "brush size"),
+    ("Ctrl+D · Ctrl+I · Ctrl+A", "clear · invert · mask all"),
+    ("drag an edge or corner", "outpaint: grow the canvas, filled on release"),
+    ("wheel", "zoom about the pointer"),
+    ("Space+drag, middle button", "pan"),
+    ("Ctrl+0 · Ctrl+1", "fit · 100 %"),
+    ("hold Tab", "show the original"),
+    ("Esc", "cancel the running generation"),
+    ("Ctrl+Shift+Enter", "regenerate the selection as the chosen class"),
+    ("Ctrl+G", "token grid (highlighted cells are the ones the model regenerates)"),
+    ("K", "lock brush: cells to keep in every later regeneration (right button unlocks)"),
+    ("Shift+V", "vary the masked region (re-decode a random share of its tokens)"),
+    ("Alt+Left · Alt+Right", "previous · next candidate"),
+    ("Return · Ctrl+R", "accept the candidate · regenerate it"),
+    ("Steps panel", "scrub the decode's steps, branch from one, heatmap, re-roll weakest"),
+)
 OPEN_FILTER = ("Images and projects (" + " ".join(f"*.{e}" for e in READ_FORMATS)
                + f" *{PROJECT_EXT});;All files (*)")
 SAVE_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp)"
@@ -584,8 +591,13 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ misc
     def show_help(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Information, "Keyboard and mouse", HELP,
+        rows = "".join(f"<tr><td style='padding-right:14px'><b>{k}</b></td><td>{v}</td></tr>"
+                       for k, v in HELP)
+        box = QMessageBox(QMessageBox.Icon.Information, "Keyboard and mouse",
+                          f"<p>Paint what to regenerate, then Generate.</p><table>{rows}</table>",
                           QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setStyleSheet("QLabel#qt_msgbox_label { min-width: 640px; }")  # narrow by default
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
