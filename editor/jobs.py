@@ -73,3 +73,6 @@ class JobResult:
     class_id: int | None  # the class used (the automatic one when the job had None)
     changed: tuple[int, int, int, int]  # (x0, y0, x1, y1): outside it the images equal the input
     history: DecodeHistory | None = None  # every step of a single-window decode
+    # A multi-window decode: one history per window, in decode order (each window's steps are
+    # its own; the windows chain, so there is no step index across them).
+    chain: list[DecodeHistory] = field(default_factory=list)

@@ -101,8 +101,8 @@ def run_job(
 ) -> JobResult:
     """Decode every window of `job`; raises Stopped when `should_stop()` turns true.
 
-    Every candidate of every step is reported to `on_records`; a single-window job also
-    returns its step history (JobResult.history)."""
+    Every candidate of every step is reported to `on_records`; the job also returns its step
+    history (JobResult.history for a single window, JobResult.chain for several)."""
     h, w = job.mask.shape
     class_id = job.class_id
     if job.kind == "generate":
@@ -128,12 +128,17 @@ def run_job(
     # Every candidate chains its own windows (window k+1 sees candidate i's window k), and all
     # candidates of window k still decode as one batch.
     images, pending = [job.image.copy()], job.mask.copy()  # ours: windows update it in place
-    for k in range(len(job.windows)):
+    chain = []
+    for k, v in enumerate(job.windows):
+        hist = DecodeHistory(job.id, v, np.zeros((v.tokens, v.tokens), bool),
+                             g.core_mask(pending, v), class_id)
         images = _window(engine, job, images, pending, k, class_id, params, job.seed + k, n,
-                         should_stop, on_step, colour_fix, None, on_records, owned=True)
-        x0, y0, x1, y1 = job.windows[k].core
+                         should_stop, on_step, colour_fix, hist, on_records, owned=True)
+        if hist.steps:  # a window whose core earlier windows already did decodes nothing
+            chain.append(hist)
+        x0, y0, x1, y1 = v.core
         pending[y0:y1, x0:x1] = False  # done: later windows take it as context
-    return JobResult(job.id, images, class_id, changed)
+    return JobResult(job.id, images, class_id, changed, chain=chain)
 
 
 def _tokens(mask: np.ndarray, v: g.Window) -> np.ndarray:

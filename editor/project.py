@@ -122,12 +122,11 @@ def capture(doc: d.Document, controller: Controller | None = None,
 
 
 def _history(steps: Steps) -> dict[str, Any]:
-    h = steps.history
-    assert h is not None
-    records = [[dataclasses.asdict(r) for r in row] for row in h.steps]
-    return dict(window=dataclasses.asdict(h.window), start_mask=h.start_mask,  # type: ignore[call-overload]
-                pixel_mask=h.pixel_mask, class_id=h.class_id, kind=h.kind, records=records,
-                candidate=steps.candidate, region=steps.region)
+    chain = [dict(window=dataclasses.asdict(h.window), start_mask=h.start_mask,  # type: ignore[call-overload]
+                  pixel_mask=h.pixel_mask, class_id=h.class_id, kind=h.kind,
+                  records=[[dataclasses.asdict(r) for r in row] for row in h.steps])
+             for h in steps.chain]
+    return dict(chain=chain, window=steps.window, candidate=steps.candidate, region=steps.region)
 
 
 def _entry(cmd: QUndoCommand) -> dict[str, Any] | None:
@@ -629,7 +628,19 @@ def _restore_candidate(c: dict[str, Any], doc: d.Document, controller: Controlle
 
 
 def _restore_history(s: dict[str, Any], doc: d.Document, steps: Steps) -> None:
-    """Every array is checked against the window and the image before the Steps see it."""
+    """Every array is checked against its window and the image before the Steps see them."""
+    chain = [_window_history(w, doc) for w in s["chain"]]
+    if not chain or any(h.candidates != chain[0].candidates for h in chain):
+        raise ValueError("its windows do not match")
+    region = s.get("region")
+    k = min(max(int(s.get("window") or 0), 0), len(chain) - 1)
+    grid = chain[k].start_mask.shape
+    steps.adopt(chain, k, int(s.get("candidate") or 0),
+                region.astype(bool) if isinstance(region, np.ndarray) and region.shape == grid
+                else None)
+
+
+def _window_history(s: dict[str, Any], doc: d.Document) -> DecodeHistory:
     win = Window(**{**s["window"], "core": tuple(int(v) for v in s["window"]["core"])})
     t, (h, w) = win.tokens, doc.mask.shape
     grid = (t, t)
@@ -656,10 +667,6 @@ def _restore_history(s: dict[str, Any], doc: d.Document, steps: Steps) -> None:
         rows.append(recs)
     if not rows:
         raise ValueError("no steps")
-    region = s.get("region")
-    hist = DecodeHistory(0, win, start_mask.astype(bool), pixel_mask.astype(bool),
+    return DecodeHistory(0, win, start_mask.astype(bool), pixel_mask.astype(bool),
                          None if s.get("class_id") is None else int(s["class_id"]), rows,
                          str(s.get("kind") or "edit"))
-    steps.adopt(hist, int(s.get("candidate") or 0),
-                region.astype(bool) if isinstance(region, np.ndarray) and region.shape == grid
-                else None)

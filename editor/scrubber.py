@@ -1,5 +1,6 @@
-"""The Steps panel: a slider over the steps of the current/last decode, "Branch from here",
-the confidence heatmap toggle and "Re-roll weakest N %". Binds to editor.steps.Steps."""
+"""The Steps panel: a slider over the steps of the current/last decode (and, for a decode of
+several windows, which window), "Branch from here", the confidence heatmap toggle and "Re-roll
+weakest N %". Binds to editor.steps.Steps."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ class StepScrubber(QWidget):
                                "the result in the document)")
         self.label = QLabel("no decode yet")
         self.label.setWordWrap(True)  # long reasons must not widen the dock (and the window)
+        self.window_box = QSpinBox(minimum=1, maximum=1, prefix="window ")
+        self.window_box.setToolTip("This edit was decoded window by window: the slider, the "
+                                   "heatmap, branching and re-rolling work on the window "
+                                   "chosen here")
         self.branch_btn = QPushButton("Branch from here")
         self.temperature = QDoubleSpinBox(minimum=0.1, maximum=3.0, singleStep=0.1, value=1.0)
         self.temperature.setToolTip("Softmax temperature of the branch's token draws")
@@ -62,12 +67,14 @@ class StepScrubber(QWidget):
         row2.addWidget(self.percent)
         form = QFormLayout(self)
         form.addRow(self.label)
+        form.addRow(self.window_box)
         form.addRow(self.slider)
         form.addRow(row)
         form.addRow(self.heatmap)
         form.addRow(row2)
 
         self.slider.valueChanged.connect(self._on_slider)
+        self.window_box.valueChanged.connect(lambda v: self.steps.select_window(v - 1))
         self.branch_btn.clicked.connect(
             lambda: self.branch_requested.emit(self.slider.value(), self.temperature.value()))
         self.reroll_btn.clicked.connect(
@@ -98,6 +105,12 @@ class StepScrubber(QWidget):
             self.slider.setValue(max(n - 1, 0))
         self.slider.blockSignals(False)
         self.slider.setEnabled(n > 1)
+        self.window_box.blockSignals(True)
+        self.window_box.setRange(1, max(len(s.chain), 1))
+        self.window_box.setSuffix(f" of {len(s.chain)}")
+        self.window_box.setValue(s.window + 1)
+        self.window_box.blockSignals(False)
+        self.window_box.setVisible(len(s.chain) > 1 and not s.c.busy)
         why = s.reason
         self.branch_btn.setEnabled(s.can_branch())
         self.reroll_btn.setEnabled(s.can_reroll())

@@ -3,8 +3,9 @@ position, branching from a step, re-rolling the weakest tokens, and the earlier 
 
 A QObject that knows no widgets (DESIGN: state in QObjects, widgets bind to signals). It builds
 jobs and hands them to the Controller, which runs and commits them like any generation (one undo
-entry each). Only single-window decodes have a history; for multi-window edits `reason` says
-why the step tools are off.
+entry each). A multi-window edit (an outpaint, a long stroke) keeps one history per window: the
+tools work on the chosen window, and branching one re-decodes that window over the picture as it
+is, keeping what the others drew.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ from editor.controller import Controller
 from editor.history import DecodeHistory, StepRecord, weakest
 from editor.jobs import Job, JobResult
 
-MULTI_WINDOW = ("Step history, branching, the heatmap and re-rolling work on single-window "
-                "edits; this edit was decoded in several windows (its candidates are in the "
-                "strip).")
 NO_DECODE = "Generate something first: the step tools work on the last decode."
 
 
@@ -45,7 +43,9 @@ class Steps(QObject):
         super().__init__(parent)
         self.c = controller
         self.doc = controller.doc
-        self.history: DecodeHistory | None = None
+        self.history: DecodeHistory | None = None  # the chosen window's (of `chain`)
+        self.chain: list[DecodeHistory] = []  # every window of the last decode, decode order
+        self.window = 0  # which one `history` is
         self.live_steps: list[list[StepRecord]] = []  # the running decode, as it arrives
         self.live_job = 0
         self.candidate = 0
@@ -124,7 +124,10 @@ class Steps(QObject):
             self.c.error.emit("Nothing left to decode", "Every token is decided at the last "
                               "step: branch from an earlier step, or Regenerate.")
             return False
-        self._undo_result()
+        if len(self.chain) == 1:
+            self._undo_result()
+        # else one window of several: it is re-decoded over the picture as it is (the other
+        # windows' results stay), as a new entry.
         s = self.c.sampling
         sampling = replace(s, steps=at.total, start_step=0,
                            temperature=s.temperature if temperature is None else temperature)
@@ -143,9 +146,8 @@ class Steps(QObject):
         result (never locked ones) and decode only them again; every other token is kept."""
         h = self.history
         if h is None or not self.can_reroll():
-            self.c.error.emit("Nothing to re-roll", MULTI_WINDOW if self.reason == MULTI_WINDOW
-                              else "Re-roll works on the latest result: generate first (and "
-                              "do not undo it).")
+            self.c.error.emit("Nothing to re-roll", "Re-roll works on the latest result: "
+                              "generate first (and do not undo it).")
             return False
         assert self.region is not None
         last = h.last(min(self.candidate, h.candidates - 1))
@@ -247,32 +249,43 @@ class Steps(QObject):
 
     @Slot(object)
     def _on_result(self, result: JobResult) -> None:
-        h = result.history
+        chain = [result.history] if result.history is not None else result.chain
         self.live_steps, self.index, self.candidate = [], -1, 0
         self.undo_index = self.doc.undo_stack.index()
-        if h is None:
-            self.history, self.region, self.reason = None, None, MULTI_WINDOW
+        if len(chain) == 1:
+            records = list(chain[0].steps[-1])
+        else:  # each window's records are partial: the strip shows whole pictures
             x0, y0, x1, y1 = result.changed
-            pictures = [StepRecord.picture(im[y0:y1, x0:x1].copy(), result.changed)
-                        for im in result.images]
-            self.batches.insert(0, Batch(result.job_id, pictures, self.doc.mask.shape))
-            self.batches_changed.emit()
-        else:
-            self.history, self.reason = h, ""
-            if not self._reroll or self.region is None:
-                self.region = h.start_mask.copy()
-            self.batches.insert(0, Batch(result.job_id, [r for r in h.steps[-1]],
-                                         self.doc.mask.shape))
-            self.batches_changed.emit()
+            records = [StepRecord.picture(im[y0:y1, x0:x1].copy(), result.changed)
+                       for im in result.images]
+        self.batches.insert(0, Batch(result.job_id, records, self.doc.mask.shape))
+        self.batches_changed.emit()
+        keep_region = self._reroll and self.region is not None and len(chain) == 1
+        self._take(chain, len(chain) - 1, None if not keep_region else self.region)
         self._reroll = False
-        self.changed.emit()
 
-    def adopt(self, history: DecodeHistory, candidate: int, region: np.ndarray | None) -> None:
-        """Take `history` (a reopened project's) as the decode behind the document as it is."""
-        self.history, self.reason, self.live_steps, self.index = history, "", [], -1
-        self.candidate = min(max(candidate, 0), history.candidates - 1)
-        self.region = history.start_mask.copy() if region is None else region
+    def adopt(self, chain: list[DecodeHistory], window: int, candidate: int,
+              region: np.ndarray | None) -> None:
+        """Take `chain` (a reopened project's) as the decode behind the document as it is."""
+        self.live_steps, self.index = [], -1
+        self.candidate = min(max(candidate, 0), chain[0].candidates - 1)
         self.undo_index = self.doc.undo_stack.index()
+        self._take(chain, window, region)
+
+    def select_window(self, window: int) -> None:
+        """Point the step tools at another window of a multi-window decode."""
+        if 0 <= window < len(self.chain) and window != self.window:
+            self.index = -1
+            self._take(self.chain, window, None)
+            self.show(len(self.steps) - 1)
+
+    def _take(self, chain: list[DecodeHistory], window: int, region: np.ndarray | None) -> None:
+        self.chain = chain
+        self.window = min(max(window, 0), len(chain) - 1) if chain else 0
+        self.history = chain[self.window] if chain else None
+        self.reason = "" if chain else NO_DECODE
+        self.region = region if region is not None or self.history is None else (
+            self.history.start_mask.copy())
         self.changed.emit()
 
     @Slot(int, int)
@@ -302,6 +315,7 @@ class Steps(QObject):
     def _on_canvas(self) -> None:
         if self.doc.undo_stack.count() == 0:  # a new document: its history is gone
             self.history, self.region, self.reason = None, None, NO_DECODE
+            self.chain, self.window = [], 0
             self.batches, self.live_steps = [], []
             self.batches_changed.emit()
             self.changed.emit()

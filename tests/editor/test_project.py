@@ -376,3 +376,27 @@ def test_a_saved_or_opened_project_is_what_ctrl_s_saves(qtbot, win, tmp_path):
     win.doc.set_mask(np.ones(win.doc.mask.shape, bool), "mask")
     assert win.save()
     assert path.read_bytes() == before
+
+
+def test_a_multi_window_step_history_comes_back_window_by_window(qtbot, win, tmp_path, engine):
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[:4, :4] = m[-4:, -4:] = True  # two windows
+    win.doc.set_mask(m, "two holes")
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        win.a_generate.trigger()
+    steps = win.step_tools.steps
+    assert len(steps.chain) == 2
+    steps.select_window(0)
+    path = tmp_path / "two.maskgit"
+    assert win.session.save_project(path)
+    other = make_window(qtbot, tmp_path / "b", engine)
+    try:
+        assert other.open_path(path), other.last_error
+        back = other.step_tools.steps
+        assert len(back.chain) == 2 and back.window == 0 and back.current
+        for a, b in zip(steps.chain, back.chain, strict=True):
+            assert a.window == b.window and np.array_equal(a.pixel_mask, b.pixel_mask)
+            assert np.array_equal(a.last().tokens, b.last().tokens)
+        assert other.step_tools.scrubber.window_box.value() == 1
+    finally:
+        other.close()

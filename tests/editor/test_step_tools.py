@@ -158,18 +158,42 @@ def test_lock_brush_is_undoable_and_locked_cells_are_never_masked(qtbot, win, en
     assert not np.array_equal(win.doc.image[mask & ~keep], before[mask & ~keep])
 
 
-def test_step_tools_are_off_for_multi_window_edits(qtbot, win):
+def test_step_tools_work_on_each_window_of_a_multi_window_edit(qtbot, win, engine):
     m = np.zeros(win.doc.mask.shape, bool)
     m[:4, :4] = m[-4:, -4:] = True  # two small holes far apart: one window each
     win.doc.set_mask(m, "two holes")
-    assert len(win.controller.plan()) > 1
+    windows = win.controller.plan()
+    assert len(windows) == 2
     generate(qtbot, win)
-    sc = win.step_tools.scrubber
-    assert not sc.branch_btn.isEnabled() and not sc.reroll_btn.isEnabled()
-    assert "single-window" in sc.branch_btn.toolTip()
-    # The long reason wraps instead of widening the Steps dock (it took half the window).
-    assert "single-window" in sc.label.text()
-    assert sc.minimumSizeHint().width() < 400
+    steps, sc = win.step_tools.steps, win.step_tools.scrubber
+    assert [h.window for h in steps.chain] == windows
+    assert steps.window == 1 and steps.history is steps.chain[1]
+    assert sc.window_box.isVisibleTo(sc) and sc.window_box.value() == 2
+    assert sc.branch_btn.isEnabled() and sc.reroll_btn.isEnabled()
+    sc.window_box.setValue(1)  # the first window: its own steps, scrubbed on the canvas
+    assert steps.history is steps.chain[0]
+    sc.slider.setValue(0)
+    assert win.canvas.previewing
+    other = win.doc.image[-4:, -4:].copy()
+    # Re-rolling window 1 decodes only its weakest cells, over the picture as it is.
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        sc.reroll_btn.click()
+    call = engine.calls[-1]
+    assert call["tokens"] is not None and call["mask"].any()
+    assert np.array_equal(win.doc.image[-4:, -4:], other), "the other window's pixels stay"
+    # Branching a window of several keeps the other windows' results (no undo of the edit).
+    win.doc.set_mask(m, "two holes again")
+    generate(qtbot, win)
+    count = win.doc.undo_stack.count()
+    sc.window_box.setValue(1)
+    sc.slider.setValue(1)  # an earlier step of window 1: something left to decode
+    other = win.doc.image[-4:, -4:].copy()
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        sc.branch_btn.click()
+    call = engine.calls[-1]
+    assert call["kind"] == "branch" and call["step"] == steps.history.steps[1][0].step
+    assert win.doc.undo_stack.count() == count + 1
+    assert np.array_equal(win.doc.image[-4:, -4:], other)
 
 
 def test_multi_window_candidates_are_live_in_the_strip_and_click_accepts(qtbot, win, engine):
