@@ -480,6 +480,9 @@ class MainWindow(QMainWindow):
         self.canvas.set_brush_size(size)
 
     def _brush_step(self, factor: float) -> None:
+        if not self.brush_size.isEnabled():  # a tool without a size: say so, change nothing
+            self.statusBar().showMessage("[ and ] size the brush, eraser and lock brush", 3000)
+            return
         v = self.brush_size.value()
         new = round(v * factor)
         self.brush_size.setValue(new if new != v else v + (1 if factor > 1 else -1))

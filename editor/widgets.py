@@ -194,8 +194,11 @@ class CandidateBar(QWidget):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        for w in (self.prev, self.label, self.next, self.accept_btn, self.regen_btn,
-                  self.discard_btn):
+        # ◀ candidate k/n ▶ together on the left, the actions on the right.
+        for w in (self.prev, self.label, self.next):
+            lay.addWidget(w)
+        lay.addStretch(1)
+        for w in (self.accept_btn, self.regen_btn, self.discard_btn):
             lay.addWidget(w)
         self._index, self._count = -1, 0
         self.prev.clicked.connect(lambda: self.show_index.emit(self._index - 1))
