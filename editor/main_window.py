@@ -364,6 +364,9 @@ class MainWindow(QMainWindow):
         return bool(path) and self.save_to(Path(path))
 
     def save_to(self, path: Path) -> bool:
+        """Write the image to `path`. Without an open project the document becomes that file;
+        with one, this is an export: the project stays what Ctrl+S saves, unsaved changes
+        stay unsaved."""
         if not path.suffix:
             path = path.with_suffix(".png")
         try:
@@ -373,8 +376,11 @@ class MainWindow(QMainWindow):
         except ValueError as e:
             self.show_error("Could not save", str(e))
             return False
-        self.doc.mark_saved(path)
         self._add_recent(str(path.resolve()))
+        if self.session.project_path is not None:
+            self.statusBar().showMessage(f"Exported {path}", 5000)
+            return True
+        self.doc.mark_saved(path)
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 

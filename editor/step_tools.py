@@ -6,6 +6,7 @@ Kept out of main_window.py so that file only has to construct it.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QRect, Qt
@@ -118,6 +119,10 @@ class StepTools(QObject):
         self._update_heat(index)
 
     def _on_changed(self) -> None:
+        with contextlib.suppress(RuntimeError):  # signals while the window is destroyed
+            self._follow()
+
+    def _follow(self) -> None:
         s, cv = self.steps, self.win.canvas
         if s.index != -1 and not s.current and not self.win.controller.busy:
             s.index = -1  # the result was undone or edited: scrubbing ends

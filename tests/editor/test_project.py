@@ -368,12 +368,18 @@ def test_a_saved_or_opened_project_is_what_ctrl_s_saves(qtbot, win, tmp_path):
     assert photo.read_bytes() == photo_bytes
     assert not project.read(path).mask.any() and not win.doc.modified
 
-    # Saving as an image makes the document that image: Ctrl+S then writes the image.
+    # Saving as an image while a project is open exports it: the project stays what Ctrl+S
+    # saves, and unsaved work stays unsaved.
+    win.doc.set_mask(np.ones(win.doc.mask.shape, bool), "mask")
     out = tmp_path / "out.png"
-    assert win.save_to(out)
+    assert win.save_to(out) and out.is_file()
+    assert win.session.project_path == path and win.doc.modified
+    assert win.save() and project.read(path).mask.all() and not win.doc.modified
+    # Opening an image makes the document that image: Ctrl+S then writes the image.
+    assert win.open_path(out)
     assert win.session.project_path is None and "out.png" in win.windowTitle()
     before = path.read_bytes()
-    win.doc.set_mask(np.ones(win.doc.mask.shape, bool), "mask")
+    win.doc.set_mask(np.zeros(win.doc.mask.shape, bool), "clear")
     assert win.save()
     assert path.read_bytes() == before
 
