@@ -141,6 +141,8 @@ class StepScrubber(QWidget):
         rec = self.steps.record(index)
         if rec is None:
             return
-        tail = " (result)" if index == count - 1 and not self.steps.c.busy else ""
+        tail = ""
+        if index == count - 1 and not self.steps.c.busy:
+            tail = " (result)" if self.steps.current else " (result, since undone or edited)"
         self.label.setText(f"step {rec.step + 1}/{rec.total}{tail} · "
                            f"{int(rec.masked.sum())} tokens undecided")

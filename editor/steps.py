@@ -22,6 +22,7 @@ from editor.history import DecodeHistory, StepRecord, weakest
 from editor.jobs import Job, JobResult
 
 NO_DECODE = "Generate something first: the step tools work on the last decode."
+KEEP_DECODES = 8  # decodes whose step history comes back when undo / redo reaches them
 
 
 @dataclass
@@ -31,6 +32,17 @@ class Batch:
     job_id: int
     records: list[StepRecord]
     shape: tuple[int, int]  # the document's size then: a restore needs the same canvas
+
+
+@dataclass
+class _Kept:
+    """The step history behind one undo entry (a generation, branch, re-roll...)."""
+
+    text: str  # that entry's text: another entry at the same index is another state
+    chain: list[DecodeHistory]
+    window: int
+    candidate: int
+    region: np.ndarray | None
 
 
 class Steps(QObject):
@@ -56,13 +68,14 @@ class Steps(QObject):
         self.batches: list[Batch] = []  # newest first; kept until the document is replaced
         self._reroll = False
         self._planned = 0  # windows the current mask needs (the controller's last plan)
+        self._kept: dict[int, _Kept] = {}  # undo index -> the decode that entry committed
         controller.plan_changed.connect(self._on_plan)
         controller.worker.records_ready.connect(self._on_records)
         controller.result_committed.connect(self._on_result)
         controller.candidate_changed.connect(self._on_candidate)
         controller.busy_changed.connect(self._poke)
         controller.preview_started.connect(self._on_started)
-        self.doc.undo_stack.indexChanged.connect(self._poke)
+        self.doc.undo_stack.indexChanged.connect(self._on_index)
         self.doc.canvas_changed.connect(self._on_canvas)
 
     # ------------------------------------------------------------------ state
@@ -261,6 +274,8 @@ class Steps(QObject):
         self.batches.insert(0, Batch(result.job_id, records, self.doc.mask.shape))
         self.batches_changed.emit()
         keep_region = self._reroll and self.region is not None and len(chain) == 1
+        # Entries above this one were a redo branch the commit discarded.
+        self._kept = {i: k for i, k in self._kept.items() if i < self.undo_index}
         self._take(chain, len(chain) - 1, None if not keep_region else self.region)
         self._reroll = False
 
@@ -286,6 +301,30 @@ class Steps(QObject):
         self.reason = "" if chain else NO_DECODE
         self.region = region if region is not None or self.history is None else (
             self.history.start_mask.copy())
+        self._keep()
+        self.changed.emit()
+
+    def _keep(self) -> None:
+        """Remember the history for its undo entry, so undo / redo can bring it back."""
+        stack, i = self.doc.undo_stack, self.undo_index
+        if not self.chain or not 0 < i <= stack.count():
+            return
+        self._kept[i] = _Kept(stack.text(i - 1), self.chain, self.window, self.candidate,
+                              self.region)
+        while len(self._kept) > KEEP_DECODES:
+            del self._kept[min(self._kept)]
+
+    @Slot(int)
+    def _on_index(self, index: int) -> None:
+        """Undo / redo reached an entry that committed a decode: its history is the one shown."""
+        stack = self.doc.undo_stack
+        self._kept = {i: k for i, k in self._kept.items() if i <= stack.count()}
+        k = self._kept.get(index)
+        if (k is not None and not self.c.busy and index != self.undo_index
+                and stack.text(index - 1) == k.text):
+            self.undo_index, self.candidate, self.index = index, k.candidate, -1
+            self._take(k.chain, k.window, k.region)
+            return
         self.changed.emit()
 
     @Slot(int, int)
@@ -294,6 +333,7 @@ class Steps(QObject):
             self.candidate = index
             if self.history is not None:
                 self.undo_index = self.doc.undo_stack.index()
+                self._keep()
             self.changed.emit()
 
     @Slot()
@@ -315,7 +355,7 @@ class Steps(QObject):
     def _on_canvas(self) -> None:
         if self.doc.undo_stack.count() == 0:  # a new document: its history is gone
             self.history, self.region, self.reason = None, None, NO_DECODE
-            self.chain, self.window = [], 0
+            self.chain, self.window, self._kept = [], 0, {}
             self.batches, self.live_steps = [], []
             self.batches_changed.emit()
             self.changed.emit()

@@ -353,3 +353,32 @@ def test_vary_button_follows_the_plan(qtbot, win):
     with qtbot.waitSignal(win.controller.plan_changed, timeout=2000):
         win.doc.set_mask(two, "two holes")
     assert not button.isEnabled(), "several windows: Vary would refuse"
+
+
+def test_undo_and_redo_bring_back_the_history_of_the_decode_they_reach(qtbot, win, engine):
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[:4, :4] = m[-4:, -4:] = True  # two windows
+    win.doc.set_mask(m, "two holes")
+    generate(qtbot, win)
+    steps, sc = win.step_tools.steps, win.step_tools.scrubber
+    outpaint = steps.chain
+    assert len(outpaint) == 2
+    steps.select_window(0)
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        sc.reroll_btn.click()
+    assert len(steps.chain) == 1 and not sc.window_box.isVisibleTo(sc)
+    reroll = steps.chain
+    win.doc.undo_stack.undo()  # back to the two-window result: its history, window 1 chosen
+    assert steps.chain is outpaint and steps.window == 0 and steps.current
+    assert sc.window_box.isVisibleTo(sc) and sc.branch_btn.isEnabled()
+    win.doc.undo_stack.undo()  # before any decode: the panel says its result is gone
+    assert not steps.current and "since undone" in sc.label.text()
+    win.doc.undo_stack.redo()
+    win.doc.undo_stack.redo()
+    assert steps.chain is reroll and steps.current
+    # A new entry at the same index is another state: the old history does not come back.
+    win.doc.undo_stack.undo()
+    win.doc.set_mask(~m, "another mask")
+    win.doc.undo_stack.undo()
+    win.doc.undo_stack.redo()
+    assert steps.chain is outpaint and not steps.current
