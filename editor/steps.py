@@ -10,6 +10,7 @@ is, keeping what the others drew.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass, replace
 
@@ -316,6 +317,10 @@ class Steps(QObject):
 
     @Slot(int)
     def _on_index(self, index: int) -> None:
+        with contextlib.suppress(RuntimeError):  # the stack emits while being destroyed
+            self._follow_undo(index)
+
+    def _follow_undo(self, index: int) -> None:
         """Undo / redo reached an entry that committed a decode: its history is the one shown."""
         stack = self.doc.undo_stack
         self._kept = {i: k for i, k in self._kept.items() if i <= stack.count()}
