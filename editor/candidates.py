@@ -45,6 +45,8 @@ class CandidateStrip(QScrollArea):
         self._selected = 0
         steps.live.connect(self._on_live)
         steps.batches_changed.connect(self.rebuild)
+        # A decode that ends without a result (cancelled, failed): its live row goes.
+        steps.c.busy_changed.connect(lambda busy: busy or not self.live_buttons or self.rebuild())
         self.rebuild()
 
     def select(self, index: int, count: int) -> None:

@@ -382,3 +382,27 @@ def test_undo_and_redo_bring_back_the_history_of_the_decode_they_reach(qtbot, wi
     win.doc.undo_stack.undo()
     win.doc.undo_stack.redo()
     assert steps.chain is outpaint and not steps.current
+
+
+def test_a_cancelled_decode_leaves_no_live_row_in_the_strip(qtbot, tmp_path):
+    from fakes import FakeEngine, make_window
+
+    gated = FakeEngine(gated=True)
+    win = make_window(qtbot, tmp_path, gated)
+    try:
+        paint_mask(win)
+        s = win.controller.sampling
+        gated.release(s.steps - s.start_step)  # exactly the first decode's steps
+        generate(qtbot, win, candidates=2)
+        strip = win.step_tools.strip
+        done = [(b, c) for b, c, _ in strip.buttons]
+        paint_mask(win)
+        win.a_generate.trigger()
+        gated.release(1)
+        qtbot.waitUntil(lambda: bool(strip.live_buttons), timeout=5000)
+        win.controller.cancel()
+        assert not strip.live_buttons
+        assert [(b, c) for b, c, _ in strip.buttons] == done
+    finally:
+        gated.open()
+        win.close()
