@@ -97,8 +97,7 @@ class CandidateStrip(QScrollArea):
             self._add_earlier(1)
         self._row.addStretch(1)
         self.setVisible(bool(batches))
-        self._selected = 0
-        self.select(0, 1)
+        self.select(self.steps.candidate, 1)  # the shown one (0 after a new decode)
 
     def _add_batch(self, k: int) -> None:
         b = self.steps.batches[k]

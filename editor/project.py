@@ -451,6 +451,8 @@ def restore(st: State, doc: d.Document, controller: Controller | None = None,
     if controller is not None and st.candidate is not None and ok:
         try:
             _restore_candidate(st.candidate, doc, controller)
+            if steps is not None and controller.candidate is not None:
+                steps.show_batch(controller.candidate.result)
         except Exception as e:
             controller.candidate = None
             notes.append(f"candidates not restored ({type(e).__name__}: {e})")

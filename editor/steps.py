@@ -267,13 +267,11 @@ class Steps(QObject):
         self.live_steps, self.index, self.candidate = [], -1, 0
         self.undo_index = self.doc.undo_stack.index()
         if len(chain) == 1:
-            records = list(chain[0].steps[-1])
+            self.batches.insert(0, Batch(result.job_id, list(chain[0].steps[-1]),
+                                         self.doc.mask.shape))
+            self.batches_changed.emit()
         else:  # each window's records are partial: the strip shows whole pictures
-            x0, y0, x1, y1 = result.changed
-            records = [StepRecord.picture(im[y0:y1, x0:x1].copy(), result.changed)
-                       for im in result.images]
-        self.batches.insert(0, Batch(result.job_id, records, self.doc.mask.shape))
-        self.batches_changed.emit()
+            self.show_batch(result)
         keep_region = self._reroll and self.region is not None and len(chain) == 1
         # Entries above this one were a redo branch the commit discarded.
         self._kept = {i: k for i, k in self._kept.items() if i < self.undo_index}
@@ -287,6 +285,14 @@ class Steps(QObject):
         self.candidate = min(max(candidate, 0), chain[0].candidates - 1)
         self.undo_index = self.doc.undo_stack.index()
         self._take(chain, window, region)
+
+    def show_batch(self, result: JobResult) -> None:
+        """Put `result`'s candidates in the strip (a reopened project's pending candidates)."""
+        x0, y0, x1, y1 = result.changed
+        pictures = [StepRecord.picture(im[y0:y1, x0:x1].copy(), result.changed)
+                    for im in result.images]
+        self.batches.insert(0, Batch(result.job_id, pictures, self.doc.mask.shape))
+        self.batches_changed.emit()
 
     def select_window(self, window: int) -> None:
         """Point the step tools at another window of a multi-window decode."""

@@ -71,6 +71,10 @@ def test_project_round_trip_keeps_history_candidates_and_settings(qtbot, win, tm
         c = other.controller.candidate
         assert c is not None and c.index == 1 and len(c.result.images) == 3
         assert not other.candidate_bar.isHidden()
+        strip = other.step_tools.strip
+        assert strip.isVisibleTo(other) and [(b, c) for b, c, _ in strip.buttons] == [
+            (0, 0), (0, 1), (0, 2)]
+        assert [c for b, c, btn in strip.buttons if btn.isChecked()] == [1]
         # The step history came back: scrubbing, branching and re-rolling work again.
         steps = other.step_tools.steps
         oh = steps.history
