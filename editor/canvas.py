@@ -21,6 +21,7 @@ from PySide6.QtGui import (
     QPainterPath,
     QPen,
     QPixmap,
+    QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
@@ -182,6 +183,9 @@ class Canvas(QGraphicsView):
         self._image_item = QGraphicsPixmapItem()
         self._patches: dict[tuple[int, int, int, int], QGraphicsPixmapItem] = {}
         self._previewing = False
+        # Fit mode: after fit() the view keeps the whole image in view through resizes (the
+        # candidates strip appearing) and canvas growth (an outpaint), until the user zooms.
+        self._fitted = False
         self._preview_z = 1
         self._overlay = MaskOverlay()
         self._outline = QGraphicsPathItem()
@@ -231,6 +235,8 @@ class Canvas(QGraphicsView):
         m = max(d.width, d.height)
         self.setSceneRect(QRectF(-m, -m, d.width + 2 * m, d.height + 2 * m))
         self.scene().update()
+        if self._fitted:
+            self.fit()
 
     def _image_region(self, rect: QRect) -> None:
         x0, y0 = rect.left(), rect.top()
@@ -345,6 +351,7 @@ class Canvas(QGraphicsView):
         return self.transform().m11()
 
     def set_zoom(self, z: float) -> None:
+        self._fitted = False
         z = min(max(z, ZOOM_MIN), ZOOM_MAX)
         self.scale(z / self.zoom(), z / self.zoom())
         self.zoom_changed.emit(self.zoom())
@@ -359,9 +366,16 @@ class Canvas(QGraphicsView):
         self.resetTransform()
         self.scale(z, z)
         self.centerOn(w / 2, h / 2)
+        self._fitted = True
         self.zoom_changed.emit(self.zoom())
 
+    def resizeEvent(self, e: QResizeEvent) -> None:
+        super().resizeEvent(e)
+        if self._fitted:
+            self.fit()
+
     def actual_size(self) -> None:
+        self._fitted = False
         self.resetTransform()
         self.centerOn(self.doc.width / 2, self.doc.height / 2)
         self.zoom_changed.emit(1.0)
@@ -457,6 +471,7 @@ class Canvas(QGraphicsView):
     def mousePressEvent(self, e: QMouseEvent) -> None:
         if self._space or e.button() == Qt.MouseButton.MiddleButton:
             self._pan_from = e.position()
+            self._fitted = False  # the user placed the view: resizes leave it alone
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             return
         if e.button() not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
@@ -506,6 +521,7 @@ class Canvas(QGraphicsView):
             ext, self._edge = self._edge_extent, None
             self._extent.setVisible(False)
             if any(ext):
+                self._fitted = True  # show the whole grown canvas, new strip included
                 self.extend_requested.emit(*ext)
             return
         if self._tool_down:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from fakes import drag, vp
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 
 
 def test_brush_stroke_changes_the_mask_and_undo_restores_it(qtbot, win):
@@ -126,3 +126,22 @@ def test_after_fit_every_edge_can_still_be_grabbed(qtbot, win):
     a = vp(win, w, h / 2) + QPoint(6, 0)  # a few pixels outside the right edge
     drag(qtbot, win, a, a + QPoint(60, 0))
     assert win.doc.width > w and win.doc.height == h
+
+
+def test_a_fitted_view_stays_fitted_through_resizes_and_outpaints_until_the_user_zooms(qtbot, win):
+    cv = win.canvas
+    cv.fit()
+    z, w = cv.zoom(), cv.viewport().width()
+    win.resize(win.width() - 200, win.height() - 150)  # e.g. the candidates strip appearing
+    qtbot.waitUntil(lambda: cv.viewport().width() < w, timeout=2000)
+    assert cv.zoom() < z
+    win.controller.fill_on_release = False
+    win.controller.extend(0, 0, 64, 0)  # the canvas grows: all of it stays in view
+    seen = cv.mapToScene(cv.viewport().rect()).boundingRect()
+    assert seen.contains(QRectF(0, 0, win.doc.width, win.doc.height))
+    cv.set_zoom(cv.zoom() * 2)  # the user zooms: resizes leave the view alone
+    z = cv.zoom()
+    w = cv.viewport().width()
+    win.resize(win.width() + 200, win.height() + 150)
+    qtbot.waitUntil(lambda: cv.viewport().width() > w, timeout=2000)
+    assert cv.zoom() == z
