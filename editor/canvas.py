@@ -332,7 +332,9 @@ class Canvas(QGraphicsView):
             p.setPen(QColor(90, 90, 90))
             p.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.hint)
             p.restore()
-        if not self.step_text:
+        # While Tab shows the original, the badge would name a step that is not on screen.
+        text = "original" if self._original_item.isVisible() else self.step_text
+        if not text:
             return
         p.save()
         p.resetTransform()
@@ -343,7 +345,7 @@ class Canvas(QGraphicsView):
         box = QRect(10, 10, 220, 26)
         p.fillRect(box, QColor(0, 0, 0, 150))
         p.setPen(QColor("white"))
-        p.drawText(box, Qt.AlignmentFlag.AlignCenter, self.step_text)
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
         p.restore()
 
     # ------------------------------------------------------------------ view
@@ -433,6 +435,7 @@ class Canvas(QGraphicsView):
             return
         self._original_item.setVisible(on)
         self._overlay.setVisible(not on)
+        self.viewport().update()  # the badge
         self.original_shown.emit(on)
 
     # ------------------------------------------------------------------ mouse
