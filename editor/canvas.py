@@ -186,6 +186,7 @@ class Canvas(QGraphicsView):
         # Fit mode: after fit() the view keeps the whole image in view through resizes (the
         # candidates strip appearing) and canvas growth (an outpaint), until the user zooms.
         self._fitted = False
+        self._fit_on_growth = False
         self._preview_z = 1
         self._overlay = MaskOverlay()
         self._outline = QGraphicsPathItem()
@@ -235,7 +236,7 @@ class Canvas(QGraphicsView):
         m = max(d.width, d.height)
         self.setSceneRect(QRectF(-m, -m, d.width + 2 * m, d.height + 2 * m))
         self.scene().update()
-        if self._fitted:
+        if self._fitted or self._fit_on_growth:
             self.fit()
 
     def _image_region(self, rect: QRect) -> None:
@@ -524,8 +525,11 @@ class Canvas(QGraphicsView):
             ext, self._edge = self._edge_extent, None
             self._extent.setVisible(False)
             if any(ext):
-                self._fitted = True  # show the whole grown canvas, new strip included
+                # Show the whole grown canvas, new strip included, if the drag is taken (the
+                # canvas grows inside this emit); a refused one leaves the view alone.
+                self._fit_on_growth = True
                 self.extend_requested.emit(*ext)
+                self._fit_on_growth = False
             return
         if self._tool_down:
             self._tool_down = False

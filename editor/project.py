@@ -115,7 +115,7 @@ def capture(doc: d.Document, controller: Controller | None = None,
     # The state before the first entry is computed by `write`, off the GUI thread.
     if controller is not None and controller.candidate is not None:
         st.candidate = _candidate(controller, stack.index())
-    if steps is not None and steps.current and not steps.c.busy:
+    if steps is not None and steps.in_stack() and not steps.c.busy:
         st.steps = _history(steps)
     st.saved_at = time.time()
     return st
@@ -126,7 +126,10 @@ def _history(steps: Steps) -> dict[str, Any]:
                   pixel_mask=h.pixel_mask, class_id=h.class_id, kind=h.kind,
                   records=[[dataclasses.asdict(r) for r in row] for row in h.steps])
              for h in steps.chain]
-    return dict(chain=chain, window=steps.window, candidate=steps.candidate, region=steps.region)
+    # The undo entry that committed it (by index and text): the history may sit under edits.
+    entry = steps.doc.undo_stack.text(steps.undo_index - 1)
+    return dict(chain=chain, window=steps.window, candidate=steps.candidate, region=steps.region,
+                undo_index=steps.undo_index, entry=entry)
 
 
 def _entry(cmd: QUndoCommand) -> dict[str, Any] | None:
@@ -458,7 +461,8 @@ def restore(st: State, doc: d.Document, controller: Controller | None = None,
             notes.append(f"candidates not restored ({type(e).__name__}: {e})")
     if steps is not None and st.steps is not None:
         try:
-            _restore_history(st.steps, doc, steps)
+            c = controller.candidate if controller is not None else None
+            _restore_history(st.steps, doc, steps, c.result.job_id if c is not None else 0)
         except Exception as e:
             notes.append(f"step history not restored ({type(e).__name__}: {e})")
     return notes
@@ -629,9 +633,13 @@ def _restore_candidate(c: dict[str, Any], doc: d.Document, controller: Controlle
     controller.candidate_changed.emit(index, len(images))
 
 
-def _restore_history(s: dict[str, Any], doc: d.Document, steps: Steps) -> None:
-    """Every array is checked against its window and the image before the Steps see them."""
-    chain = [_window_history(w, doc) for w in s["chain"]]
+def _restore_history(s: dict[str, Any], doc: d.Document, steps: Steps, job_id: int) -> None:
+    """Every array is checked against its window and the image before the Steps see them.
+    `job_id`: the restored pending candidates' (the same decode's, when they were saved)."""
+    ui, stack = int(s.get("undo_index", doc.undo_stack.index())), doc.undo_stack
+    if not 0 < ui <= stack.count() or stack.text(ui - 1) != s.get("entry", stack.text(ui - 1)):
+        raise ValueError("the undo entry it belongs to was not restored")
+    chain = [_window_history(w, doc, job_id) for w in s["chain"]]
     if not chain or any(h.candidates != chain[0].candidates for h in chain):
         raise ValueError("its windows do not match")
     region = s.get("region")
@@ -639,10 +647,10 @@ def _restore_history(s: dict[str, Any], doc: d.Document, steps: Steps) -> None:
     grid = chain[k].start_mask.shape
     steps.adopt(chain, k, int(s.get("candidate") or 0),
                 region.astype(bool) if isinstance(region, np.ndarray) and region.shape == grid
-                else None)
+                else None, ui)
 
 
-def _window_history(s: dict[str, Any], doc: d.Document) -> DecodeHistory:
+def _window_history(s: dict[str, Any], doc: d.Document, job_id: int) -> DecodeHistory:
     win = Window(**{**s["window"], "core": tuple(int(v) for v in s["window"]["core"])})
     t, (h, w) = win.tokens, doc.mask.shape
     grid = (t, t)
@@ -669,6 +677,6 @@ def _window_history(s: dict[str, Any], doc: d.Document) -> DecodeHistory:
         rows.append(recs)
     if not rows:
         raise ValueError("no steps")
-    return DecodeHistory(0, win, start_mask.astype(bool), pixel_mask.astype(bool),
+    return DecodeHistory(job_id, win, start_mask.astype(bool), pixel_mask.astype(bool),
                          None if s.get("class_id") is None else int(s["class_id"]), rows,
                          str(s.get("kind") or "edit"))

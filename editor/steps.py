@@ -39,7 +39,7 @@ class Batch:
 class _Kept:
     """The step history behind one undo entry (a generation, branch, re-roll...)."""
 
-    text: str  # that entry's text: another entry at the same index is another state
+    entry: object  # that undo command: another one at the same index is another state
     chain: list[DecodeHistory]
     window: int
     candidate: int
@@ -63,6 +63,7 @@ class Steps(QObject):
         self.live_job = 0
         self.candidate = 0
         self.undo_index = -1  # the undo index right after this history's result was committed
+        self._entry: object = None  # the undo command that committed it
         self.index = -1  # the scrubbed step (index into the steps); -1: the newest
         self.region: np.ndarray | None = None  # (t, t): the cells the user asked to regenerate
         self.reason = NO_DECODE
@@ -96,7 +97,21 @@ class Steps(QObject):
     @property
     def current(self) -> bool:
         """The history's result is what the document shows (nothing undone or edited since)."""
-        return self.history is not None and self.doc.undo_stack.index() == self.undo_index
+        return self.in_stack() and self.doc.undo_stack.index() == self.undo_index
+
+    def in_stack(self) -> bool:
+        """The undo entry that committed the history's result is still in the undo stack
+        (perhaps undone, or with edits on top)."""
+        return self.history is not None and self._entry_at(self.undo_index) is self._entry
+
+    def _entry_at(self, index: int) -> object:
+        stack = self.doc.undo_stack
+        return stack.command(index - 1) if 0 < index <= stack.count() else None
+
+    def _mark(self, index: int | None = None) -> None:
+        """The history belongs to undo entry `index` (default: the stack's current one)."""
+        self.undo_index = self.doc.undo_stack.index() if index is None else index
+        self._entry = self._entry_at(self.undo_index)
 
     def can_branch(self) -> bool:
         return self.history is not None and not self.c.busy
@@ -265,7 +280,7 @@ class Steps(QObject):
     def _on_result(self, result: JobResult) -> None:
         chain = [result.history] if result.history is not None else result.chain
         self.live_steps, self.index, self.candidate = [], -1, 0
-        self.undo_index = self.doc.undo_stack.index()
+        self._mark()
         if len(chain) == 1:
             self.batches.insert(0, Batch(result.job_id, list(chain[0].steps[-1]),
                                          self.doc.mask.shape))
@@ -279,11 +294,12 @@ class Steps(QObject):
         self._reroll = False
 
     def adopt(self, chain: list[DecodeHistory], window: int, candidate: int,
-              region: np.ndarray | None) -> None:
-        """Take `chain` (a reopened project's) as the decode behind the document as it is."""
+              region: np.ndarray | None, undo_index: int | None = None) -> None:
+        """Take `chain` (a reopened project's) as the decode committed by undo entry
+        `undo_index` (default: the current one)."""
         self.live_steps, self.index = [], -1
         self.candidate = min(max(candidate, 0), chain[0].candidates - 1)
-        self.undo_index = self.doc.undo_stack.index()
+        self._mark(undo_index)
         self._take(chain, window, region)
 
     def show_batch(self, result: JobResult) -> None:
@@ -313,11 +329,10 @@ class Steps(QObject):
 
     def _keep(self) -> None:
         """Remember the history for its undo entry, so undo / redo can bring it back."""
-        stack, i = self.doc.undo_stack, self.undo_index
-        if not self.chain or not 0 < i <= stack.count():
+        if not self.chain or not self.in_stack():
             return
-        self._kept[i] = _Kept(stack.text(i - 1), self.chain, self.window, self.candidate,
-                              self.region)
+        self._kept[self.undo_index] = _Kept(self._entry, self.chain, self.window,
+                                            self.candidate, self.region)
         while len(self._kept) > KEEP_DECODES:
             del self._kept[min(self._kept)]
 
@@ -332,20 +347,31 @@ class Steps(QObject):
         self._kept = {i: k for i, k in self._kept.items() if i <= stack.count()}
         k = self._kept.get(index)
         if (k is not None and not self.c.busy and index != self.undo_index
-                and stack.text(index - 1) == k.text):
-            self.undo_index, self.candidate, self.index = index, k.candidate, -1
+                and self._entry_at(index) is k.entry):
+            self.candidate, self.index = k.candidate, -1
+            self._mark(index)
             self._take(k.chain, k.window, k.region)
             return
         self.changed.emit()
 
     @Slot(int, int)
     def _on_candidate(self, index: int, count: int) -> None:
-        if count > 0 and index != self.candidate:
-            self.candidate = index
-            if self.history is not None:
-                self.undo_index = self.doc.undo_stack.index()
-                self._keep()
-            self.changed.emit()
+        c = self.c.candidate
+        if count <= 0 or c is None:
+            return
+        # A flip commits the other candidate as a new undo entry (undo, then push): the
+        # batch's history moves to it, whatever the undo in between showed.
+        k = next((k for k in self._kept.values()
+                  if k.chain and k.chain[0].job_id == c.result.job_id), None)
+        if k is None:
+            if index != self.candidate:
+                self.candidate = index
+                self.changed.emit()
+            return
+        self._kept = {i: v for i, v in self._kept.items() if v is not k}
+        self.candidate, self.index = index, -1
+        self._mark()
+        self._take(k.chain, k.window, k.region)
 
     @Slot()
     def _on_started(self) -> None:

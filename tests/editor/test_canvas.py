@@ -145,3 +145,25 @@ def test_a_fitted_view_stays_fitted_through_resizes_and_outpaints_until_the_user
     win.resize(win.width() + 200, win.height() + 150)
     qtbot.waitUntil(lambda: cv.viewport().width() > w, timeout=2000)
     assert cv.zoom() == z
+
+
+def test_a_refused_outpaint_drag_leaves_the_zoom_alone(qtbot, win):
+    cv = win.canvas
+    cv.set_zoom(cv.zoom() * 1.5)
+    z = cv.zoom()
+    w, h = win.doc.width, win.doc.height
+    cv.centerOn(w, h / 2)
+    a = cv.mapFromScene(w, h / 2)
+    view = cv.viewport()
+    win.controller.job = object()  # busy: extend() refuses the drag and says so
+    try:
+        qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=a)
+        qtbot.mouseMove(view, a + QPoint(40, 0))
+        qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=a + QPoint(40, 0))
+    finally:
+        win.controller.job = None
+    assert win.doc.width == 64 and cv.zoom() == z
+    w = cv.viewport().width()
+    win.resize(win.width() - 100, win.height())
+    qtbot.waitUntil(lambda: cv.viewport().width() < w, timeout=2000)
+    assert cv.zoom() == z

@@ -410,3 +410,26 @@ def test_a_multi_window_step_history_comes_back_window_by_window(qtbot, win, tmp
         assert other.step_tools.scrubber.window_box.value() == 1
     finally:
         other.close()
+
+
+def test_a_decode_under_later_edits_keeps_its_history_in_the_project(qtbot, win, tmp_path, engine):
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[10:26, 10:26] = True
+    win.doc.set_mask(m, "mask")
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        win.a_generate.trigger()
+    h = win.step_tools.steps.history
+    win.doc.set_mask(~m, "a stroke after it")
+    assert not win.step_tools.steps.current
+    path = tmp_path / "later.maskgit"
+    assert win.session.save_project(path)
+    other = make_window(qtbot, tmp_path / "b", engine)
+    try:
+        assert other.open_path(path), other.last_error
+        steps = other.step_tools.steps
+        assert steps.history is not None and not steps.current
+        other.doc.undo_stack.undo()  # back to the decode's result: its tools work again
+        assert steps.current and steps.can_reroll()
+        assert np.array_equal(steps.history.last().tokens, h.last().tokens)
+    finally:
+        other.close()

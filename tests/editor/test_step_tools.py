@@ -406,3 +406,16 @@ def test_a_cancelled_decode_leaves_no_live_row_in_the_strip(qtbot, tmp_path):
     finally:
         gated.open()
         win.close()
+
+
+def test_an_undone_result_under_a_new_edit_is_not_current(qtbot, win, engine):
+    paint_mask(win)
+    generate(qtbot, win)
+    steps, sc = win.step_tools.steps, win.step_tools.scrubber
+    assert steps.current
+    win.doc.undo_stack.undo()
+    paint_mask(win)  # a new entry where the result was
+    assert not steps.current and not sc.reroll_btn.isEnabled()
+    assert "since undone" in sc.label.text()
+    n = len(engine.calls)
+    assert not steps.reroll(0.2) and len(engine.calls) == n
