@@ -102,7 +102,8 @@ class Steps(QObject):
     def in_stack(self) -> bool:
         """The undo entry that committed the history's result is still in the undo stack
         (perhaps undone, or with edits on top)."""
-        return self.history is not None and self._entry_at(self.undo_index) is self._entry
+        return (self.history is not None and self._entry is not None
+                and self._entry_at(self.undo_index) is self._entry)
 
     def _entry_at(self, index: int) -> object:
         stack = self.doc.undo_stack
