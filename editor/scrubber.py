@@ -126,6 +126,11 @@ class StepScrubber(QWidget):
             self.reroll_btn.setToolTip("Decode the least confident tokens of the edited region "
                                        "again, keeping every other token (and locked cells)")
         if n == 0:
+            job = s.c.job
+            if job is not None and len(job.windows) > 1:
+                why = "decoding window by window: every window's steps are here when it is done"
+            elif s.c.busy:
+                why = "decoding…"
             self.label.setText(why or "no decode yet")
         else:
             self._label(s.index if s.index != -1 else n - 1, n)

@@ -83,7 +83,7 @@ class Steps(QObject):
     # ------------------------------------------------------------------ state
     @property
     def steps(self) -> list[list[StepRecord]]:
-        if self.c.busy and self.live_steps:
+        if self.c.busy:  # the running decode's (none yet, or several windows: none at all)
             return self.live_steps
         return self.history.steps if self.history is not None else []
 
