@@ -5,6 +5,7 @@ recovered by the next window."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
 import zlib
@@ -14,6 +15,19 @@ import pytest
 from fakes import make_window
 
 from editor import project, session
+
+
+@contextlib.contextmanager
+def reopened(qtbot, win, tmp_path, engine, name="work.maskgit"):
+    """`win`'s session saved as a project and opened in a second window."""
+    path = tmp_path / name
+    assert win.session.save_project(path)
+    other = make_window(qtbot, tmp_path / "b", engine)
+    try:
+        assert other.open_path(path), other.last_error
+        yield other
+    finally:
+        other.close()
 
 
 def states(win):
@@ -397,19 +411,13 @@ def test_a_multi_window_step_history_comes_back_window_by_window(qtbot, win, tmp
     steps = win.step_tools.steps
     assert len(steps.chain) == 2
     steps.select_window(0)
-    path = tmp_path / "two.maskgit"
-    assert win.session.save_project(path)
-    other = make_window(qtbot, tmp_path / "b", engine)
-    try:
-        assert other.open_path(path), other.last_error
+    with reopened(qtbot, win, tmp_path, engine) as other:
         back = other.step_tools.steps
         assert len(back.chain) == 2 and back.window == 0 and back.current
         for a, b in zip(steps.chain, back.chain, strict=True):
             assert a.window == b.window and np.array_equal(a.pixel_mask, b.pixel_mask)
             assert np.array_equal(a.last().tokens, b.last().tokens)
         assert other.step_tools.scrubber.window_box.value() == 1
-    finally:
-        other.close()
 
 
 def test_a_decode_under_later_edits_keeps_its_history_in_the_project(qtbot, win, tmp_path, engine):
@@ -421,15 +429,9 @@ def test_a_decode_under_later_edits_keeps_its_history_in_the_project(qtbot, win,
     h = win.step_tools.steps.history
     win.doc.set_mask(~m, "a stroke after it")
     assert not win.step_tools.steps.current
-    path = tmp_path / "later.maskgit"
-    assert win.session.save_project(path)
-    other = make_window(qtbot, tmp_path / "b", engine)
-    try:
-        assert other.open_path(path), other.last_error
+    with reopened(qtbot, win, tmp_path, engine) as other:
         steps = other.step_tools.steps
         assert steps.history is not None and not steps.current
         other.doc.undo_stack.undo()  # back to the decode's result: its tools work again
         assert steps.current and steps.can_reroll()
         assert np.array_equal(steps.history.last().tokens, h.last().tokens)
-    finally:
-        other.close()
