@@ -105,6 +105,9 @@ class CandidateStrip(QScrollArea):
             tip = (f"candidate {i + 1}: click to accept" if k == 0
                    else f"earlier candidate {i + 1}: click to put it back")
             btn = self._button(rec, tip)
+            if b.shape != self.steps.doc.mask.shape:
+                btn.setEnabled(False)
+                btn.setToolTip("from a canvas of another size (undo or redo back to it)")
             btn.clicked.connect(lambda _=False, k=k, i=i: self.picked.emit(k, i))
             self._row.addWidget(btn)
             self.buttons.append((k, i, btn))

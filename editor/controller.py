@@ -37,6 +37,7 @@ class Candidate:
     index: int  # which of result.images is committed
     undo_index: int  # the undo stack index right after the commit
     text: str
+    entry: object = None  # the undo command of the commit (undo + redo find it again)
 
 
 class Controller(QObject):
@@ -73,6 +74,7 @@ class Controller(QObject):
         self.job: Job | None = None  # the running job; steps of any other id are dropped
         self.candidate: Candidate | None = None
         self._replaced: Candidate | None = None  # taken off by regenerate() until its job ends
+        self._parked: Candidate | None = None  # undone; pending again if redo reaches it
         self.dropped_steps = 0  # stale steps seen (tests and the log use it)
         self._job_text = ""
         self._job_mask_after: np.ndarray | None = None
@@ -223,6 +225,7 @@ class Controller(QObject):
     # ------------------------------------------------------------------ candidates
     def accept(self) -> None:
         """Keep the committed candidate (it already is in the document and the undo stack)."""
+        self._parked = None
         if self.candidate is not None:
             self.candidate = None
             self.candidate_changed.emit(-1, 0)
@@ -332,7 +335,10 @@ class Controller(QObject):
                 mask_after: np.ndarray | None = None) -> None:
         after = mask_after if mask_after is not None else self.doc.mask & ~job.mask
         self.doc.apply_result(result.images[index], result.changed, after, text)
-        self.candidate = Candidate(job, result, index, self.doc.undo_stack.index(), text)
+        stack = self.doc.undo_stack
+        self.candidate = Candidate(job, result, index, stack.index(), text,
+                                   stack.command(stack.index() - 1))
+        self._parked = None
         self.candidate_changed.emit(index, len(result.images))
 
     @Slot(int, str)
@@ -367,7 +373,13 @@ class Controller(QObject):
 
     @Slot(int)
     def _on_undo_index(self, index: int) -> None:
-        # Undoing past the committed candidate leaves nothing to swap or regenerate.
-        if self.candidate is not None and index != self.candidate.undo_index:
-            self.candidate = None
+        # Undoing past the committed candidate leaves nothing to swap or regenerate, until a
+        # redo reaches that very entry again.
+        c, parked = self.candidate, self._parked
+        if c is not None and index != c.undo_index:
+            self._parked, self.candidate = c, None
             self.candidate_changed.emit(-1, 0)
+        elif (c is None and parked is not None and index == parked.undo_index and not self.busy
+              and self.doc.undo_stack.command(index - 1) is parked.entry):
+            self.candidate, self._parked = parked, None
+            self.candidate_changed.emit(parked.index, len(parked.result.images))

@@ -115,7 +115,7 @@ def capture(doc: d.Document, controller: Controller | None = None,
     # The state before the first entry is computed by `write`, off the GUI thread.
     if controller is not None and controller.candidate is not None:
         st.candidate = _candidate(controller, stack.index())
-    if steps is not None and steps.in_stack() and not steps.c.busy:
+    if steps is not None and steps.in_stack():  # a running decode has none yet: the last one's
         st.steps = _history(steps)
     st.saved_at = time.time()
     return st
@@ -629,7 +629,9 @@ def _restore_candidate(c: dict[str, Any], doc: d.Document, controller: Controlle
         images.append(im)
     result = JobResult(job.id, images, c.get("class_id"), (x0, y0, x1, y1))
     index = int(c["index"])
-    controller.candidate = Candidate(job, result, index, doc.undo_stack.index(), str(c["text"]))
+    stack = doc.undo_stack
+    controller.candidate = Candidate(job, result, index, stack.index(), str(c["text"]),
+                                     stack.command(stack.index() - 1))
     controller.candidate_changed.emit(index, len(images))
 
 

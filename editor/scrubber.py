@@ -131,6 +131,9 @@ class StepScrubber(QWidget):
                 why = "decoding window by window: every window's steps are here when it is done"
             elif s.c.busy:
                 why = "decoding…"
+            elif s.history is not None and not s.fits():
+                why = "The canvas changed size since the last decode: its steps are for the " \
+                      "canvas it had then (undo or redo back to it)."
             self.label.setText(why or "no decode yet")
         else:
             self._label(s.index if s.index != -1 else n - 1, n)

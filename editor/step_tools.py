@@ -124,7 +124,7 @@ class StepTools(QObject):
 
     def _follow(self) -> None:
         s, cv = self.steps, self.win.canvas
-        if s.index != -1 and not s.current and not self.win.controller.busy:
+        if not s.current and not self.win.controller.busy and (s.index != -1 or cv.previewing):
             s.index = -1  # the result was undone or edited: scrubbing ends
             if cv.previewing:
                 cv.end_preview()

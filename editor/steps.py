@@ -85,7 +85,11 @@ class Steps(QObject):
     def steps(self) -> list[list[StepRecord]]:
         if self.c.busy:  # the running decode's (none yet, or several windows: none at all)
             return self.live_steps
-        return self.history.steps if self.history is not None else []
+        return self.history.steps if self.fits() else []
+
+    def fits(self) -> bool:
+        """The history is for a canvas of the document's size (an undone outpaint: not)."""
+        return self.history is not None and self.history.pixel_mask.shape == self.doc.mask.shape
 
     def record(self, index: int = -1) -> StepRecord | None:
         steps = self.steps
@@ -115,7 +119,7 @@ class Steps(QObject):
         self._entry = self._entry_at(self.undo_index)
 
     def can_branch(self) -> bool:
-        return self.history is not None and not self.c.busy
+        return self.fits() and not self.c.busy
 
     def can_vary(self) -> bool:
         return not self.c.busy and self._planned == 1
@@ -243,7 +247,10 @@ class Steps(QObject):
     # ------------------------------------------------------------------ candidates strip
     def restore(self, batch: int, candidate: int) -> bool:
         """Put an earlier candidate back (its window's pixels), as one undo entry."""
-        if self.c.busy or not 0 <= batch < len(self.batches):
+        if self.c.busy:
+            self.c.message.emit("Wait for the running generation (or cancel it) first.")
+            return False
+        if not 0 <= batch < len(self.batches):
             return False
         b = self.batches[batch]
         if b.shape != self.doc.mask.shape or not 0 <= candidate < len(b.records):
@@ -395,5 +402,5 @@ class Steps(QObject):
             self.history, self.region, self.reason = None, None, NO_DECODE
             self.chain, self.window, self._kept = [], 0, {}
             self.batches, self.live_steps = [], []
-            self.batches_changed.emit()
-            self.changed.emit()
+        self.batches_changed.emit()  # thumbnails of another canvas size can't be put back
+        self.changed.emit()

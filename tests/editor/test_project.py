@@ -435,3 +435,26 @@ def test_a_decode_under_later_edits_keeps_its_history_in_the_project(qtbot, win,
         other.doc.undo_stack.undo()  # back to the decode's result: its tools work again
         assert steps.current and steps.can_reroll()
         assert np.array_equal(steps.history.last().tokens, h.last().tokens)
+
+
+def test_a_save_during_a_decode_keeps_the_last_decodes_history(qtbot, tmp_path):
+    from fakes import FakeEngine
+
+    gated = FakeEngine(gated=True)
+    win = make_window(qtbot, tmp_path, gated)
+    try:
+        m = np.zeros(win.doc.mask.shape, bool)
+        m[10:26, 10:26] = True
+        win.doc.set_mask(m, "mask")
+        s = win.controller.sampling
+        gated.release(s.steps - s.start_step)
+        with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+            win.a_generate.trigger()
+        win.doc.set_mask(m, "mask again")
+        win.a_generate.trigger()  # runs until the test lets it go
+        assert win.controller.busy
+        st = project.capture(win.doc, win.controller, steps=win.step_tools.steps)
+        assert st.steps is not None and len(st.steps["chain"]) == 1
+    finally:
+        gated.open()
+        win.close()

@@ -419,3 +419,40 @@ def test_an_undone_result_under_a_new_edit_is_not_current(qtbot, win, engine):
     assert "since undone" in sc.label.text()
     n = len(engine.calls)
     assert not steps.reroll(0.2) and len(engine.calls) == n
+
+
+def test_scrubbing_an_undone_result_ends_at_the_next_edit(qtbot, win):
+    paint_mask(win)
+    generate(qtbot, win)
+    win.doc.undo_stack.undo()
+    sc = win.step_tools.scrubber
+    sc.slider.setValue(1)
+    sc.slider.setValue(sc.slider.maximum())  # the undone result's last step, as a preview
+    assert win.canvas.previewing
+    paint_mask(win, 2, 2, 10, 10)
+    assert not win.canvas.previewing, "the canvas shows the document again"
+
+
+def test_redo_makes_an_undone_result_pending_again(qtbot, win):
+    m = paint_mask(win)
+    generate(qtbot, win, candidates=3)
+    c = win.controller
+    win.doc.undo_stack.undo()
+    assert c.candidate is None
+    win.doc.undo_stack.redo()
+    assert c.candidate is not None and c.candidate.index == 0
+    win.candidate_bar.next.click()  # flipping works again
+    assert c.candidate.index == 1 and win.step_tools.steps.current
+    assert (win.doc.image[m] == colour(5, c.sampling.steps - 1, 1)).all()
+
+
+def test_an_undone_outpaint_disables_what_needs_its_canvas(qtbot, win):
+    win.controller.extend(0, 0, 24, 0)  # the fake engine fills it at once
+    qtbot.waitUntil(lambda: not win.controller.busy, timeout=5000)
+    steps, sc, strip = win.step_tools.steps, win.step_tools.scrubber, win.step_tools.strip
+    assert steps.fits() and sc.branch_btn.isEnabled()
+    win.doc.undo_stack.undo()
+    win.doc.undo_stack.undo()  # the canvas before the extension
+    assert not steps.fits() and steps.steps == [] and not sc.branch_btn.isEnabled()
+    assert "changed size" in sc.label.text()
+    assert strip.buttons and not any(btn.isEnabled() for _, _, btn in strip.buttons)
