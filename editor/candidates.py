@@ -42,7 +42,6 @@ class CandidateStrip(QScrollArea):
         self.setWidget(self._inner)
         self.live_buttons: list[QToolButton] = []
         self.buttons: list[tuple[int, int, QToolButton]] = []  # (batch, candidate, button)
-        self._selected = 0
         steps.live.connect(self._on_live)
         steps.batches_changed.connect(self.rebuild)
         # A decode that ends without a result (cancelled, failed): its live row goes.
@@ -50,11 +49,10 @@ class CandidateStrip(QScrollArea):
         self.rebuild()
 
     def select(self, index: int, count: int) -> None:
-        """The committed candidate of the newest batch (controller.candidate_changed)."""
-        if count > 0:
-            self._selected = index
+        """The pending candidate of the newest batch (controller.candidate_changed); none is
+        marked while nothing is pending."""
         for b, c, btn in self.buttons:
-            btn.setChecked(b == 0 and c == self._selected)
+            btn.setChecked(count > 0 and b == 0 and c == index)
 
     def _clear(self) -> None:
         while self._row.count():
@@ -97,7 +95,8 @@ class CandidateStrip(QScrollArea):
             self._add_earlier(1)
         self._row.addStretch(1)
         self.setVisible(bool(batches))
-        self.select(self.steps.candidate, 1)  # the shown one (0 after a new decode)
+        pending = self.steps.c.candidate
+        self.select(pending.index if pending is not None else -1, 1 if pending else 0)
 
     def _add_batch(self, k: int) -> None:
         b = self.steps.batches[k]
@@ -105,6 +104,7 @@ class CandidateStrip(QScrollArea):
             tip = (f"candidate {i + 1}: click to accept" if k == 0
                    else f"earlier candidate {i + 1}: click to put it back")
             btn = self._button(rec, tip)
+            btn.setCheckable(k == 0)  # only the pending batch has a chosen one
             if b.shape != self.steps.doc.mask.shape:
                 btn.setEnabled(False)
                 btn.setToolTip("from a canvas of another size (undo or redo back to it)")

@@ -110,7 +110,7 @@ class StepScrubber(QWidget):
         self.window_box.setSuffix(f" of {len(s.chain)}")
         self.window_box.setValue(s.window + 1)
         self.window_box.blockSignals(False)
-        self.window_box.setVisible(len(s.chain) > 1 and not s.c.busy)
+        self.window_box.setVisible(len(s.chain) > 1 and not s.c.busy and s.fits())
         why = s.reason
         self.branch_btn.setEnabled(s.can_branch())
         self.reroll_btn.setEnabled(s.can_reroll())

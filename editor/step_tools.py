@@ -128,6 +128,7 @@ class StepTools(QObject):
             s.index = -1  # the result was undone or edited: scrubbing ends
             if cv.previewing:
                 cv.end_preview()
+            self.scrubber.refresh()  # it drew the scrubbed step before this slot ran
         self._update_heat()
 
     def _window(self) -> object:

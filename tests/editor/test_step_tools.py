@@ -451,8 +451,37 @@ def test_an_undone_outpaint_disables_what_needs_its_canvas(qtbot, win):
     qtbot.waitUntil(lambda: not win.controller.busy, timeout=5000)
     steps, sc, strip = win.step_tools.steps, win.step_tools.scrubber, win.step_tools.strip
     assert steps.fits() and sc.branch_btn.isEnabled()
+    assert len(steps.chain) > 1 and sc.window_box.isVisibleTo(sc)
     win.doc.undo_stack.undo()
     win.doc.undo_stack.undo()  # the canvas before the extension
     assert not steps.fits() and steps.steps == [] and not sc.branch_btn.isEnabled()
+    assert not sc.window_box.isVisibleTo(sc)
     assert "changed size" in sc.label.text()
     assert strip.buttons and not any(btn.isEnabled() for _, _, btn in strip.buttons)
+
+
+def test_an_edit_while_scrubbed_puts_the_slider_back_on_the_result(qtbot, win):
+    paint_mask(win)
+    generate(qtbot, win)
+    sc = win.step_tools.scrubber
+    sc.slider.setValue(2)
+    assert win.canvas.previewing
+    win.controller.locks.set(np.ones(win.doc.mask.shape, bool))  # an edit (a lock) on top
+    assert not win.canvas.previewing
+    assert sc.slider.value() == sc.slider.maximum() and "(result, since" in sc.label.text()
+
+
+def test_the_strip_marks_only_the_pending_candidate(qtbot, win):
+    paint_mask(win)
+    generate(qtbot, win, candidates=2)
+    paint_mask(win)
+    generate(qtbot, win, candidates=2)
+    strip = win.step_tools.strip
+
+    def marked():
+        return [(b, c) for b, c, btn in strip.buttons if btn.isChecked()]
+
+    assert marked() == [(0, 0)]
+    assert not any(btn.isCheckable() for b, _, btn in strip.buttons if b > 0)
+    win.candidate_bar.discard_btn.click()
+    assert marked() == [], "nothing pending, nothing marked"
