@@ -96,7 +96,10 @@ class CandidateStrip(QScrollArea):
         self._row.addStretch(1)
         self.setVisible(bool(batches))
         pending = self.steps.c.candidate
-        self.select(pending.index if pending is not None else -1, 1 if pending else 0)
+        if pending is None:
+            self.select(-1, 0)
+        else:
+            self.select(pending.index, 1)
 
     def _add_batch(self, k: int) -> None:
         b = self.steps.batches[k]
