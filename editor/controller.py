@@ -369,6 +369,7 @@ class Controller(QObject):
     @Slot(str, str)
     def _on_model_failed(self, name: str, text: str) -> None:
         self.error.emit("Model not loaded", f"The model {name!r} could not be loaded.\n\n{text}")
+        self.message.emit(f"Model not loaded; still using {self.model_name or 'no model'}")
         self.model_changed.emit(self.model_name, self.window, self.tokens)
 
     @Slot(int)

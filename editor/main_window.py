@@ -6,6 +6,8 @@ Errors are shown in non-blocking message boxes and never lose the document.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -122,6 +124,7 @@ class MainWindow(QMainWindow):
         self._build_status()
         self._bind()
         self.session = Session(self)  # project files, autosave, recovery
+        self._tried_model = ""  # a model file being loaded from the menu
         self.step_tools = StepTools(self)  # scrubber, heatmap, re-roll, lock, candidates
         self._restore_layout()
         self.set_tool("brush")
@@ -564,10 +567,14 @@ class MainWindow(QMainWindow):
             self.sampling.add_model_path(path)
             name = path
         self.sampling.model_status.setText("loading…")
+        self._tried_model = name
         self.controller.load_model(name)  # remembered in settings once it has loaded
 
     @Slot(str, int, int)
     def _on_model(self, name: str, window: int, tokens: int) -> None:
+        tried, self._tried_model = self._tried_model, ""
+        if tried and tried != name:  # it failed: the list keeps only models that load
+            self.sampling.forget_model_path(tried)
         if window:
             self.sampling.model_status.setText(f"{window} px window, {tokens}×{tokens} tokens")
             self.sampling.select_model(name)  # after a failed switch: show what is loaded
@@ -631,11 +638,17 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         self.brush_size.setValue(int(self.settings.value("brush", 32)))
+        with contextlib.suppress(TypeError, ValueError):  # absent or damaged: the defaults
+            self.session.apply_settings(dict(json.loads(str(self.settings.value("sampling")))))
 
     def _save_layout(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("state", self.saveState())
         self.settings.setValue("brush", self.brush_size.value())
+        # Steps, schedule, order, temperatures, seed, candidates and class; the model has
+        # its own key (loaded at start).
+        sampling = {k: v for k, v in self.session.settings().items() if k != "model"}
+        self.settings.setValue("sampling", json.dumps(sampling))
 
     def _update_title(self, *_args) -> None:
         try:

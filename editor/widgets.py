@@ -165,6 +165,12 @@ class SamplingPanel(QWidget):
             i = self.model.findData(path)
         self.model.setCurrentIndex(i)
 
+    def forget_model_path(self, path: str) -> None:
+        """Drop a file that failed to load from the list (the built-in entries stay)."""
+        i = self.model.findData(path)
+        if i >= 0 and path not in ("default", "tiny", "…"):
+            self.model.removeItem(i)
+
     def select_model(self, name: str) -> None:
         i = self.model.findData(name)
         if i >= 0:

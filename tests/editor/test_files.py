@@ -170,3 +170,27 @@ def test_the_blank_start_says_what_to_do_until_something_is_done(qtbot, tmp_path
     assert w.open_path(path)
     assert w.canvas.hint == ""
     w.close()
+
+
+def test_sampling_settings_and_class_survive_a_restart(qtbot, tmp_path, engine):
+    from fakes import make_window
+
+    win = make_window(qtbot, tmp_path, engine)
+    s = win.sampling
+    s.steps.setValue(20)
+    s.schedule.setCurrentText("arccos")
+    s.order.setCurrentText("halton")
+    s.choice.setValue(2.0)
+    s.seed.setValue(1234)
+    s.candidates.setValue(2)
+    win.class_picker.set_class(281)
+    win.close()
+    again = make_window(qtbot, tmp_path, engine)  # the same settings file
+    try:
+        t = again.sampling
+        assert (t.steps.value(), t.schedule.currentText(), t.order.currentText()) == (
+            20, "arccos", "halton")
+        assert t.choice.value() == 2.0 and t.candidates.value() == 2
+        assert again.class_picker.class_id() == 281
+    finally:
+        again.close()
