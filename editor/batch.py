@@ -145,6 +145,11 @@ def outpaint(args: argparse.Namespace) -> int:
     if out_path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise ValueError(f"--out {out_path}: use a .png, .jpg or .webp file name")
     rgb, src = read_rgb(Path(args.image))
+    w = rgb.shape[1] + sides["left"] + sides["right"]
+    h = rgb.shape[0] + sides["top"] + sides["bottom"]
+    if imageio.too_large(w, h):
+        raise ValueError(f"the outpainted image would be {w} x {h} pixels; the editor makes "
+                         f"and opens images up to {imageio.limit_text()}")
     sampling, params = sampling_params(args)
     engine = load_engine(args.model, args.device)
     image, mask = g.extend(rgb, np.zeros(rgb.shape[:2], bool), **sides)

@@ -9,7 +9,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from editor.jobs import ORDERS
+from editor.jobs import ORDERS, SCHEDULES
+
+DESCRIPTION = "MaskGIT Editor: inpaint, outpaint and regenerate parts of photos with MaskGIT."
+EPILOG = ("Without a command it opens the app: maskgit-editor [IMAGE] [--model NAME|PATH] "
+          "[--device cpu|cuda|mps|auto].")
+
+
+def _choice_temperature(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
 
 SUBCOMMANDS = ("inpaint", "outpaint", "weights", "train", "bench")
 
@@ -25,15 +36,17 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="ImageNet class id 0..999 (default: chosen from the image)",
     )
-    p.add_argument("--schedule", default="cosine", help="mask schedule (default cosine)")
-    p.add_argument("--choice-temperature", type=float, default=4.5)
+    p.add_argument("--schedule", default="cosine", choices=SCHEDULES,
+                   help="mask schedule (default cosine)")
+    p.add_argument("--choice-temperature", type=_choice_temperature, default=4.5,
+                   help="randomness of which tokens each step keeps (>= 0, default 4.5)")
     p.add_argument("--order", choices=ORDERS, default="confidence",
                    help="tokens each step keeps: the most confident (default) or Halton order")
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="maskgit-editor", description=__doc__)
+    p = argparse.ArgumentParser(prog="maskgit-editor", description=DESCRIPTION, epilog=EPILOG)
     sub = p.add_subparsers(dest="command")
 
     ip = sub.add_parser("inpaint", help="inpaint images with masks (white = regenerate)")

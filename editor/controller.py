@@ -20,6 +20,7 @@ from editor import geometry as g
 from editor.classes import class_names
 from editor.document import Document
 from editor.imageconv import to_qimage
+from editor.imageio import limit_text, too_large
 from editor.jobs import Job, JobResult, Sampling, next_job_id
 from editor.locks import LockLayer
 
@@ -197,6 +198,11 @@ class Controller(QObject):
         if self.busy:
             self.message.emit("Wait for the running generation (or cancel it) before "
                               "extending the canvas.")
+            return
+        w, h = self.doc.width + left + right, self.doc.height + top + bottom
+        if too_large(w, h):
+            self.message.emit(f"The canvas would be {w} x {h} pixels; the editor works on "
+                              f"images up to {limit_text()}.")
             return
         self.accept()
         self.doc.extend(left, top, right, bottom)

@@ -67,6 +67,11 @@ def limit_text() -> str:
     return f"{MAX_PIXELS / 1e6:.0f} megapixels (8192 x 8192) and {MAX_SIDE} pixels a side"
 
 
+def too_large(width: int, height: int) -> bool:
+    """Beyond what the editor opens (and so what it may make: a grown canvas too)."""
+    return width * height > MAX_PIXELS or max(width, height) > MAX_SIDE
+
+
 def load(path: str | Path) -> LoadedImage:
     """Read an image file; raises ImageLoadError (a ValueError) with the reason."""
     p = Path(path)
@@ -110,7 +115,7 @@ def decode(data: bytes, name: str = "image") -> LoadedImage:
                              f"(PNG, JPEG, WebP, BMP, GIF, TIFF){why}") from e
     if w < 1 or h < 1:
         raise ImageLoadError(f"{name} has no pixels ({w} x {h})")
-    if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
+    if too_large(w, h):
         raise ImageLoadError(f"{name} is {w} x {h} pixels ({w * h / 1e6:,.0f} megapixels); "
                              f"the editor opens images up to {limit_text()}. Scale it down "
                              "first, or edit a crop.")

@@ -57,6 +57,9 @@ MAX_RECENT = 10
 # (keys, what they do): shown as a two-column table, so no line wraps mid-phrase.
 HELP = (
     ("Ctrl+Enter", "generate: regenerate the masked pixels"),
+    ("Ctrl+Z · Ctrl+Shift+Z", "undo · redo"),
+    ("Ctrl+O · Ctrl+S · Ctrl+Alt+S", "open · save (into the open project) · save project"),
+    ("Ctrl+N", "new image of the chosen class"),
     ("B · E · R · L", "brush · eraser · rectangle · lasso (right button or Alt erases)"),
     ("[ · ]", "brush size"),
     ("Ctrl+D · Ctrl+I · Ctrl+A", "clear · invert · mask all"),
@@ -187,6 +190,8 @@ class MainWindow(QMainWindow):
         self.a_generate = self._action("&Generate", self.generate, "Ctrl+Return")
         self.a_regen_as = self._action("Regenerate selection as class", self.regenerate_as,
                                        "Ctrl+Shift+Return")
+        for a, keys in ((self.a_generate, "Ctrl+Enter"), (self.a_regen_as, "Ctrl+Shift+Enter")):
+            a.setShortcuts([a.shortcut(), QKeySequence(keys)])  # the keypad's Enter too
         self.a_vary = self._action(
             "&Vary masked region", lambda: self.step_tools.vary(
                 self.step_tools.scrubber.percent.value() / 100), "Shift+V")

@@ -67,8 +67,17 @@ class ClassPicker(QWidget):
             self.list.scrollTo(idx, QListView.ScrollHint.PositionAtCenter)
 
     def _pick_first(self) -> None:
-        if self._proxy.rowCount():
-            self.list.setCurrentIndex(self._proxy.index(0, 0))
+        """Return in the search: the best match (the whole name, then a whole word of it,
+        then a name that starts with the text, then the first in the list): "lion" is the
+        lion, not the sea lion; "cat" a tiger cat, not a catamaran."""
+        n = self._proxy.rowCount()
+        if not n:
+            return
+        text = self.search.text().strip().lower()
+        names = [str(self._proxy.index(i, 0).data()).split("  ·  ")[0].lower() for i in range(n)]
+        rank = [0 if name == text else 1 if text in name.replace("-", " ").split()
+                else 2 if name.startswith(text) else 3 for name in names]
+        self.list.setCurrentIndex(self._proxy.index(rank.index(min(rank)), 0))
 
     def _on_current(self, idx: QModelIndex, _old: QModelIndex) -> None:
         if not idx.isValid():

@@ -96,3 +96,11 @@ def test_order_reaches_the_decoder_and_a_wrong_one_is_refused(tmp_path, capsys):
         main(["inpaint", "--images", str(tmp_path), "--masks", str(tmp_path), "--out",
               str(tmp_path / "o"), "--order", "zigzag", *ARGS])
     assert e.value.code == 2 and "--order" in capsys.readouterr().err
+
+
+def test_outpaint_refuses_to_make_an_image_the_editor_would_refuse(tmp_path, capsys):
+    Image.new("RGB", (40, 30), "red").save(tmp_path / "in.png")
+    rc = main(["outpaint", str(tmp_path / "in.png"), "--right", "20000", "--out",
+               str(tmp_path / "out.png"), *ARGS])
+    assert rc == 2 and "20040 x 30" in capsys.readouterr().err
+    assert not (tmp_path / "out.png").exists()

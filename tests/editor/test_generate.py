@@ -143,6 +143,12 @@ def test_regenerate_as_class_and_automatic_class(qtbot, win, engine):
     assert "golden retriever" in win.regen_button.text()
     # Browsing with another search keeps the choice; clearing it shows the chosen row.
     picker = win.class_picker
+    for text, name in (("lion", "lion"), ("cat", "tiger cat"), ("tabby", "tabby")):
+        picker.search.setText(text)  # Return takes the best match, not the first by id
+        picker.search.returnPressed.emit()
+        assert picker.class_name() == name, text
+    picker.search.setText("golden retr")
+    picker.search.returnPressed.emit()
     picker.search.setText("tabby")
     assert picker.class_id() == 207
     picker.search.clear()
@@ -304,3 +310,12 @@ def test_cancelling_a_regeneration_puts_the_shown_candidate_back(qtbot, gwin, ga
     c = win.controller.candidate
     assert c is not None and c.index == 1 and not win.candidate_bar.isHidden()
     gated.open()
+
+
+def test_a_canvas_growth_beyond_the_size_limit_is_refused(qtbot, win):
+    from editor.imageio import MAX_SIDE
+
+    shape = win.doc.image.shape
+    win.controller.extend(0, 0, MAX_SIDE, 0)
+    assert win.doc.image.shape == shape and win.doc.undo_stack.count() == 0
+    assert "pixels a side" in win.statusBar().currentMessage()
