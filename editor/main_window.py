@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Slot
+from PySide6.QtCore import QBuffer, QIODevice, QSettings, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -42,6 +42,7 @@ from editor.canvas import Canvas
 from editor.classes import class_names
 from editor.controller import Controller
 from editor.document import Document
+from editor.imageconv import to_qimage
 from editor.imageio import READ_FORMATS
 from editor.locks import LockBrush
 from editor.project import EXT as PROJECT_EXT
@@ -60,6 +61,7 @@ HELP = (
     ("Ctrl+Z · Ctrl+Shift+Z", "undo · redo"),
     ("Ctrl+O · Ctrl+S · Ctrl+Alt+S", "open · save (into the open project) · save project"),
     ("Ctrl+N", "new image of the chosen class"),
+    ("Ctrl+C · Ctrl+V", "copy the image · paste an image as a new document"),
     ("B · E · R · L", "brush · eraser · rectangle · lasso (right button or Alt erases)"),
     ("[ · ]", "brush size"),
     ("Ctrl+D · Ctrl+I · Ctrl+A", "clear · invert · mask all"),
@@ -242,6 +244,11 @@ class MainWindow(QMainWindow):
         e = mb.addMenu("&Edit")
         e.addActions([self.a_undo, self.a_redo])
         e.addSeparator()
+        self.a_copy = self._action("&Copy image", self.copy_image, QKeySequence.StandardKey.Copy)
+        self.a_paste = self._action("&Paste as new image", self.paste_image,
+                                    QKeySequence.StandardKey.Paste)
+        e.addActions([self.a_copy, self.a_paste])
+        e.addSeparator()
         e.addActions([self.a_clear, self.a_all, self.a_invert])
         t = mb.addMenu("&Tools")
         t.addActions(list(self.tool_actions.values()))
@@ -344,16 +351,49 @@ class MainWindow(QMainWindow):
             return False
         finally:
             QApplication.restoreOverrideCursor()
+        self._show_loaded(loaded, Path(path), Path(path).name)
+        self._add_recent(str(Path(path).resolve()))
+        return True
+
+    def _show_loaded(self, loaded: imageio.LoadedImage, path: Path | None, name: str) -> None:
+        """`loaded` becomes the document (an opened file, or a pasted image: no path)."""
         self.controller.cancel()
         self.controller.accept()
         image = loaded.rgb
-        self.doc.reset(image, Path(path), alpha=loaded.alpha, straight=loaded.straight,
+        self.doc.reset(image, path, alpha=loaded.alpha, straight=loaded.straight,
                        exif=loaded.exif, icc_profile=loaded.icc_profile)
-        self._add_recent(str(Path(path).resolve()))
         QTimer.singleShot(0, self.canvas.fit)
         note = f" · {loaded.note}" if loaded.note else ""
-        self.statusBar().showMessage(f"Opened {Path(path).name} ({image.shape[1]}×"
-                                     f"{image.shape[0]}){note}", 8000)
+        self.statusBar().showMessage(f"Opened {name} ({image.shape[1]}×{image.shape[0]}){note}",
+                                     8000)
+
+    def copy_image(self) -> None:
+        """The image as it is now, to the clipboard (to paste into another program)."""
+        QApplication.clipboard().setImage(to_qimage(self.doc.image))
+        self.statusBar().showMessage(f"Copied the image ({self.doc.width}×{self.doc.height})",
+                                     5000)
+
+    def paste_image(self) -> bool:
+        """A new document from the clipboard: an image, or a copied image file."""
+        data = QApplication.clipboard().mimeData()
+        files = [u.toLocalFile() for u in data.urls() if u.isLocalFile()] if data.hasUrls() else []
+        if files:
+            return self.open_path(files[0])
+        if not data.hasImage():
+            self.show_error("Nothing to paste", "The clipboard holds no image. Copy an image "
+                            "(or an image file) in another program first.")
+            return False
+        buf = QBuffer()
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        QImage(QApplication.clipboard().image()).save(buf, "PNG")
+        try:  # the same checks as a file: size limits, alpha
+            loaded = imageio.decode(bytes(buf.data()), "the clipboard image")
+        except ValueError as e:
+            self.show_error("Could not paste", str(e))
+            return False
+        if not self._may_discard():
+            return False
+        self._show_loaded(loaded, None, "the clipboard image")
         return True
 
     def save(self) -> bool:

@@ -194,3 +194,26 @@ def test_sampling_settings_and_class_survive_a_restart(qtbot, tmp_path, engine):
         assert again.class_picker.class_id() == 281
     finally:
         again.close()
+
+
+def test_copy_and_paste_through_the_clipboard(qtbot, win, tmp_path):
+    from PySide6.QtWidgets import QApplication
+
+    to_qimage = imageconv.to_qimage
+    clip = QApplication.clipboard()
+    win.copy_image()
+    got = clip.image().convertToFormat(to_qimage(win.doc.image).format())
+    assert got == to_qimage(win.doc.image), "the image as it is, on the clipboard"
+    pasted = np.random.default_rng(3).integers(0, 256, (20, 30, 3), np.uint8)
+    clip.setImage(to_qimage(pasted))
+    assert win.paste_image()
+    assert np.array_equal(win.doc.image, pasted) and win.doc.path is None
+    path = tmp_path / "copied.png"
+    Image.fromarray(pasted[:, ::-1].copy()).save(path)
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(path))])  # a file copied in a file manager
+    clip.setMimeData(data)
+    assert win.paste_image() and win.doc.path == path
+    clip.setText("just text")
+    assert not win.paste_image() and win.last_error[0] == "Nothing to paste"
+    assert win.doc.path == path, "nothing changed"
