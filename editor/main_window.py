@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QBuffer, QIODevice, QSettings, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import (
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from editor.worker import WorkerThread
 
 MAX_RECENT = 10
+MASK_STEP = 8  # px a mask grows or shrinks by (Ctrl+] / Ctrl+[)
 # (keys, what they do): shown as a two-column table, so no line wraps mid-phrase.
 HELP = (
     ("Ctrl+Enter", "generate: regenerate the masked pixels"),
@@ -65,6 +67,7 @@ HELP = (
     ("B · E · R · L", "brush · eraser · rectangle · lasso (right button or Alt erases)"),
     ("[ · ]", "brush size"),
     ("Ctrl+D · Ctrl+I · Ctrl+A", "clear · invert · mask all"),
+    ("Ctrl+] · Ctrl+[", f"grow · shrink the mask by {MASK_STEP} px"),
     ("drag an edge or corner", "outpaint: grow the canvas, filled on release"),
     ("wheel", "zoom about the pointer"),
     ("Space+drag, middle button", "pan"),
@@ -189,6 +192,10 @@ class MainWindow(QMainWindow):
         self.a_clear = self._action("Clear mask", lambda: self._set_mask(False), "Ctrl+D")
         self.a_all = self._action("Mask everything", lambda: self._set_mask(True), "Ctrl+A")
         self.a_invert = self._action("Invert mask", self._invert_mask, "Ctrl+I")
+        self.a_grow = self._action(f"Grow mask by {MASK_STEP} px", lambda: self._grow_mask(1),
+                                   "Ctrl+]")
+        self.a_shrink = self._action(f"Shrink mask by {MASK_STEP} px",
+                                     lambda: self._grow_mask(-1), "Ctrl+[")
         self.a_generate = self._action("&Generate", self.generate, "Ctrl+Return")
         self.a_regen_as = self._action("Regenerate selection as class", self.regenerate_as,
                                        "Ctrl+Shift+Return")
@@ -249,7 +256,7 @@ class MainWindow(QMainWindow):
                                     QKeySequence.StandardKey.Paste)
         e.addActions([self.a_copy, self.a_paste])
         e.addSeparator()
-        e.addActions([self.a_clear, self.a_all, self.a_invert])
+        e.addActions([self.a_clear, self.a_all, self.a_invert, self.a_grow, self.a_shrink])
         t = mb.addMenu("&Tools")
         t.addActions(list(self.tool_actions.values()))
         t.addSeparator()
@@ -547,6 +554,17 @@ class MainWindow(QMainWindow):
 
     def _invert_mask(self) -> None:
         self.doc.set_mask(~self.doc.mask, "Invert mask")
+
+    def _grow_mask(self, sign: int) -> None:
+        """Grow (or shrink) the mask by MASK_STEP px: removing an object needs its edge and
+        shadow covered too. One undo entry."""
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * MASK_STEP + 1,) * 2)
+        op = cv2.dilate if sign > 0 else cv2.erode
+        # Beyond the image counts as unmasked when growing and as masked when shrinking, so a
+        # mask on the border stays there.
+        m = op(self.doc.mask.astype(np.uint8), disc, borderValue=0 if sign > 0 else 1)
+        m = m.astype(bool)
+        self.doc.set_mask(m, "Grow mask" if sign > 0 else "Shrink mask")
 
     def _set_fill(self, on: bool) -> None:
         self.controller.fill_on_release = on

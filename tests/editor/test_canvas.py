@@ -167,3 +167,20 @@ def test_a_refused_outpaint_drag_leaves_the_zoom_alone(qtbot, win):
     win.resize(win.width() - 100, win.height())
     qtbot.waitUntil(lambda: cv.viewport().width() < w, timeout=2000)
     assert cv.zoom() == z
+
+
+def test_grow_and_shrink_the_mask(qtbot, win):
+    from editor.main_window import MASK_STEP
+
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[20:28, 20:30] = True
+    m[:, -3:] = True  # a strip on the border stays on the border
+    win.doc.set_mask(m, "mask")
+    win.a_grow.trigger()
+    grown = win.doc.mask
+    assert grown[20 - MASK_STEP, 24] and not grown[20 - MASK_STEP - 1, 24] and (grown >= m).all()
+    win.a_shrink.trigger()
+    assert np.array_equal(win.doc.mask[m], m[m]) and win.doc.mask[:, -1].all()
+    win.doc.undo_stack.undo()
+    win.doc.undo_stack.undo()
+    assert np.array_equal(win.doc.mask, m)
