@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QRect, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 INPAINT_MAX_WINDOWS = g.INPAINT_MAX_WINDOWS
 OUTPAINT_MAX_WINDOWS = g.OUTPAINT_MAX_WINDOWS
+FILL_MAX_PIXELS = 100_000  # the classic fill runs on the GUI thread: ~1.1 us a pixel
+FILL_RADIUS = 5
 
 
 @dataclass
@@ -179,6 +182,38 @@ class Controller(QObject):
             return False
         return self._start(job, text, self.doc.mask & ~job.mask if mask_after is None
                            else mask_after)
+
+    def fill_classic(self) -> bool:
+        """The masked pixels filled from their surroundings by OpenCV's Telea inpainting, at
+        once and as one undo entry. For thin strokes (wires, blemishes, scratches) it beats the
+        default model (bench/quality strokes: 19.6 dB masked PSNR against 16.1); big holes need
+        Generate. Runs on the GUI thread, so it is kept to FILL_MAX_PIXELS (about 0.1 s)."""
+        if self.busy:
+            self.message.emit("Wait for the running generation (or cancel it) first.")
+            return False
+        m = self.doc.mask & ~self.locks.mask if self.locks.any() else self.doc.mask
+        n = int(np.count_nonzero(m))
+        if not n:
+            self.error.emit("Nothing to fill", "Paint a mask over the part to fill first.")
+            return False
+        if n > FILL_MAX_PIXELS:
+            self.error.emit("Region too large to fill", f"The classic fill is for thin strokes "
+                            f"and small blemishes (up to {FILL_MAX_PIXELS:,} pixels; this mask "
+                            f"has {n:,}). Use Generate for large regions.")
+            return False
+        x0, y0, x1, y1 = g.bbox(m)  # type: ignore[misc]
+        pad = 2 * FILL_RADIUS  # Telea reads a ring of this width around the hole
+        h, w = m.shape
+        x0, y0, x1, y1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
+        bgr = np.ascontiguousarray(self.doc.image[y0:y1, x0:x1, ::-1])
+        hole = m[y0:y1, x0:x1]
+        filled = cv2.inpaint(bgr, hole.astype(np.uint8) * 255, FILL_RADIUS, cv2.INPAINT_TELEA)
+        out = self.doc.image.copy()
+        out[y0:y1, x0:x1][hole] = filled[..., ::-1][hole]
+        self.accept()
+        self.doc.apply_result(out, (x0, y0, x1, y1), self.doc.mask & ~m, "Fill from surroundings")
+        self.message.emit(f"Filled {n:,} pixels from their surroundings")
+        return True
 
     def new_image(self, class_id: int, name: str) -> bool:
         """A blank canvas of the model's size, generated entirely as `class_id` with live steps."""

@@ -78,6 +78,7 @@ HELP = (
     ("Ctrl+G", "token grid (highlighted cells are the ones the model regenerates)"),
     ("K", "lock brush: cells to keep in every later regeneration (right button unlocks)"),
     ("Shift+V", "vary the masked region (re-decode a random share of its tokens)"),
+    ("Ctrl+Shift+F", "fill the mask from its surroundings (classic; best for thin strokes)"),
     ("Alt+Left · Alt+Right", "previous · next candidate"),
     ("Return · Ctrl+R", "accept the candidate · regenerate it"),
     ("Steps panel", "scrub the decode's steps, branch from one, heatmap, re-roll weakest"),
@@ -201,6 +202,8 @@ class MainWindow(QMainWindow):
                                        "Ctrl+Shift+Return")
         for a, keys in ((self.a_generate, "Ctrl+Enter"), (self.a_regen_as, "Ctrl+Shift+Enter")):
             a.setShortcuts([a.shortcut(), QKeySequence(keys)])  # the keypad's Enter too
+        self.a_fill_classic = self._action("&Fill from surroundings (classic, for thin strokes)",
+                                   lambda: self.controller.fill_classic(), "Ctrl+Shift+F")
         self.a_vary = self._action(
             "&Vary masked region", lambda: self.step_tools.vary(
                 self.step_tools.scrubber.percent.value() / 100), "Shift+V")
@@ -262,7 +265,8 @@ class MainWindow(QMainWindow):
         t.addSeparator()
         t.addActions([self.a_smaller, self.a_bigger])
         gm = mb.addMenu("&Generate")
-        gm.addActions([self.a_generate, self.a_regen_as, self.a_vary, self.a_cancel])
+        gm.addActions([self.a_generate, self.a_regen_as, self.a_vary, self.a_fill_classic,
+                       self.a_cancel])
         gm.addSeparator()
         gm.addActions([self.a_prev, self.a_next, self.a_accept, self.a_regenerate])
         gm.addSeparator()

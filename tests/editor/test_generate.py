@@ -319,3 +319,36 @@ def test_a_canvas_growth_beyond_the_size_limit_is_refused(qtbot, win):
     win.controller.extend(0, 0, MAX_SIDE, 0)
     assert win.doc.image.shape == shape and win.doc.undo_stack.count() == 0
     assert "pixels a side" in win.statusBar().currentMessage()
+
+
+def test_classic_fill_inpaints_thin_strokes_at_once_and_refuses_big_regions(qtbot, win, engine):
+    import editor.controller as ctl
+
+    before = win.doc.image.copy()
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[20:24, 5:60] = True  # a thin stroke, a wire across the picture
+    lock = np.zeros_like(m)
+    lock[18:26, 50:60] = True
+    win.controller.locks.set(lock)
+    win.doc.set_mask(m, "stroke")
+    count = win.doc.undo_stack.count()
+    win.a_fill_classic.trigger()
+    out, hole = win.doc.image, m & ~lock
+    assert engine.calls == [], "no model involved"
+    assert win.doc.undo_stack.count() == count + 1
+    assert win.doc.undo_stack.text(count) == "Fill from surroundings"
+    assert np.array_equal(out[~hole], before[~hole]), "only the hole changes, locks included"
+    # Filled from its rows above and below: no far-off colour in the hole.
+    ring = np.concatenate([before[17:20, 5:50], before[24:27, 5:50]]).reshape(-1, 3)
+    assert (out[hole].astype(int).mean(0) - ring.astype(int).mean(0)).__abs__().max() < 40
+    assert not win.doc.mask[hole].any() and win.doc.mask[m & lock].all()
+    win.doc.undo_stack.undo()
+    assert np.array_equal(win.doc.image, before)
+    win.doc.set_mask(np.ones_like(m), "all")
+    old = ctl.FILL_MAX_PIXELS
+    ctl.FILL_MAX_PIXELS = 100
+    try:
+        assert not win.controller.fill_classic()
+    finally:
+        ctl.FILL_MAX_PIXELS = old
+    assert win.last_error[0] == "Region too large to fill"
