@@ -187,6 +187,9 @@ class Canvas(QGraphicsView):
         # candidates strip appearing) and canvas growth (an outpaint), until the user zooms.
         self._fitted = False
         self._fit_on_growth = False
+        # Compare split: left of this scene x the original is shown, right of it the picture
+        # as it is (None: off). It follows the pointer.
+        self.split: float | None = None
         self._preview_z = 1
         self._overlay = MaskOverlay()
         self._outline = QGraphicsPathItem()
@@ -327,6 +330,18 @@ class Canvas(QGraphicsView):
             self.viewport().update()
 
     def drawForeground(self, p: QPainter, rect: QRectF) -> None:
+        if self.split is not None and not self._original_item.isVisible():
+            p.save()
+            item = self._original_item
+            left = QRectF(item.pos(), item.pixmap().size().toSizeF())
+            left.setRight(min(left.right(), self.split))
+            if left.width() > 0:
+                p.setClipRect(left)
+                p.drawPixmap(item.pos(), item.pixmap())
+            p.setClipping(False)
+            p.setPen(QPen(QColor(255, 255, 255, 220), 0))  # cosmetic: 1 screen px
+            p.drawLine(QPointF(self.split, rect.top()), QPointF(self.split, rect.bottom()))
+            p.restore()
         if self.hint:
             p.save()
             p.resetTransform()
@@ -431,6 +446,12 @@ class Canvas(QGraphicsView):
         self.show_original(False)
         super().focusOutEvent(e)
 
+    def set_split(self, on: bool) -> None:
+        """Compare mode: the original left of a divider that follows the pointer."""
+        centre = self.mapToScene(self.viewport().rect().center()).x()
+        self.split = centre if on else None
+        self.viewport().update()
+
     def show_original(self, on: bool) -> None:
         if self._original_item.isVisible() == on:
             return
@@ -493,6 +514,9 @@ class Canvas(QGraphicsView):
         self._update_outline()
 
     def mouseMoveEvent(self, e: QMouseEvent) -> None:
+        if self.split is not None:
+            self.split = self.mapToScene(e.position().toPoint()).x()
+            self.viewport().update()
         if self._pan_from is not None:
             d = e.position() - self._pan_from
             self._pan_from = e.position()

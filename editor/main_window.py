@@ -73,6 +73,7 @@ HELP = (
     ("Space+drag, middle button", "pan"),
     ("Ctrl+0 · Ctrl+1", "fit · 100 %"),
     ("hold Tab", "show the original"),
+    ("C", "compare: the original left of a divider that follows the pointer"),
     ("Esc", "cancel the running generation"),
     ("Ctrl+Shift+Enter", "regenerate the selection as the chosen class"),
     ("Ctrl+G", "token grid (highlighted cells are the ones the model regenerates)"),
@@ -271,8 +272,10 @@ class MainWindow(QMainWindow):
         gm.addActions([self.a_prev, self.a_next, self.a_accept, self.a_regenerate])
         gm.addSeparator()
         gm.addAction(self.a_fill)
+        self.a_split = self._action("Compare with the original (split)", self.canvas.set_split,
+                                    "C", checkable=True)
         vm = mb.addMenu("&View")
-        vm.addActions([self.a_fit, self.a_actual, self.a_grid])
+        vm.addActions([self.a_fit, self.a_actual, self.a_grid, self.a_split])
         hm = mb.addMenu("&Help")
         hm.addAction(QAction("Keyboard and mouse", self, triggered=self.show_help))
 

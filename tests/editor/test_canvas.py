@@ -184,3 +184,26 @@ def test_grow_and_shrink_the_mask(qtbot, win):
     win.doc.undo_stack.undo()
     win.doc.undo_stack.undo()
     assert np.array_equal(win.doc.mask, m)
+
+
+def test_compare_split_shows_the_original_left_of_the_divider(qtbot, win):
+    cv, doc = win.canvas, win.doc
+    cv.set_zoom(6.0)
+    cv.centerOn(32, 24)
+    original = doc.original.copy()
+    doc.apply_result(np.zeros_like(doc.image), (0, 0, doc.width, doc.height), doc.mask, "black")
+    win.a_split.trigger()
+    assert cv.split is not None
+    cv.split = 32.0
+    cv.viewport().update()
+
+    def shown(x, y):
+        img = cv.viewport().grab().toImage()
+        pt = cv.mapFromScene(QPointF(x + 0.5, y + 0.5))
+        c = img.pixelColor(pt.x(), pt.y())
+        return np.array([c.red(), c.green(), c.blue()])
+
+    assert np.abs(shown(28, 20) - original[20, 28]).max() <= 2, "left: the original"
+    assert np.abs(shown(36, 20)).max() <= 2, "right: the picture as it is"
+    win.a_split.trigger()
+    assert cv.split is None and np.abs(shown(28, 20)).max() <= 2
