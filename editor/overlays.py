@@ -90,6 +90,8 @@ class LockOverlay(QGraphicsItem):
 
     def set_locked(self, locked: np.ndarray, rect: QRect | None = None) -> None:
         self.prepareGeometryChange()
+        if locked.shape != self._locked.shape:
+            self._windows = []  # a plan for the old canvas; the new one follows (set_plan)
         self._locked = locked.copy()
         self._img = mask_to_qimage(locked, LOCK_RGBA)
         self._recells()

@@ -485,3 +485,14 @@ def test_the_strip_marks_only_the_pending_candidate(qtbot, win):
     assert not any(btn.isCheckable() for b, _, btn in strip.buttons if b > 0)
     win.candidate_bar.discard_btn.click()
     assert marked() == [], "nothing pending, nothing marked"
+
+
+def test_undoing_an_outpaint_with_locked_cells_is_clean(qtbot, win):
+    lock = np.zeros(win.doc.mask.shape, bool)
+    lock[5:10, 5:10] = True
+    win.controller.locks.set(lock)
+    win.controller.extend(0, 0, 40, 0)
+    qtbot.waitUntil(lambda: not win.controller.busy, timeout=5000)
+    win.doc.undo_stack.undo()
+    win.doc.undo_stack.undo()  # the canvas and its lock layer shrink back
+    assert win.doc.width == 64 and np.array_equal(win.controller.locks.mask, lock)
