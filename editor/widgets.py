@@ -54,17 +54,24 @@ class ClassPicker(QWidget):
         # The chosen class, kept while a search hides its row (typing to browse must not
         # quietly switch to "Automatic").
         self._row = 0
+        self._filtering = False
         self.search.textChanged.connect(self._filter)
         self.list.selectionModel().currentChanged.connect(self._on_current)
         self.search.returnPressed.connect(self._pick_first)
         self.set_class(None)
 
     def _filter(self, text: str) -> None:
-        self._proxy.setFilterFixedString(text.strip())
-        idx = self._proxy.mapFromSource(self._model.index(self._row, 0))
-        if idx.isValid():  # the chosen class is in the list: show it
-            self.list.setCurrentIndex(idx)
-            self.list.scrollTo(idx, QListView.ScrollHint.PositionAtCenter)
+        # Filtering moves the view's current row when it hides the chosen one; that is not a
+        # choice (only a click, the arrow keys or Return choose).
+        self._filtering = True
+        try:
+            self._proxy.setFilterFixedString(text.strip())
+            idx = self._proxy.mapFromSource(self._model.index(self._row, 0))
+            self.list.setCurrentIndex(idx)  # the chosen class, or no row when it is hidden
+            if idx.isValid():
+                self.list.scrollTo(idx, QListView.ScrollHint.PositionAtCenter)
+        finally:
+            self._filtering = False
 
     def _pick_first(self) -> None:
         """Return in the search: the best match (the whole name, then a whole word of it,
@@ -80,7 +87,7 @@ class ClassPicker(QWidget):
         self.list.setCurrentIndex(self._proxy.index(rank.index(min(rank)), 0))
 
     def _on_current(self, idx: QModelIndex, _old: QModelIndex) -> None:
-        if not idx.isValid():
+        if self._filtering or not idx.isValid():
             return
         row = self._proxy.mapToSource(idx).row()
         if row != self._row:

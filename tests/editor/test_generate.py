@@ -352,3 +352,21 @@ def test_classic_fill_inpaints_thin_strokes_at_once_and_refuses_big_regions(qtbo
     finally:
         ctl.FILL_MAX_PIXELS = old
     assert win.last_error[0] == "Region too large to fill"
+
+
+def test_typing_in_the_class_search_never_changes_the_class(qtbot):
+    from PySide6.QtTest import QTest
+
+    from editor.widgets import ClassPicker
+
+    picker = ClassPicker()
+    qtbot.addWidget(picker)
+    picker.show()
+    picker.set_class(291)  # lion
+    picker.search.setFocus()
+    QTest.keyClicks(picker.search, "hot d")  # hides the lion: the view moves its current row
+    assert picker.class_name() == "lion"
+    picker.search.clear()
+    QTest.keyClicks(picker.search, "xyzzy")
+    picker.search.returnPressed.emit()  # no match: nothing to take
+    assert picker.class_name() == "lion"
