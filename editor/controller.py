@@ -48,6 +48,7 @@ class Controller(QObject):
     busy_changed = Signal(bool)
     progress = Signal(str)  # "window 1/2 · step 5/12"
     step_painted = Signal(int, int, int)  # job id, step, total (after the canvas got it)
+    model_failed = Signal(str)  # the model (name or path) that could not be loaded
     advanced = Signal(int, int)  # steps done, steps in all: the whole job, every window
     preview_started = Signal()
     preview_patch = Signal(QImage, QRect, str)
@@ -411,6 +412,7 @@ class Controller(QObject):
     def _on_model_failed(self, name: str, text: str) -> None:
         self.error.emit("Model not loaded", f"The model {name!r} could not be loaded.\n\n{text}")
         self.message.emit(f"Model not loaded; still using {self.model_name or 'no model'}")
+        self.model_failed.emit(name)
         self.model_changed.emit(self.model_name, self.window, self.tokens)
 
     @Slot(int)

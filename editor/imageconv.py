@@ -16,12 +16,14 @@ from editor.imageio import MAX_PIXELS, READ_FORMATS, WRITE_FORMATS  # noqa: F401
 
 
 def to_qimage(array: np.ndarray) -> QImage:
-    """(H, W, 3) uint8 -> QImage that owns its pixels (safe after `array` is gone)."""
+    """(H, W, 3) or (H, W, 4) uint8 -> QImage (RGB888 / RGBA8888, straight alpha) that owns its
+    pixels (safe after `array` is gone)."""
     a = np.ascontiguousarray(array, dtype=np.uint8)
-    if a.ndim != 3 or a.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) image, got {a.shape}")
-    h, w, _ = a.shape
-    return QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise ValueError(f"expected an (H, W, 3) or (H, W, 4) image, got {a.shape}")
+    h, w, c = a.shape
+    fmt = QImage.Format.Format_RGB888 if c == 3 else QImage.Format.Format_RGBA8888
+    return QImage(a.data, w, h, c * w, fmt).copy()
 
 
 def mask_to_qimage(mask: np.ndarray, rgba: tuple[int, int, int, int]) -> QImage:

@@ -134,7 +134,6 @@ class MainWindow(QMainWindow):
         self._build_status()
         self._bind()
         self.session = Session(self)  # project files, autosave, recovery
-        self._tried_model = ""  # a model file being loaded from the menu
         self.step_tools = StepTools(self)  # scrubber, heatmap, re-roll, lock, candidates
         self._restore_layout()
         self.set_tool("brush")
@@ -317,6 +316,7 @@ class MainWindow(QMainWindow):
         c.error.connect(self.show_error)
         c.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         c.model_changed.connect(self._on_model)
+        c.model_failed.connect(self.sampling.forget_model_path)  # the list: only what loads
         c.class_chosen.connect(
             lambda cid: self.statusBar().showMessage(f"Automatic class: {class_names()[cid]}"))
         cv.extend_requested.connect(c.extend)
@@ -383,7 +383,7 @@ class MainWindow(QMainWindow):
 
     def copy_image(self) -> None:
         """The image as it is now, to the clipboard (to paste into another program)."""
-        QApplication.clipboard().setImage(to_qimage(self.doc.image))
+        QApplication.clipboard().setImage(to_qimage(self.doc.export_rgba()))  # alpha kept
         self.statusBar().showMessage(f"Copied the image ({self.doc.width}×{self.doc.height})",
                                      5000)
 
@@ -397,14 +397,23 @@ class MainWindow(QMainWindow):
             self.show_error("Nothing to paste", "The clipboard holds no image. Copy an image "
                             "(or an image file) in another program first.")
             return False
-        buf = QBuffer()
-        buf.open(QIODevice.OpenModeFlag.WriteOnly)
-        QImage(QApplication.clipboard().image()).save(buf, "PNG")
-        try:  # the same checks as a file: size limits, alpha
+        image = QApplication.clipboard().image()
+        if imageio.too_large(image.width(), image.height()):  # before any copy of its pixels
+            self.show_error("Could not paste", f"The clipboard image is {image.width()} x "
+                            f"{image.height()} pixels; the editor opens images up to "
+                            f"{imageio.limit_text()}.")
+            return False
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:  # the same checks as a file (alpha, modes), through one lossless encoding
+            buf = QBuffer()
+            buf.open(QIODevice.OpenModeFlag.WriteOnly)
+            image.save(buf, "PNG", 0)  # 0: fastest compression, it is decoded right away
             loaded = imageio.decode(bytes(buf.data()), "the clipboard image")
         except ValueError as e:
             self.show_error("Could not paste", str(e))
             return False
+        finally:
+            QApplication.restoreOverrideCursor()
         if not self._may_discard():
             return False
         self._show_loaded(loaded, None, "the clipboard image")
@@ -500,8 +509,15 @@ class MainWindow(QMainWindow):
             return self.save()
         return r == QMessageBox.StandardButton.Discard
 
+    def _setting(self, key: str, default: object = None) -> object:
+        """A stored value, or `default` when the settings file holds something unreadable."""
+        try:
+            return self.settings.value(key, default)
+        except Exception:  # a damaged file can make QSettings' unpickling raise anything
+            return default
+
     def _recent(self) -> list[str]:
-        v = self.settings.value("recent", [])
+        v = self._setting("recent", [])
         return [str(x) for x in (v if isinstance(v, list) else [v] if v else [])]
 
     def _add_recent(self, path: str) -> None:
@@ -637,14 +653,10 @@ class MainWindow(QMainWindow):
             self.sampling.add_model_path(path)
             name = path
         self.sampling.model_status.setText("loading…")
-        self._tried_model = name
         self.controller.load_model(name)  # remembered in settings once it has loaded
 
     @Slot(str, int, int)
     def _on_model(self, name: str, window: int, tokens: int) -> None:
-        tried, self._tried_model = self._tried_model, ""
-        if tried and tried != name:  # it failed: the list keeps only models that load
-            self.sampling.forget_model_path(tried)
         if window:
             self.sampling.model_status.setText(f"{window} px window, {tokens}×{tokens} tokens")
             self.sampling.select_model(name)  # after a failed switch: show what is loaded
@@ -702,14 +714,14 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _restore_layout(self) -> None:
-        geometry, state = self.settings.value("geometry"), self.settings.value("state")
+        geometry, state = self._setting("geometry"), self._setting("state")
         if geometry is not None:
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state)
-        self.brush_size.setValue(int(self.settings.value("brush", 32)))
         with contextlib.suppress(TypeError, ValueError):  # absent or damaged: the defaults
-            self.session.apply_settings(dict(json.loads(str(self.settings.value("sampling")))))
+            self.brush_size.setValue(int(self._setting("brush", 32)))  # type: ignore[arg-type]
+            self.session.apply_settings(dict(json.loads(str(self._setting("sampling")))))
 
     def _save_layout(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())

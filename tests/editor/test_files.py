@@ -217,3 +217,31 @@ def test_copy_and_paste_through_the_clipboard(qtbot, win, tmp_path):
     clip.setText("just text")
     assert not win.paste_image() and win.last_error[0] == "Nothing to paste"
     assert win.doc.path == path, "nothing changed"
+
+
+def test_a_damaged_settings_file_gives_the_defaults(qtbot, tmp_path, engine):
+    bad = r"@Variant(\0\0\0\x7f\0\0\0\x18PySide::PyObjectWrapper\0\0\0\0\0)"
+    (tmp_path / "settings.ini").write_text(
+        "[General]\n" + "".join(f"{k}={bad}\n" for k in ("recent", "sampling", "brush")))
+    win = make_window(qtbot, tmp_path, engine)  # reads that file: no exception
+    try:
+        assert win._recent() == [] and win.sampling.steps.value() == 12
+    finally:
+        win.close()
+
+
+def test_copy_keeps_transparency_and_a_huge_paste_is_refused_first(qtbot, win, tmp_path):
+    from PySide6.QtWidgets import QApplication
+
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., :3] = 200
+    rgba[:, :15, 3] = 255  # left half opaque, right half transparent
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    assert win.open_path(tmp_path / "a.png")
+    win.copy_image()
+    clip = QApplication.clipboard()
+    got = clip.image()
+    assert got.hasAlphaChannel() and got.pixelColor(25, 5).alpha() == 0
+    assert got.pixelColor(5, 5).alpha() == 255
+    clip.setImage(QImage(16385, 1, QImage.Format.Format_RGB888))
+    assert not win.paste_image() and "16385 x 1" in win.last_error[1]
