@@ -9,7 +9,7 @@ shows the original image.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -187,9 +187,10 @@ class Canvas(QGraphicsView):
         # candidates strip appearing) and canvas growth (an outpaint), until the user zooms.
         self._fitted = False
         self._fit_on_growth = False
-        # Compare split: left of this scene x the original is shown, right of it the picture
-        # as it is (None: off). It follows the pointer.
-        self.split: float | None = None
+        # Compare split: left of this viewport x the original is shown, right of it the
+        # picture as it is (None: off). It follows the pointer and stays put on screen while
+        # the view pans or zooms.
+        self.split_at: int | None = None
         self._preview_z = 1
         self._overlay = MaskOverlay()
         self._outline = QGraphicsPathItem()
@@ -330,17 +331,18 @@ class Canvas(QGraphicsView):
             self.viewport().update()
 
     def drawForeground(self, p: QPainter, rect: QRectF) -> None:
-        if self.split is not None and not self._original_item.isVisible():
+        split = self.split
+        if split is not None and not self._original_item.isVisible():
             p.save()
             item = self._original_item
             left = QRectF(item.pos(), item.pixmap().size().toSizeF())
-            left.setRight(min(left.right(), self.split))
+            left.setRight(min(left.right(), split))
             if left.width() > 0:
                 p.setClipRect(left)
                 p.drawPixmap(item.pos(), item.pixmap())
             p.setClipping(False)
             p.setPen(QPen(QColor(255, 255, 255, 220), 0))  # cosmetic: 1 screen px
-            p.drawLine(QPointF(self.split, rect.top()), QPointF(self.split, rect.bottom()))
+            p.drawLine(QPointF(split, rect.top()), QPointF(split, rect.bottom()))
             p.restore()
         if self.hint:
             p.save()
@@ -448,9 +450,20 @@ class Canvas(QGraphicsView):
 
     def set_split(self, on: bool) -> None:
         """Compare mode: the original left of a divider that follows the pointer."""
-        centre = self.mapToScene(self.viewport().rect().center()).x()
-        self.split = centre if on else None
+        self.split_at = self.viewport().width() // 2 if on else None
         self.viewport().update()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        if self.split_at is not None:  # the divider stays on screen: repaint, don't scroll it
+            self.viewport().update()
+
+    @property
+    def split(self) -> float | None:
+        """The divider's scene x (None: compare is off)."""
+        if self.split_at is None:
+            return None
+        return self.mapToScene(QPoint(self.split_at, 0)).x()
 
     def show_original(self, on: bool) -> None:
         if self._original_item.isVisible() == on:
@@ -514,8 +527,8 @@ class Canvas(QGraphicsView):
         self._update_outline()
 
     def mouseMoveEvent(self, e: QMouseEvent) -> None:
-        if self.split is not None:
-            self.split = self.mapToScene(e.position().toPoint()).x()
+        if self.split_at is not None:
+            self.split_at = round(e.position().x())
             self.viewport().update()
         if self._pan_from is not None:
             d = e.position() - self._pan_from

@@ -194,7 +194,7 @@ def test_compare_split_shows_the_original_left_of_the_divider(qtbot, win):
     doc.apply_result(np.zeros_like(doc.image), (0, 0, doc.width, doc.height), doc.mask, "black")
     win.a_split.trigger()
     assert cv.split is not None
-    cv.split = 32.0
+    cv.split_at = cv.mapFromScene(QPointF(32, 24)).x()  # the pointer's place
     cv.viewport().update()
 
     def shown(x, y):
@@ -207,3 +207,15 @@ def test_compare_split_shows_the_original_left_of_the_divider(qtbot, win):
     assert np.abs(shown(36, 20)).max() <= 2, "right: the picture as it is"
     win.a_split.trigger()
     assert cv.split is None and np.abs(shown(28, 20)).max() <= 2
+
+
+def test_the_compare_divider_follows_the_pointer_and_stays_on_screen_when_panning(qtbot, win):
+    cv = win.canvas
+    cv.set_zoom(6.0)
+    win.a_split.trigger()
+    view = cv.viewport()
+    qtbot.mouseMove(view, QPoint(120, 100))
+    assert cv.split_at == 120
+    before = cv.split
+    cv.horizontalScrollBar().setValue(cv.horizontalScrollBar().value() + 60)
+    assert cv.split_at == 120 and cv.split != before, "same screen place, other scene x"
