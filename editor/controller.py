@@ -78,7 +78,6 @@ class Controller(QObject):
         self.tokens = 0
         self.job: Job | None = None  # the running job; steps of any other id are dropped
         self.candidate: Candidate | None = None
-        self._replaced: Candidate | None = None  # taken off by regenerate() until its job ends
         self._parked: Candidate | None = None  # undone; pending again if redo reaches it
         self.dropped_steps = 0  # stale steps seen (tests and the log use it)
         self._job_text = ""
@@ -256,13 +255,11 @@ class Controller(QObject):
         self.message.emit("Cancelled")
 
     def _put_back(self) -> None:
-        """A regeneration that ends without a result gives back the candidate it took off."""
-        c, self._replaced = self._replaced, None
-        stack = self.doc.undo_stack
+        """A regeneration that ends without a result gives back the candidate it took off:
+        redo reaches its entry again, and _on_undo_index makes it pending."""
+        c, stack = self._parked, self.doc.undo_stack
         if c is not None and stack.index() == c.undo_index - 1 and stack.canRedo():
             stack.redo()
-            self.candidate = c
-            self.candidate_changed.emit(c.index, len(c.result.images))
 
     # ------------------------------------------------------------------ candidates
     def accept(self) -> None:
@@ -287,7 +284,7 @@ class Controller(QObject):
                       id=next_job_id(), locked=self.locks.copy())
         after = np.zeros_like(job.mask) if job.kind == "generate" else self.doc.mask & ~job.mask
         self._start(job, c.text, after)
-        self._replaced = c if undone else None  # cancel or failure put it back
+        self._parked = c if undone else None  # cancel or failure put it back
         return True
 
     def show_candidate(self, index: int) -> None:
@@ -307,7 +304,6 @@ class Controller(QObject):
         return self.seed
 
     def _start(self, job: Job, text: str, mask_after: np.ndarray) -> bool:
-        self._replaced = None
         if self.job is not None:
             # Supersede: the old job stops at its next step; its late steps are dropped by id.
             self.worker.cancel(self.job.id)
@@ -356,7 +352,7 @@ class Controller(QObject):
         job, text, mask_after = self.job, self._job_text, self._job_mask_after
         assert job is not None and mask_after is not None
         self._end_job()
-        self._replaced = None
+        self._parked = None  # a result came: nothing to give back
         x0, y0, x1, y1 = result.changed
         if result.images[0].shape != self.doc.image.shape or not np.array_equal(
             self.doc.image[y0:y1, x0:x1], job.image[y0:y1, x0:x1]
