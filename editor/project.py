@@ -121,10 +121,17 @@ def capture(doc: d.Document, controller: Controller | None = None,
     return st
 
 
+def _fields(record: StepRecord) -> dict[str, Any]:
+    """The record's fields, its arrays shared, not copied (dataclasses.asdict deep-copies them:
+    tens of MB on the GUI thread per autosave after an outpaint, and the autosave cache, keyed
+    by array identity, would compress them all again every time)."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+
+
 def _history(steps: Steps) -> dict[str, Any]:
     chain = [dict(window=dataclasses.asdict(h.window), start_mask=h.start_mask,  # type: ignore[call-overload]
                   pixel_mask=h.pixel_mask, class_id=h.class_id, kind=h.kind,
-                  records=[[dataclasses.asdict(r) for r in row] for row in h.steps])
+                  records=[[_fields(r) for r in row] for row in h.steps])
              for h in steps.chain]
     # The undo entry that committed it (by index and text): the history may sit under edits.
     entry = steps.doc.undo_stack.text(steps.undo_index - 1)
