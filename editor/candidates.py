@@ -44,9 +44,12 @@ class CandidateStrip(QScrollArea):
         self.buttons: list[tuple[int, int, QToolButton]] = []  # (batch, candidate, button)
         steps.live.connect(self._on_live)
         steps.batches_changed.connect(self.rebuild)
-        # A decode that ends without a result (cancelled, failed): its live row goes.
-        steps.c.busy_changed.connect(lambda busy: busy or not self.live_buttons or self.rebuild())
+        steps.c.busy_changed.connect(self._on_busy)
         self.rebuild()
+
+    def _on_busy(self, busy: bool) -> None:
+        if not busy and self.live_buttons:  # a decode ended without a result: its row goes
+            self.rebuild()
 
     def select(self, index: int, count: int) -> None:
         """The pending candidate of the newest batch (controller.candidate_changed); none is
