@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
+	# An older checkout installed the plain headless cv2; two cv2 wheels overwrite each other.
+	$(BIN)/pip uninstall -q -y opencv-python-headless opencv-python 2>/dev/null || true
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
