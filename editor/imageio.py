@@ -21,22 +21,38 @@ What is handled, and how:
   `MAX_PIXELS` (64 megapixels) or `MAX_SIDE` (16384 px) is refused before a pixel is decoded;
   that keeps the document, its undo snapshots and the canvas pixmap within a few GB.
 - Zero-byte, truncated, corrupt or unknown files: refused (truncated data is never padded).
+- Only the decoders of `PIL_FORMATS` are ever tried, whatever the file is named: Pillow would
+  hand PostScript / EPS to Ghostscript (a program that can write files and loop for ever), and
+  its other plugins are code no photo needs.
+- Metadata: ICC profiles up to `MAX_ICC` (Pillow's 1 MB default refuses real LUT profiles);
+  EXIF above `MAX_EXIF` (what a JPEG can hold) is dropped, so every save format can write it.
+- Saving goes through `atomic_file`: a fresh temporary name in the target folder, renamed over
+  the target, so a planted symlink never redirects a write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
+import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 READ_FORMATS = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff")
+# Pillow's decoder names: the only ones `decode` lets Pillow try (JPEG also opens MPO).
+PIL_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
+MAX_ICC = 16 << 20  # large LUT profiles are a few MB; JPEG holds up to 255 x 64 KB
+MAX_EXIF = 65533  # one JPEG APP1 segment: larger EXIF could be opened but never saved as JPEG
+# iCCP is inflated under the text-chunk cap; ICC profiles are the one large chunk photos carry.
+PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, MAX_ICC)
 WRITE_FORMATS = ("png", "jpg", "jpeg", "webp")
 MAX_PIXELS = 8192 * 8192  # 64 megapixels: the document keeps several copies (undo, original)
 MAX_SIDE = 16384  # Qt paints pixmaps up to 32767 px a side; keep well inside
@@ -100,7 +116,7 @@ def decode(data: bytes, name: str = "image") -> LoadedImage:
         with warnings.catch_warnings():
             # Our own limit below is lower than PIL's bomb warning; damaged EXIF also warns.
             warnings.simplefilter("ignore")
-            im = Image.open(io.BytesIO(data))
+            im = Image.open(io.BytesIO(data), formats=PIL_FORMATS)
         w, h = im.size
     except Image.DecompressionBombError as e:
         # PIL refuses before telling the size; its message has the pixel count.
@@ -150,6 +166,8 @@ def _decode(im: Image.Image, name: str) -> LoadedImage:
     if len(exif_obj):
         exif_obj.pop(_ORIENTATION, None)
         exif_bytes = exif_obj.tobytes() if len(exif_obj) else None
+        if exif_bytes is not None and len(exif_bytes) > MAX_EXIF:
+            exif_bytes = None  # no JPEG could carry it; a bloated EXIF is no photo's
     rgb, alpha = _to_rgb_alpha(im)
     if rgb.shape[:2] != (im.height, im.width):
         raise ImageLoadError(f"{name}: decoded pixels do not match the image size")
@@ -160,7 +178,8 @@ def _decode(im: Image.Image, name: str) -> LoadedImage:
 
 def _rgb_profile(icc: object) -> bytes | None:
     """`icc` if it is an ICC profile of RGB data (header: data colour space at bytes 16-20)."""
-    if not isinstance(icc, bytes) or len(icc) < 128 or icc[16:20] != b"RGB ":
+    if (not isinstance(icc, bytes) or not 128 <= len(icc) <= MAX_ICC
+            or icc[16:20] != b"RGB "):
         return None
     return icc
 
@@ -216,7 +235,7 @@ def save(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None,
     arr = rgb if alpha is None or ext in ("jpg", "jpeg", "bmp") else np.dstack([rgb, alpha])
     out = Image.fromarray(np.ascontiguousarray(arr, np.uint8))
     kw: dict[str, Any] = {}
-    if exif:
+    if exif and (len(exif) <= MAX_EXIF or ext not in ("jpg", "jpeg")):
         kw["exif"] = exif
     if icc_profile:
         kw["icc_profile"] = icc_profile
@@ -226,16 +245,41 @@ def save(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None,
         kw.update(lossless=True, exact=True)  # exact: keep colours under transparent pixels
     fmt = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "bmp": "BMP",
            "tif": "TIFF", "tiff": "TIFF"}[ext]
-    tmp = p.with_name(f".{p.name}.saving")
     try:
-        with open(tmp, "wb") as f:
+        with atomic_file(p) as f:
             out.save(f, format=fmt, **kw)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"could not save {p.name}: {getattr(e, 'strerror', None) or e}") from e
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[io.BufferedWriter]:
+    """A new file that becomes `path` when the block ends without error (fsynced, renamed over
+    it); on error `path` is untouched. The temporary name is unpredictable and created with
+    O_EXCL (mkstemp), so a symlink or file planted in the folder is never written through."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    try:
+        # mkstemp makes it 0600; the result gets the permissions a plain open() would give.
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
-    except (OSError, ValueError) as e:
-        tmp.unlink(missing_ok=True)
-        raise ValueError(f"could not save {p.name}: {getattr(e, 'strerror', None) or e}") from e
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    """The process's umask, read without setting it (os.umask would change it for a moment
+    under the other threads)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
 
 
 def load_mask(path: str | Path) -> np.ndarray:
