@@ -55,9 +55,11 @@ def _report_unexpected_errors(win: MainWindow) -> None:
     def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         traceback.print_exception(kind, value, tb)
         try:
-            win.show_error("Unexpected error", f"{kind.__name__}: {value}\n\nYour work is "
-                           "autosaved; saving it now as a project (File > Save Project) is wise.")
             win.session.autosave(force=True)
+            saved = ("Your work is autosaved" if not win.session.last_error
+                     else f"Your work is NOT autosaved ({win.session.last_error})")
+            win.show_error("Unexpected error", f"{kind.__name__}: {value}\n\n{saved}; saving "
+                           "it now as a project (File > Save Project) is wise.")
         except Exception:  # the hook itself must never raise
             traceback.print_exc()
 

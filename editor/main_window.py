@@ -421,8 +421,9 @@ class MainWindow(QMainWindow):
         return True
 
     def save(self) -> bool:
-        """Save the document where it came from: its project, else its image file."""
-        if self.session.project_path is not None:
+        """Save the document where it came from: its project, else its image file (a recovered
+        document is a project, never saved over its photo)."""
+        if self.session.project_path is not None or self.session.unsaved_recovery:
             return self.session.save_project(self.session.project_path)
         if self.doc.path is None or self.doc.path.suffix.lower().lstrip(".") not in (
             "png", "jpg", "jpeg", "webp"

@@ -62,6 +62,7 @@ def orphans() -> list[Path]:
 class Session(QObject):
     autosaved = Signal(str)  # path, after each completed autosave
     recovered = Signal(str)
+    failed = Signal(str)  # the first autosave error after a success (any thread)
 
     def __init__(self, win: MainWindow) -> None:
         super().__init__(win)
@@ -74,9 +75,13 @@ class Session(QObject):
         self._dirty = False
         self._closed = False
         self.last_error = ""
+        self.failed.connect(self._show_failure)  # queued to the GUI thread: Session lives there
         # The .maskgit file the document was opened from or last saved as: Ctrl+S saves there.
         # Opening or saving an image file makes the document that file's instead.
         self.project_path: Path | None = None
+        # A recovered document is a project that has no file yet: Ctrl+S asks where to save it,
+        # never writes over the photo it started from (or a path a crafted autosave names).
+        self.unsaved_recovery = False
         win.doc.path_changed.connect(self._forget_project)
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
@@ -197,11 +202,13 @@ class Session(QObject):
     def _became(self, p: Path) -> None:
         """The document is now the project `p`: saved, and where Ctrl+S writes."""
         self.project_path = p
+        self.unsaved_recovery = False
         self.win.doc.undo_stack.setClean()
         self.win._update_title()
 
     @Slot(str)
     def _forget_project(self, _path: str = "") -> None:
+        self.unsaved_recovery = False
         if self.project_path is not None:
             self.project_path = None
             self.win._update_title()
@@ -232,10 +239,15 @@ class Session(QObject):
             self._dirty = False
             return None
         if self._lock is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                self._report(f"autosave failed: cannot create {self.path.parent}: "
+                             f"{e.strerror or e}")
+                return None
             self._lock = _lock_for(self.path)
             if not self._lock.tryLock(0):
-                self.last_error = f"cannot lock {self.path}"
+                self._report(f"autosave failed: cannot lock {self.path}")
                 self._lock = None
                 return None
         self._dirty = False
@@ -247,9 +259,23 @@ class Session(QObject):
 
     def _written(self, fut: Future) -> None:  # on the autosave thread
         e = fut.exception()
-        self.last_error = f"autosave failed: {e}" if e else ""
+        self._report(f"autosave failed: {e}" if e else "")
         if e is None:
             self.autosaved.emit(str(self.path))  # queued to the GUI thread
+
+    def _report(self, error: str) -> None:
+        """Remember the autosave's state; a failure is announced once, not every few seconds
+        (a full or read-only disk fails every time)."""
+        first = bool(error) and not self.last_error
+        self.last_error = error
+        if first:
+            self.failed.emit(error)
+
+    @Slot(str)
+    def _show_failure(self, error: str) -> None:
+        self.win.statusBar().showMessage(
+            f"{error[:1].upper()}{error[1:]}. Your work is not autosaved: save it as a project "
+            "(File › Save Project).", 30000)
 
     def flush(self, timeout: float = 10.0) -> None:
         """Write any pending change now and wait for it (tests, and before quitting)."""
@@ -269,33 +295,45 @@ class Session(QObject):
         with contextlib.suppress(RuntimeError, TypeError):
             self.win.doc.undo_stack.indexChanged.disconnect(self._changed)
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self.path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # an unusable data folder must not stop the close
+            self.path.unlink(missing_ok=True)
         if self._lock is not None:
             self._lock.unlock()
             self._lock = None
 
     # ------------------------------------------------------------------ recovery
     def offer_recovery(self) -> bool:
-        """If an earlier session died with unsaved work, offer to restore it. True if restored."""
+        """If an earlier session died with unsaved work, offer to restore it. True if restored.
+        An orphan that cannot be recovered is kept aside (renamed *.damaged), never deleted
+        unasked, and never stops the start (the IMAGE argument still opens)."""
         try:
             found = orphans()
         except OSError:
             return False
         if not found:
             return False
-        path = found[0]
         try:
-            info = project.peek(path)
-        except Exception:  # a damaged autosave: nothing to offer
-            self._discard(path)
+            return self._offer(found[0])
+        except Exception as e:
+            kept = self._keep_aside(found[0])
+            self.win.statusBar().showMessage(
+                f"Unsaved work from an earlier session could not be recovered ({e}); the file "
+                f"is kept as {kept}", 30000)
             return False
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info["saved_at"]))
+
+    def _offer(self, path: Path) -> bool:
+        info = project.peek(path)
+        try:
+            when = "autosaved " + time.strftime("%Y-%m-%d %H:%M",
+                                                time.localtime(info["saved_at"]))
+        except (ValueError, OverflowError, OSError):
+            when = "autosaved at an unknown time"
         name = Path(info["path"]).name if info["path"] else "an untitled image"
         answer = os.environ.get("MASKGIT_EDITOR_RECOVER", "").lower()
         if answer not in ("yes", "no"):
             box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved work?",
                               f"MaskGIT Editor did not close properly. Work on {name} "
-                              f"({info['index']} edits, autosaved {when}) can be recovered.",
+                              f"({info['index']} edits, {when}) can be recovered.",
                               QMessageBox.StandardButton.NoButton, self.win)
             rec = box.addButton("Recover", QMessageBox.ButtonRole.AcceptRole)
             dis = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
@@ -308,19 +346,29 @@ class Session(QObject):
             return False
         if answer != "yes":
             return False
-        try:
-            st = project.read(path)
-        except project.ProjectError as e:
-            self.win.show_error("Could not recover", str(e))
-            return False
-        notes = self.restore(st)
+        notes = self.restore(project.read(path))
+        self.unsaved_recovery = True
         self._dirty = True
-        self.flush()  # our own autosave holds it now, so the old one can go
-        self._discard(path)
+        try:
+            self.flush()  # our own autosave holds it now, so the old one can go
+        except Exception:  # reported by _report; the orphan stays the only copy
+            pass
+        else:
+            self._discard(path)
         self.win.statusBar().showMessage(
             "Recovered the unsaved work" + (f" ({'; '.join(notes)})" if notes else ""), 8000)
         self.recovered.emit(str(path))
         return True
+
+    @staticmethod
+    def _keep_aside(path: Path) -> Path:
+        """Out of the orphans' way (so it is not offered at every start), for the user to
+        send or delete."""
+        kept = path.with_name(f"{path.name}.damaged")
+        with contextlib.suppress(OSError):
+            path.replace(kept)
+            path.with_suffix(".lock").unlink(missing_ok=True)
+        return kept
 
     @staticmethod
     def _discard(path: Path) -> None:

@@ -240,13 +240,13 @@ def test_declining_recovery_discards_the_orphan(qtbot, tmp_path, win, monkeypatc
 
 
 @pytest.mark.parametrize("bad", [b"", b"PK\x03\x04garbage"])
-def test_a_damaged_orphan_is_dropped_quietly(qtbot, tmp_path, win, bad, monkeypatch):
+def test_a_damaged_orphan_is_kept_aside_quietly(qtbot, tmp_path, win, bad, monkeypatch):
     orphan = session.autosave_dir() / f"session-2-dead{project.EXT}"
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(bad)
     monkeypatch.setenv("MASKGIT_EDITOR_RECOVER", "yes")
     assert not win.session.offer_recovery()
-    assert not orphan.exists()
+    assert not orphan.exists() and session.orphans() == []  # kept aside (issue 16)
 
 
 FUZZ = {"cases": 0, "read": 0, "refused": 0}
