@@ -11,6 +11,7 @@ from types import TracebackType
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from editor.cli import device
 from editor.main_window import MainWindow
 from editor.worker import Worker, WorkerThread
 
@@ -20,7 +21,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("image", nargs="?", help="image to open (PNG, JPEG, WebP)")
     p.add_argument("--model", default=None,
                    help="'default', 'tiny' (random weights) or a .safetensors path")
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    p.add_argument("--device", type=device, default="auto", help="cpu, cuda, mps or auto")
     return p.parse_args(argv)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from editor import geometry as g
 from editor import imageio
+from editor.cli import MAX_STEPS
 from editor.imageio import LoadedImage
 from editor.jobs import Job, Sampling
 from editor.pipeline import EngineLike, run_job
@@ -42,8 +43,8 @@ def sampling_params(args: argparse.Namespace) -> tuple[Sampling, Any]:
     from models.engine import SamplingParams
 
     steps = int(args.steps)
-    if steps < 2:
-        raise ValueError("--steps must be at least 2")
+    if not 2 <= steps <= MAX_STEPS:  # the parser checks too; Python callers come here
+        raise ValueError(f"--steps must be in 2..{MAX_STEPS}")
     s = Sampling(steps, min(2, steps - 1), args.schedule, float(args.choice_temperature),
                  order=args.order)
     return s, SamplingParams(**asdict(s))
@@ -71,15 +72,38 @@ def write_like(rgb: np.ndarray, src: LoadedImage, path: Path) -> None:
 def _pairs(images: Path, masks: Path) -> list[tuple[Path, Path]]:
     if images.is_file():
         mask = masks if masks.is_file() else masks / f"{images.stem}.png"
+        if _same(images, mask):
+            raise ValueError(f"--images {images} is its own mask; give the mask another name")
         return [(images, mask)]
     if not images.is_dir():
         raise ValueError(f"--images {images}: no such file or folder")
     if not masks.is_dir():
         raise ValueError(f"--masks {masks} must be a folder when --images is a folder")
     files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-    if not files:
+    pairs = [(p, masks / f"{p.stem}.png") for p in files]
+    # With the masks in the images' folder, a mask is no image to inpaint (a.png is a.jpg's).
+    mask_files = {m.resolve() for _, m in pairs}
+    pairs = [(p, m) for p, m in pairs if p.resolve() not in mask_files]
+    if not pairs:
         raise ValueError(f"--images {images}: no images (png, jpg, webp) in it")
-    return [(p, masks / f"{p.stem}.png") for p in files]
+    return pairs
+
+
+def _same(a: Path, b: Path) -> bool:
+    """One file (or where one would be) under two names: symlinks and hard links included."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def refuse_overwriting(outputs: list[Path], inputs: list[Path]) -> None:
+    """The CLI never writes over what it reads: results go to another file or folder."""
+    for out in outputs:
+        hit = next((i for i in inputs if _same(out, i)), None)
+        if hit is not None:
+            raise ValueError(f"--out would write over the input {hit}; choose another "
+                             "folder or file name")
 
 
 def _run(engine: EngineLike, image: np.ndarray, mask: np.ndarray, max_windows: int,
@@ -112,6 +136,8 @@ def inpaint(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir} must be a folder")
+    refuse_overwriting([out_dir / p.name for p, _ in pairs],
+                        [p for pair in pairs for p in pair])
     sampling, params = sampling_params(args)
     engine = load_engine(args.model, args.device)  # once for the whole batch
     failed = 0
@@ -144,6 +170,7 @@ def outpaint(args: argparse.Namespace) -> int:
     out_path = Path(args.out)
     if out_path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise ValueError(f"--out {out_path}: use a .png, .jpg or .webp file name")
+    refuse_overwriting([out_path], [Path(args.image)])
     rgb, src = read_rgb(Path(args.image))
     w = rgb.shape[1] + sides["left"] + sides["right"]
     h = rgb.shape[0] + sides["top"] + sides["bottom"]

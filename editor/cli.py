@@ -6,7 +6,9 @@ Heavy imports (torch, Qt) happen inside the subcommand that needs them, so `--he
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from editor.jobs import ORDERS, SCHEDULES
@@ -16,19 +18,52 @@ EPILOG = ("Without a command it opens the app: maskgit-editor [IMAGE] [--model N
           "[--device cpu|cuda|mps|auto].")
 
 
+MAX_STEPS = 64  # the app's Steps box: each step is one transformer pass per window
+MAX_CHOICE_TEMPERATURE = 20.0  # the app's box; beyond it the order is noise
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an int in low..high, else a usage error (not a run without end)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {low}..{high}, got {text}")
+        return value
+
+    return parse
+
+
 def _choice_temperature(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= MAX_CHOICE_TEMPERATURE:
+        raise argparse.ArgumentTypeError(f"must be in 0..{MAX_CHOICE_TEMPERATURE:g}, got {text}")
     return value
+
+
+def device(text: str) -> str:
+    """An argparse type for --device (torch's own error for a bad name is a traceback)."""
+    if not DEVICE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of auto, cpu, cuda, cuda:N, mps")
+    return text
+
 
 SUBCOMMANDS = ("inpaint", "outpaint", "weights", "train", "bench")
 
 
 def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="default", help="model name or .safetensors path")
-    p.add_argument("--steps", type=int, default=12, help="decoding steps (default 12)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--steps", type=_bounded_int(2, MAX_STEPS), default=12,
+                   help=f"decoding steps, 2..{MAX_STEPS} (default 12)")
+    p.add_argument("--seed", type=_bounded_int(0, 2**63 - 1), default=0,
+                   help="random seed (default 0)")
     p.add_argument(
         "--class",
         dest="class_id",
@@ -39,10 +74,10 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", default="cosine", choices=SCHEDULES,
                    help="mask schedule (default cosine)")
     p.add_argument("--choice-temperature", type=_choice_temperature, default=4.5,
-                   help="randomness of which tokens each step keeps (>= 0, default 4.5)")
+                   help="randomness of which tokens each step keeps (0..20, default 4.5)")
     p.add_argument("--order", choices=ORDERS, default="confidence",
                    help="tokens each step keeps: the most confident (default) or Halton order")
-    p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    p.add_argument("--device", type=device, default="auto", help="cpu, cuda, mps or auto")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,13 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--images", type=Path, required=True, help="image file or folder")
     ip.add_argument("--masks", type=Path, required=True, help="mask file or folder (same names)")
     ip.add_argument("--out", type=Path, required=True, help="output folder")
-    ip.add_argument("--feather", type=int, default=4, help="blend width in pixels (<= 8)")
+    ip.add_argument("--feather", type=_bounded_int(0, 8), default=4,
+                    help="blend width in pixels, 0..8 (default 4)")
     _sampling_args(ip)
 
     op = sub.add_parser("outpaint", help="extend an image on any side")
     op.add_argument("image", type=Path)
     for side in ("left", "right", "top", "bottom"):
-        op.add_argument(f"--{side}", type=int, default=0, metavar="PX")
+        op.add_argument(f"--{side}", type=_bounded_int(0, 16384), default=0, metavar="PX")
     op.add_argument("--out", type=Path, required=True, help="output file")
     _sampling_args(op)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from models import registry
 
@@ -58,14 +57,9 @@ def _download(args: argparse.Namespace) -> int:
         paths.append(dest)
     out = registry.model_path(model.name)
     print(f"converting to {out} ...")
-    save(load_official(paths[0], paths[1], name=model.name), _tmp(out))
-    _tmp(out).replace(out)
+    save(load_official(paths[0], paths[1], name=model.name), out)  # atomic
     print(f"{model.name}: ready ({out.stat().st_size / 1e6:.0f} MB)")
     return 0
-
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(path.name + ".tmp")
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -73,9 +67,11 @@ def _convert(args: argparse.Namespace) -> int:
 
     if not (args.tokenizer and args.transformer and args.out):
         raise ValueError("convert needs --tokenizer FILE --transformer FILE --out FILE")
+    from editor.batch import refuse_overwriting
+
+    refuse_overwriting([args.out], [args.tokenizer, args.transformer])
     model = load_official(args.tokenizer, args.transformer)
-    save(model, _tmp(args.out))
-    _tmp(args.out).replace(args.out)
+    save(model, args.out)  # atomic
     print(f"wrote {args.out} ({model.config.name}, {model.config.window} px window)")
     return 0
 

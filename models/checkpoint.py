@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -42,8 +45,18 @@ def save(model: MaskGIT, path: str | Path, dtype: torch.dtype = torch.float32) -
         for k, v in model.state_dict().items()
     }
     meta = {"format": FORMAT, "config": json.dumps(model.config.to_dict())}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata=meta)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written in a fresh private folder next to the target (mkdtemp: 0700, unpredictable), then
+    # renamed over it: a half-written file never has the target's name, and nothing planted in
+    # a shared folder can redirect the write through a symlink.
+    private = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        save_file(tensors, str(private / "weights"), metadata=meta)
+        os.chmod(private / "weights", 0o644)
+        os.replace(private / "weights", path)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def read_config(path: str | Path) -> MaskGITConfig:
