@@ -47,10 +47,11 @@ from editor.imageconv import to_qimage
 from editor.imageio import READ_FORMATS
 from editor.locks import LockBrush
 from editor.project import EXT as PROJECT_EXT
+from editor.samples import samples
 from editor.session import Session
 from editor.step_tools import StepTools
 from editor.tools import MAX_BRUSH, MIN_BRUSH, Brush, Eraser, Lasso, RectSelect, Tool
-from editor.widgets import CandidateBar, ClassPicker, SamplingPanel
+from editor.widgets import CandidateBar, ClassPicker, SamplePicker, SamplingPanel
 
 if TYPE_CHECKING:
     from editor.worker import WorkerThread
@@ -93,7 +94,8 @@ MASK_SAVE_FILTER = "PNG (*.png)"
 
 
 FIRST_HINT = ("Open a photo with Ctrl+O, or drop one here,\n"
-              "or pick a class and press \u201cNew image of this class\u201d.")
+              "or pick a class and press \u201cNew image of this class\u201d,\n"
+              "or try one of the samples below.")
 
 
 class MainWindow(QMainWindow):
@@ -122,11 +124,13 @@ class MainWindow(QMainWindow):
         self.candidate_bar = CandidateBar()
         self.class_picker = ClassPicker()
         self.sampling = SamplingPanel()
+        self.sample_picker = SamplePicker(samples())
 
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.canvas, 1)
+        lay.addWidget(self.sample_picker)
         lay.addWidget(self.candidate_bar)
         self.setCentralWidget(central)
         self._build_docks()
@@ -243,6 +247,11 @@ class MainWindow(QMainWindow):
         f = mb.addMenu("&File")
         f.addActions([self.a_new, self.a_open])
         self.recent_menu = f.addMenu("Open &Recent")
+        self.sample_menu = f.addMenu("Open Sa&mple")
+        for title, path in samples():
+            a = self.sample_menu.addAction(title)
+            a.triggered.connect(lambda _=False, p=path: self.open_path(p))
+        self.sample_menu.setEnabled(not self.sample_menu.isEmpty())
         self.a_save_project = self._action("Save &Project…", lambda: self.session.save_project(),
                                            "Ctrl+Alt+S")
         f.addActions([self.a_save, self.a_save_as, self.a_save_project])
@@ -336,9 +345,14 @@ class MainWindow(QMainWindow):
         self.doc.path_changed.connect(self._update_title)
         # The blank start page says what to do; anything done to the document retires it.
         cv.set_hint(FIRST_HINT)
-        self.doc.canvas_changed.connect(lambda: cv.set_hint(""))
-        self.doc.undo_stack.indexChanged.connect(lambda _i: cv.set_hint(""))
+        self.doc.canvas_changed.connect(self._retire_start_page)
+        self.doc.undo_stack.indexChanged.connect(self._retire_start_page)
+        self.sample_picker.picked.connect(self.open_path)
         self._sync_sampling()
+
+    def _retire_start_page(self, *_args: object) -> None:
+        self.canvas.set_hint("")
+        self.sample_picker.setVisible(False)
 
     # ------------------------------------------------------------------ files
     def open_dialog(self) -> None:

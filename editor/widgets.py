@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, QStringListModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QSize, QSortFilterProxyModel, QStringListModel, Qt, Signal
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QListView,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -238,3 +240,29 @@ class CandidateBar(QWidget):
         self.next.setEnabled(index < count - 1)
         self.prev.setVisible(count > 1)
         self.next.setVisible(count > 1)
+
+
+class SamplePicker(QWidget):
+    """The start page's row of sample photos: one click opens one."""
+
+    picked = Signal(object)  # Path
+
+    def __init__(self, samples: list[tuple[str, Path]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.addStretch(1)
+        lay.addWidget(QLabel("Or try a sample:"))
+        self.buttons: list[QToolButton] = []
+        for title, path in samples:
+            b = QToolButton()
+            b.setText(title)
+            b.setIcon(QIcon(QPixmap(str(path)).scaled(
+                96, 64, Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation)))
+            b.setIconSize(QSize(96, 64))
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the canvas keeps the keyboard
+            b.clicked.connect(lambda _=False, p=path: self.picked.emit(p))
+            lay.addWidget(b)
+            self.buttons.append(b)
+        lay.addStretch(1)
