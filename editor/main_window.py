@@ -50,7 +50,17 @@ from editor.project import EXT as PROJECT_EXT
 from editor.samples import samples
 from editor.session import Session
 from editor.step_tools import StepTools
-from editor.tools import MAX_BRUSH, MIN_BRUSH, Brush, Eraser, Lasso, RectSelect, Tool
+from editor.tools import (
+    MAX_BRUSH,
+    MIN_BRUSH,
+    Brush,
+    Eraser,
+    Lasso,
+    MagicWand,
+    ObjectSelect,
+    RectSelect,
+    Tool,
+)
 from editor.widgets import CandidateBar, ClassPicker, SamplePicker, SamplingPanel
 
 if TYPE_CHECKING:
@@ -66,6 +76,8 @@ HELP = (
     ("Ctrl+N", "new image of the chosen class"),
     ("Ctrl+C · Ctrl+V", "copy the image · paste an image as a new document"),
     ("B · E · R · L", "brush · eraser · rectangle · lasso (right button or Alt erases)"),
+    ("O", "select object: drag a box around it (GrabCut finds its outline)"),
+    ("W", "magic wand: click a colour (similar connected pixels, within the tolerance)"),
     ("[ · ]", "brush size"),
     ("Ctrl+D · Ctrl+I · Ctrl+A", "clear · invert · mask all"),
     ("Ctrl+] · Ctrl+[", f"grow · shrink the mask by {MASK_STEP} px"),
@@ -85,6 +97,7 @@ HELP = (
     ("Return · Ctrl+R", "accept the candidate · regenerate it"),
     ("Steps panel", "scrub the decode's steps, branch from one, heatmap, re-roll weakest"),
 )
+TOOL_LABELS = {"object": "Select object", "wand": "Magic wand"}
 OPEN_FILTER = ("Images and projects (" + " ".join(f"*.{e}" for e in READ_FORMATS)
                + f" *{PROJECT_EXT});;All files (*)")
 SAVE_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp)"
@@ -120,7 +133,8 @@ class MainWindow(QMainWindow):
         brush = Brush()
         eraser = Eraser()
         self.tools = {"brush": brush, "eraser": eraser, "rectangle": RectSelect(),
-                      "lasso": Lasso(), "lock": LockBrush(self.controller.locks)}
+                      "lasso": Lasso(), "object": ObjectSelect(), "wand": MagicWand(),
+                      "lock": LockBrush(self.controller.locks)}
         self.candidate_bar = CandidateBar()
         self.class_picker = ClassPicker()
         self.sampling = SamplingPanel()
@@ -238,7 +252,8 @@ class MainWindow(QMainWindow):
         group = QActionGroup(self)
         self.tool_actions: dict[str, QAction] = {}
         for name, tool in self.tools.items():
-            a = self._action(name.capitalize(), lambda _=False, n=name: self.set_tool(n),
+            a = self._action(TOOL_LABELS.get(name, name.capitalize()),
+                             lambda _=False, n=name: self.set_tool(n),
                              tool.shortcut, checkable=True)
             group.addAction(a)
             self.tool_actions[name] = a
@@ -296,6 +311,10 @@ class MainWindow(QMainWindow):
         self.brush_size = QSpinBox(minimum=MIN_BRUSH, maximum=MAX_BRUSH, value=32, suffix=" px")
         self.brush_size.setToolTip("Brush size ( [ and ] )")
         tb.addWidget(self.brush_size)
+        self.tolerance = QSpinBox(minimum=0, maximum=255, value=32, prefix="± ")
+        self.tolerance.setToolTip("Magic wand tolerance: how far a colour may be from the "
+                                  "clicked one (per channel, 0-255)")
+        tb.addWidget(self.tolerance)
         tb.addSeparator()
         tb.addActions([self.a_generate, self.a_cancel])
         tb.addSeparator()
@@ -341,6 +360,8 @@ class MainWindow(QMainWindow):
         self.sampling.changed.connect(self._sync_sampling)
         self.sampling.model_chosen.connect(self._choose_model)
         self.brush_size.valueChanged.connect(self._set_brush_size)
+        self.tolerance.valueChanged.connect(
+            lambda t: setattr(self.tools["wand"], "tolerance", t))
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.path_changed.connect(self._update_title)
         # The blank start page says what to do; anything done to the document retires it.
@@ -572,6 +593,7 @@ class MainWindow(QMainWindow):
         self.canvas.tool = tool
         self.tool_actions[name].setChecked(True)
         self.brush_size.setEnabled(isinstance(tool, Brush))
+        self.tolerance.setEnabled(isinstance(tool, MagicWand))
 
     def _set_brush_size(self, size: int) -> None:
         for t in self.tools.values():

@@ -1,5 +1,6 @@
-"""Mask tools: brush, eraser, rectangle, lasso. They draw into the document's mask with cv2 and
-record one undo entry per gesture. Coordinates are image pixels (floats from the canvas)."""
+"""Mask tools: brush, eraser, rectangle, lasso, select object (GrabCut), magic wand. They draw
+into the document's mask with cv2 and record one undo entry per gesture. Coordinates are image
+pixels (floats from the canvas)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QPainterPath, QPolygonF
 
+from editor import geometry as g
 from editor.document import Document, Rect
+from editor.selection import grabcut, magic_wand
 
 MIN_BRUSH, MAX_BRUSH = 1, 512
 
@@ -231,3 +234,52 @@ class Lasso(Tool):
     def cancel(self) -> None:
         self._points = []
         self._doc = None
+
+
+class _Selected(Tool):
+    """Merges a whole-image bool mask from editor.selection as one undo entry."""
+
+    def _merge(self, doc: Document, picked: np.ndarray, text: str) -> None:
+        box = g.bbox(picked)
+        if box is None:
+            return
+        doc.begin_stroke()
+
+        def draw(tmp: np.ndarray, o: tuple[int, int]) -> None:
+            tmp[picked[o[1] : o[1] + tmp.shape[0], o[0] : o[0] + tmp.shape[1]]] = 255
+
+        self._doc = doc
+        self._stamp(box, draw)
+        doc.end_stroke(("Deselect " if self.erase else "Select ") + text)
+
+
+class ObjectSelect(RectSelect, _Selected):
+    """Drag a box around an object: GrabCut separates it from the background in the box."""
+
+    name = "object"
+    shortcut = "O"
+
+    def release(self, pos: QPointF) -> None:
+        if self._doc is None or self._a is None:
+            return
+        doc, a = self._doc, self._a
+        self._a = self._b = None
+        box = (round(a.x()), round(a.y()), round(pos.x()), round(pos.y()))
+        self._merge(doc, grabcut(doc.image, box), "object")
+        Tool.release(self, pos)
+
+
+class MagicWand(_Selected):
+    """Click a colour: the connected region of similar colour (within `tolerance`)."""
+
+    name = "wand"
+    shortcut = "W"
+
+    def __init__(self, tolerance: int = 32) -> None:
+        super().__init__()
+        self.tolerance = tolerance
+
+    def press(self, doc: Document, pos: QPointF, erase: bool = False) -> None:
+        super().press(doc, pos, erase)
+        seed = (math.floor(pos.x()), math.floor(pos.y()))
+        self._merge(doc, magic_wand(doc.image, seed, self.tolerance), "similar colour")

@@ -1,0 +1,118 @@
+"""GrabCut object selection and the magic wand (editor.selection), Qt-free."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from editor.selection import grabcut, magic_wand
+
+
+def _disc_on_texture(h: int = 120, w: int = 160) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    img = np.empty((h, w, 3), np.uint8)
+    img[...] = (40, 120, 60)  # green grass...
+    img += rng.integers(0, 30, (h, w, 3), np.uint8)  # ...with texture
+    disc = np.zeros((h, w), np.uint8)
+    cv2.circle(disc, (80, 60), 30, 1, -1)
+    img[disc > 0] = np.array((220, 60, 50)) + rng.integers(0, 20, (int(disc.sum()), 3))
+    return img, disc > 0
+
+
+def test_grabcut_takes_the_object_inside_the_box_and_nothing_outside():
+    img, disc = _disc_on_texture()
+    m = grabcut(img, (40, 20, 120, 100))
+    iou = (m & disc).sum() / (m | disc).sum()
+    assert iou > 0.9
+    assert not m[:, :40].any() and not m[:, 120:].any()
+
+
+def test_grabcut_scales_a_big_box_down_and_the_mask_back_up():
+    img, disc = _disc_on_texture()
+    big = cv2.resize(img, (1280, 960), interpolation=cv2.INTER_NEAREST)
+    want = cv2.resize(disc.astype(np.uint8), (1280, 960), interpolation=cv2.INTER_NEAREST) > 0
+    m = grabcut(big, (320, 160, 960, 800))
+    assert m.shape == want.shape
+    assert (m & want).sum() / (m | want).sum() > 0.85
+
+
+def test_grabcut_on_a_tiny_or_flat_box_selects_nothing():
+    img, _ = _disc_on_texture()
+    assert not grabcut(img, (10, 10, 11, 40)).any()
+    flat = np.full((50, 50, 3), 128, np.uint8)
+    m = grabcut(flat, (0, 0, 50, 50))
+    assert m.shape == (50, 50)
+
+
+def test_the_wand_fills_the_connected_colour_within_the_tolerance():
+    img = np.zeros((40, 60, 3), np.uint8)
+    img[:, :30] = (200, 50, 50)
+    img[:, 30:] = (210, 60, 40)  # within 12 of the left half's colour
+    img[10:20, 40:50] = (0, 0, 255)  # a blue island in the right half
+    loose = magic_wand(img, (5, 5), 12)
+    assert loose.sum() == 40 * 60 - 100 and not loose[10:20, 40:50].any()
+    tight = magic_wand(img, (5, 5), 5)
+    assert tight.sum() == 40 * 30
+    assert magic_wand(img, (45, 15), 0).sum() == 100
+    assert not magic_wand(img, (99, 5), 10).any()  # a seed outside the image
+
+
+def test_the_wand_compares_with_the_seed_so_a_gradient_does_not_leak():
+    ramp = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 10, 0).repeat(3, 2)
+    m = magic_wand(ramp, (0, 5), 20)
+    assert m[:, :21].all() and not m[:, 22:].any()
+
+
+# ---------------------------------------------------------------- the tools in the window
+def test_select_object_drag_masks_the_object_as_one_undo_entry(win, qtbot):
+    from fakes import drag, vp
+    from PySide6.QtCore import Qt
+
+    img, disc = _disc_on_texture()
+    win.doc.reset(img)
+    win.canvas.actual_size()
+    win.tool_actions["object"].trigger()
+    assert win.tool_actions["object"].shortcut().toString() == "O"
+    before = win.doc.undo_stack.count()
+    drag(qtbot, win, vp(win, 40, 20), vp(win, 120, 100))
+    m = win.doc.mask
+    assert (m & disc).sum() / (m | disc).sum() > 0.9
+    assert win.doc.undo_stack.count() == before + 1
+    assert win.doc.undo_stack.undoText() == "Select object"
+    win.doc.undo_stack.undo()
+    assert not win.doc.mask.any()
+    # The right button takes the object out of a mask again.
+    win.doc.set_mask(np.ones_like(disc), "all")
+    drag(qtbot, win, vp(win, 40, 20), vp(win, 120, 100), button=Qt.MouseButton.RightButton)
+    assert (win.doc.mask & disc).sum() < 0.1 * disc.sum()
+
+
+def test_magic_wand_click_uses_the_toolbar_tolerance_as_one_undo_entry(win, qtbot):
+    from fakes import vp
+    from PySide6.QtCore import Qt
+
+    img = np.zeros((48, 64, 3), np.uint8)
+    img[:, :32] = (200, 50, 50)
+    img[:, 32:] = (215, 50, 50)
+    win.doc.reset(img)
+    win.canvas.actual_size()
+    win.tool_actions["wand"].trigger()
+    assert win.tool_actions["wand"].shortcut().toString() == "W"
+    assert win.tolerance.isEnabled()
+    win.tolerance.setValue(10)
+    before = win.doc.undo_stack.count()
+    qtbot.mouseClick(win.canvas.viewport(), Qt.MouseButton.LeftButton, pos=vp(win, 5.5, 5.5))
+    assert win.doc.mask[:, :32].all() and not win.doc.mask[:, 32:].any()
+    assert win.doc.undo_stack.count() == before + 1
+    win.doc.undo_stack.undo()
+    win.tolerance.setValue(20)
+    qtbot.mouseClick(win.canvas.viewport(), Qt.MouseButton.LeftButton, pos=vp(win, 5.5, 5.5))
+    assert win.doc.mask.all()
+    assert win.doc.undo_stack.count() == before + 1
+
+
+def test_the_help_lists_both_selection_tools():
+    from editor.main_window import HELP
+
+    keys = dict(HELP)
+    assert "GrabCut" in keys["O"] and "magic wand" in keys["W"]
