@@ -72,9 +72,62 @@ def read_config(path: str | Path) -> MaskGITConfig:
     if "config" not in meta:
         raise CheckpointError(f"{path}: no MaskGIT config in the file's metadata")
     try:
-        return MaskGITConfig.from_dict(json.loads(meta["config"]))
-    except (TypeError, KeyError, ValueError) as e:
-        raise CheckpointError(f"{path}: invalid config in metadata ({e})") from e
+        config = MaskGITConfig.from_dict(json.loads(meta["config"]))
+    except Exception as e:  # any JSON value may stand anywhere: wrong types raise many kinds
+        raise CheckpointError(f"{path}: invalid config in metadata "
+                              f"({type(e).__name__}: {e})") from e
+    check_config(config, str(path))
+    return config
+
+
+# What any MaskGIT this app can run stays inside (the official 512 px model: 24 layers, hidden
+# 768, f = 16, 1025 positions). A file declaring more would build millions of modules, or
+# allocate beyond any machine, before its tensors were even compared with the config.
+LIMITS = {
+    "tokenizer.filters": 1024, "tokenizer.channel_multipliers": 16,
+    "tokenizer.levels": 6, "tokenizer.num_res_blocks": 8, "tokenizer.embedding_dim": 4096,
+    "tokenizer.codebook_size": 1 << 16, "tokenizer.image_size": 1024,
+    "tokenizer.norm_groups": 1024, "transformer.num_classes": 1 << 16,
+    "transformer.hidden_size": 4096, "transformer.num_layers": 64,
+    "transformer.num_heads": 128, "transformer.intermediate_size": 16384,
+    "transformer.max_positions": 1 + (1024 // 4) ** 2,
+}
+
+
+def check_config(config: MaskGITConfig, source: str) -> None:
+    """Refuse a config outside `LIMITS` (or not even well formed) before any module or tensor
+    exists; raises CheckpointError naming the field."""
+    t, m = config.tokenizer, config.transformer
+
+    def bad(field: str, value: object, why: str) -> CheckpointError:
+        return CheckpointError(f"{source}: config {field} = {str(value)[:40]} {why}")
+
+    def whole(field: str, value: object, low: int = 1) -> int:
+        if type(value) is not int or not low <= value <= LIMITS.get(field, value):
+            raise bad(field, value, f"is not a whole number in {low}..{LIMITS.get(field)}")
+        return value
+
+    if not isinstance(config.name, str) or len(config.name) > 200:
+        raise bad("name", config.name, "is not a short text")
+    if not isinstance(t.channel_multipliers, tuple) or not 1 <= len(t.channel_multipliers) <= (
+            LIMITS["tokenizer.levels"]):
+        raise bad("tokenizer.channel_multipliers", t.channel_multipliers,
+                  f"must have 1..{LIMITS['tokenizer.levels']} levels")
+    for v in t.channel_multipliers:
+        whole("tokenizer.channel_multipliers", v)
+    for name in ("filters", "num_res_blocks", "embedding_dim", "codebook_size", "image_size",
+                 "norm_groups"):
+        whole(f"tokenizer.{name}", getattr(t, name))
+    if t.image_size % t.downsample:
+        raise bad("tokenizer.image_size", t.image_size, f"is not a multiple of {t.downsample}")
+    whole("transformer.num_classes", m.num_classes, 0)
+    for name in ("codebook_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
+                 "max_positions"):
+        whole(f"transformer.{name}", getattr(m, name))
+    if m.hidden_size % m.num_heads:
+        raise bad("transformer.num_heads", m.num_heads, f"does not divide {m.hidden_size}")
+    if not isinstance(m.layer_norm_eps, float | int) or not 0 < m.layer_norm_eps < 1:
+        raise bad("transformer.layer_norm_eps", m.layer_norm_eps, "is not in (0, 1)")
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> MaskGIT:
@@ -205,7 +258,7 @@ def infer_tokenizer_config(
     filters = _get(flat, "encoder/Conv_0/kernel", source).shape[3]
     n_levels = _count(flat, "decoder", "Conv") - 1  # conv_in + (levels-1) upsample convs + conv_out
     n_blocks = _count(flat, "encoder", "ResBlock")
-    if n_levels < 1 or n_blocks % (n_levels + 1):
+    if not 1 <= n_levels <= LIMITS["tokenizer.levels"] or n_blocks % (n_levels + 1):
         raise CheckpointError(f"{source}: cannot infer the tokenizer layout from its parameters")
     per_level = n_blocks // (n_levels + 1)
     mults = tuple(
@@ -377,6 +430,7 @@ def official_from_flat(
         {**tok_cfg.to_dict(), "image_size": side * tok_cfg.downsample}
     )
     config = MaskGITConfig(name or f"imagenet-{tok_cfg.image_size}", tok_cfg, tr_cfg)
+    check_config(config, f"{tok_src} + {tr_src}")
     model = _empty(config)
     _assign(
         model.tokenizer, _to_torch(_tokenizer_state(tok_flat, model.tokenizer, tok_src)), tok_src
