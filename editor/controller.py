@@ -279,8 +279,12 @@ class Controller(QObject):
             self.doc.undo_stack.undo()
         self.candidate = None
         self.candidate_changed.emit(-1, 0)
+        # A re-roll or a branch decodes the mask of the history it came from, not the
+        # document's (which that history's commit emptied): keep it, or nothing is decoded.
+        own_mask = c.job.token_mask is not None or c.job.branch is not None
         job = replace(c.job, seed=c.job.seed + 1 if not self.random_seed else self._next_seed(),
-                      image=self.doc.image.copy(), mask=self.doc.mask.copy(),
+                      image=self.doc.image.copy(),
+                      mask=c.job.mask.copy() if own_mask else self.doc.mask.copy(),
                       id=next_job_id(), locked=self.locks.copy())
         after = np.zeros_like(job.mask) if job.kind == "generate" else self.doc.mask & ~job.mask
         self._start(job, c.text, after)

@@ -287,13 +287,15 @@ class Steps(QObject):
     @Slot(object)
     def _on_result(self, result: JobResult) -> None:
         chain = [result.history] if result.history is not None else result.chain
+        # A window that decoded nothing has no last step to show or put back.
+        chain = [h for h in chain if h.steps]
         self.live_steps, self.index, self.candidate = [], -1, 0
         self._mark()
         if len(chain) == 1:
             self.batches.insert(0, Batch(result.job_id, list(chain[0].steps[-1]),
                                          self.doc.mask.shape))
             self.batches_changed.emit()
-        else:  # each window's records are partial: the strip shows whole pictures
+        elif chain:  # each window's records are partial: the strip shows whole pictures
             self.show_batch(result)
         keep_region = self._reroll and self.region is not None and len(chain) == 1
         # Entries above this one were a redo branch the commit discarded.
