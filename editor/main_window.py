@@ -759,15 +759,20 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         with contextlib.suppress(TypeError, ValueError):  # absent or damaged: the defaults
             self.brush_size.setValue(int(self._setting("brush", 32)))  # type: ignore[arg-type]
-            self.session.apply_settings(dict(json.loads(str(self._setting("sampling")))))
+            remembered = dict(json.loads(str(self._setting("sampling"))))
+            # A class from an earlier run would silently steer today's plain Generate; older
+            # settings files still hold one.
+            remembered.pop("class_id", None)
+            self.session.apply_settings(remembered)
 
     def _save_layout(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("state", self.saveState())
         self.settings.setValue("brush", self.brush_size.value())
-        # Steps, schedule, order, temperatures, seed, candidates and class; the model has
-        # its own key (loaded at start).
-        sampling = {k: v for k, v in self.session.settings().items() if k != "model"}
+        # Steps, schedule, order, temperatures, seed and candidates; the model has its own
+        # key (loaded at start); the class is chosen anew each run (projects keep theirs).
+        sampling = {k: v for k, v in self.session.settings().items()
+                    if k not in ("model", "class_id")}
         self.settings.setValue("sampling", json.dumps(sampling))
 
     def _update_title(self, *_args) -> None:

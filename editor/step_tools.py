@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QRect, Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QWidget
 
 from editor.candidates import CandidateStrip
 from editor.imageconv import to_qimage
@@ -37,6 +37,20 @@ class StepTools(QObject):
         cv.scene().addItem(self.heat)
         cv.scene().addItem(self.locks)
         self.locks.set_locked(c.locks.mask)
+
+        sc = self.scrubber
+        for b in (sc.branch_btn, sc.reroll_btn, sc.vary_btn, sc.heatmap):
+            # A button that disables itself after a click would hand the keyboard to the next
+            # widget (the "20 %" box), where C, B, [ ] and Ctrl+Z would then be typed.
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        # The "window N of M" box comes and goes with multi-window edits, and a form drops a
+        # hidden row: a holder of its height keeps the room, so the buttons below stay put
+        # under the pointer.
+        holder = QWidget()
+        holder.setFixedHeight(sc.window_box.sizeHint().height())
+        sc.layout().replaceWidget(sc.window_box, holder)
+        QHBoxLayout(holder).setContentsMargins(0, 0, 0, 0)
+        holder.layout().addWidget(sc.window_box)
 
         dock = QDockWidget("Steps", win)
         dock.setObjectName("steps-dock")
@@ -82,11 +96,15 @@ class StepTools(QObject):
         self._update_heat()
 
     def pick(self, batch: int, index: int) -> None:
+        """A click on a pending candidate's thumbnail shows it on the canvas (still pending:
+        compare, step through, Regenerate); a click on the one shown accepts it."""
         c = self.win.controller
         newest = self.steps.batches[0].job_id if self.steps.batches else -1
         if batch == 0 and c.candidate is not None and c.candidate.result.job_id == newest:
-            c.show_candidate(index)
-            c.accept()
+            if index == c.candidate.index:
+                c.accept()
+            else:
+                c.show_candidate(index)
         else:
             self.steps.restore(batch, index)
 

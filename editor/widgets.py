@@ -139,7 +139,8 @@ class SamplingPanel(QWidget):
         self.seed.setEnabled(False)
         self.candidates = QSpinBox(minimum=1, maximum=8, value=4)
         self.candidates.setToolTip("Results decoded together in one batch, shown side by side "
-                                   "under the canvas; click one to accept it. Edits spanning "
+                                   "under the canvas; click one to see it, again to accept "
+                                   "it. Edits spanning "
                                    "several windows (outpainting) decode them window by "
                                    "window, each candidate continuing its own picture.")
         self.model = QComboBox()

@@ -47,3 +47,68 @@ def test_regenerate_after_a_reroll_then_discard_gives_the_mask_back(qtbot, win, 
     win.candidate_bar.discard_btn.click()
     assert win.doc.undo_stack.index() == before - 1 and c.candidate is None
     assert np.array_equal(win.doc.mask, mask_then) and np.array_equal(win.doc.image, image_then)
+
+
+def two_holes(win):
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[:4, :4] = m[-4:, -4:] = True  # two small holes far apart: one window each
+    win.doc.set_mask(m, "two holes")
+    assert len(win.controller.plan()) == 2
+    return m
+
+
+def test_after_reroll_the_keyboard_stays_on_the_canvas_not_in_the_percent_box(qtbot, win):
+    from PySide6.QtWidgets import QApplication
+
+    paint_mask(win)
+    generate(qtbot, win)
+    sc = win.step_tools.scrubber
+    win.activateWindow()
+    win.canvas.setFocus()
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        qtbot.mouseClick(sc.reroll_btn, Qt.MouseButton.LeftButton)
+    assert QApplication.focusWidget() is win.canvas
+    value = sc.percent.value()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_5)
+    assert sc.percent.value() == value, "typing goes to the canvas, not the 20 % box"
+
+
+def test_the_steps_panel_does_not_move_when_the_window_row_shows_or_hides(qtbot, win):
+    sc = win.step_tools.scrubber
+    paint_mask(win)
+    generate(qtbot, win)
+    assert not sc.window_box.isVisibleTo(sc)
+    one = sc.reroll_btn.mapTo(sc, sc.reroll_btn.rect().topLeft()).y()
+    two_holes(win)
+    generate(qtbot, win)
+    assert sc.window_box.isVisibleTo(sc)
+    sc.layout().activate()
+    assert sc.reroll_btn.mapTo(sc, sc.reroll_btn.rect().topLeft()).y() == one
+
+
+def test_a_thumbnail_click_previews_the_candidate_and_a_second_click_accepts(qtbot, win):
+    paint_mask(win)
+    generate(qtbot, win, candidates=3)
+    c, strip = win.controller, win.step_tools.strip
+    strip.buttons[2][2].click()
+    assert c.candidate is not None and c.candidate.index == 2, "shown, still pending"
+    assert win.candidate_bar.isVisible()
+    strip.buttons[1][2].click()
+    assert c.candidate is not None and c.candidate.index == 1
+    strip.buttons[1][2].click()
+    assert c.candidate is None, "clicking the shown one again accepts it"
+
+
+def test_a_class_chosen_yesterday_does_not_steer_todays_plain_generate(qtbot, tmp_path, engine):
+    from fakes import make_window
+
+    first = make_window(qtbot, tmp_path, engine)
+    first.class_picker.set_class(207)
+    first.sampling.steps.setValue(9)
+    first.close()
+    again = make_window(qtbot, tmp_path, engine)
+    try:
+        assert again.sampling.steps.value() == 9, "sampling settings are remembered"
+        assert again.class_picker.class_id() is None and again.controller.class_id is None
+    finally:
+        again.close()

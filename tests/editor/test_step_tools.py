@@ -27,7 +27,7 @@ def centre(win, img=None):
     return img.pixelColor(28, 20).red()
 
 
-def test_candidates_are_one_batched_decode_shown_live_and_click_accepts(qtbot, win, engine):
+def test_candidates_are_one_batched_decode_live_and_clicks_show_then_accept(qtbot, win, engine):
     paint_mask(win)
     strip = win.step_tools.strip
     live = []
@@ -40,7 +40,9 @@ def test_candidates_are_one_batched_decode_shown_live_and_click_accepts(qtbot, w
     last = s.steps - 1
     strip.buttons[2][2].click()
     assert centre(win, win.canvas.preview_image()) == colour(5, last, 2)
-    assert win.controller.candidate is None, "clicking a thumbnail accepts that candidate"
+    assert win.controller.candidate.index == 2, "a click shows the candidate"
+    strip.buttons[2][2].click()
+    assert win.controller.candidate is None, "a second click on it accepts it"
     # A second generation: the first batch stays in the strip as earlier candidates.
     paint_mask(win)
     generate(qtbot, win, candidates=2)
@@ -64,7 +66,7 @@ def test_tab_compares_right_after_picking_a_candidate(qtbot, win):
     with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
         qtbot.mouseClick(win.candidate_bar.regen_btn, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(win.step_tools.strip.buttons[1][2], Qt.MouseButton.LeftButton)
-    assert win.controller.candidate is None, "the click accepted candidate 2"
+    assert win.controller.candidate.index == 1, "the click shows candidate 2"
     assert QApplication.focusWidget() is win.canvas, "clicks on results keep the keyboard"
     with qtbot.waitSignal(win.canvas.original_shown, check_params_cb=lambda on: on):
         qtbot.keyPress(win.canvas, Qt.Key.Key_Tab)
@@ -196,7 +198,7 @@ def test_step_tools_work_on_each_window_of_a_multi_window_edit(qtbot, win, engin
     assert np.array_equal(win.doc.image[-4:, -4:], other)
 
 
-def test_multi_window_candidates_are_live_in_the_strip_and_click_accepts(qtbot, win, engine):
+def test_multi_window_candidates_live_in_the_strip_and_clicks_show_then_accept(qtbot, win, engine):
     m = np.zeros(win.doc.mask.shape, bool)
     m[:4, :4] = m[-4:, -4:] = True  # two small holes far apart: one window each
     win.doc.set_mask(m, "two holes")
@@ -215,7 +217,8 @@ def test_multi_window_candidates_are_live_in_the_strip_and_click_accepts(qtbot, 
     assert win.doc.image[0, 0, 0] in options[0]
     strip.buttons[2][2].click()
     assert win.doc.image[0, 0, 0] in options[2] and win.doc.image[-1, -1, 0] in options[2]
-    assert win.controller.candidate is None, "clicking a thumbnail accepts that candidate"
+    strip.buttons[2][2].click()
+    assert win.controller.candidate is None, "clicking the shown thumbnail accepts it"
 
 
 def test_scrubbing_during_a_decode_holds_the_chosen_step(qtbot, tmp_path):
