@@ -114,7 +114,13 @@ class StepTools(QObject):
 
     def _live_patch(self, patch: QImage, rect: QRect, text: str) -> None:
         if self.scrubber.following:
-            self.win.canvas.paint_preview(patch, rect, text)
+            cv = self.win.canvas
+            if not cv.previewing:
+                # The Steps change at a job's start arrives before the controller is busy and
+                # ends the preview; a single window's steps restart it (_on_shown), a
+                # multi-window edit's have no history to do so: every window's do it here.
+                cv.begin_preview()
+            cv.paint_preview(patch, rect, text)
 
     def _live_cells(self, win: object, masked: object) -> None:
         if self.scrubber.following:

@@ -112,3 +112,21 @@ def test_a_class_chosen_yesterday_does_not_steer_todays_plain_generate(qtbot, tm
         assert again.class_picker.class_id() is None and again.controller.class_id is None
     finally:
         again.close()
+
+
+def test_every_window_of_an_outpaint_paints_its_live_steps_on_the_canvas(qtbot, win):
+    shown = []
+
+    def painted(_job, step, total):  # after the canvas got the step
+        shown.append((win.canvas.previewing, win.progress_label.text(),
+                      len(win.canvas._patches)))
+
+    win.controller.step_painted.connect(painted)
+    win.sampling.candidates.setValue(3)
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        win.controller.extend(0, 0, 40, 0)
+    windows = {t.split(" · ")[0] for _p, t, _n in shown}
+    assert len(windows) > 1, "a multi-window edit"
+    assert all(p for p, _t, _n in shown), "every step of every window is on the canvas"
+    assert win.canvas.step_text == "" and not win.canvas.previewing, "the result replaces it"
+    assert shown[-1][2] == len(windows), "one live patch per window, as they come"
