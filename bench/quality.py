@@ -8,11 +8,15 @@ masked pixels set to grey, so nothing can copy them:
 * `model`: the MaskGIT model through the product path, automatic class: `maskgit-editor inpaint`
   for box and strokes, `maskgit-editor outpaint` (the photo cut to its known part and grown
   back, as a canvas-edge drag in the app) for right and bottom;
+* `shiftmap`: OpenCV's exemplar inpainting (xphoto INPAINT_SHIFTMAP, He & Sun 2012): it
+  rearranges real pixels of the same photo, the strongest classical baseline on texture;
 * `telea`, `ns`: OpenCV's Telea and Navier-Stokes inpainting (radius 3);
 * `mean`: a flat fill with the mean colour of the known pixels.
 
 Metrics: PSNR and SSIM over the masked pixels, and KID / FID between 128 px patches of results
-and originals centred on masked pixels, on EfficientNet-Lite0 pooled features (models.classifier).
+and originals centred on masked pixels, on EfficientNet-Lite2 pooled features (the judge: a
+network nothing in training or the app uses) and on Lite0 (the app's own classifier, for older
+tables). The photos are split once by name into a dev half (tune on it) and a test half (report).
 These KID/FID numbers are NOT comparable with published FID (Inception-v3, tens of thousands of
 images): here a few dozen patches per mask kind, so read them as a ranking of methods.
 Class guidance: for the box masks the model also runs with a requested class (the classifier's
@@ -20,7 +24,7 @@ top-1 on the original photo); we report how often the classifier puts the regene
 that class (top-5), with the requested class and with the automatic class.
 
     python -m bench.quality --fetch /data/evalphotos        # apt-get download + unpack
-    python -m bench.quality --photos /data/evalphotos [--model PATH] [--json out.json]
+    python -m bench.quality --photos /data/evalphotos --split dev|test [--json out.json]
 """
 
 from __future__ import annotations
@@ -49,8 +53,19 @@ EVAL_PHOTOS: list[tuple[str, str]] = [
     *[("python3-sklearn", f"usr/lib/python3/dist-packages/sklearn/datasets/images/{n}")
       for n in ("china.jpg", "flower.jpg")],
 ]
+# Split once, by name (SHA-1 of the photo's stem, even = dev): tune on dev, report on test.
+DEV = ("opencv-doc__apple", "opencv-doc__building", "opencv-doc__butterfly", "opencv-doc__fruits",
+       "opencv-doc__home", "opencv-doc__leuvenA", "opencv-doc__messi5",
+       "python3-skimage__motorcycle_left", "python3-skimage__rocket")
+TEST = ("opencv-doc__aero1", "opencv-doc__baboon", "opencv-doc__chicky_512", "opencv-doc__orange",
+        "opencv-doc__squirrel_cls", "python3-skimage__astronaut", "python3-skimage__chelsea",
+        "python3-skimage__coffee", "python3-sklearn__china", "python3-sklearn__flower")
 MASK_KINDS = ("box", "strokes", "right", "bottom")
-METHODS = ("model", "telea", "ns", "mean")
+METHODS = ("model", "shiftmap", "telea", "ns", "mean")
+CLASSICAL = METHODS[1:]
+# KID/FID feature networks: Lite2 is the judge (nothing in training or the app uses it); Lite0
+# (the app's automatic-class network) is kept for comparison with older tables.
+JUDGES = ("lite2", "lite0")
 LONG_SIDE = 512
 PATCH = 128  # side of the patches fed to the feature network for KID/FID
 PATCHES_PER_IMAGE = 4
@@ -80,6 +95,13 @@ def load_photo(path: Path) -> np.ndarray:
     s = LONG_SIDE / max(im.size)
     im = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
     return np.asarray(im).copy()
+
+
+def seed_of(name: str) -> int:
+    """A photo's mask and patch seed: its place among all held-out photos, whichever half runs
+    (the numbers of older, unsplit tables used the same seeds)."""
+    everything = sorted(DEV + TEST)
+    return everything.index(name) if name in everything else len(everything)
 
 
 def make_mask(kind: str, h: int, w: int, seed: int) -> np.ndarray:
@@ -124,13 +146,34 @@ def classical(method: str, img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if method == "mean":
         src[mask] = img[~mask].mean(0).round().astype(np.uint8)
         return src
+    if method == "shiftmap":  # exemplar: rearranges real pixels of the photo (opencv-contrib)
+        out = np.zeros_like(src)
+        valid = (~mask).astype(np.uint8) * 255  # xphoto's mask marks the known pixels
+        cv2.xphoto.inpaint(src[..., ::-1].copy(), valid, out, cv2.xphoto.INPAINT_SHIFTMAP)
+        return out[..., ::-1].copy()
     flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
     bgr = cv2.inpaint(src[..., ::-1].copy(), mask.astype(np.uint8) * 255, 3, flag)
     return bgr[..., ::-1].copy()
 
 
+def classical_cached(method: str, name: str, kind: str, img: np.ndarray, mask: np.ndarray,
+                     cache: Path | None) -> np.ndarray:
+    """Classical fills are deterministic and shift-map takes 10-60 s a photo: kept on disk."""
+    if cache is None:
+        return classical(method, img, mask)
+    f = cache / f"{method}-{kind}-{name}.png"
+    if f.exists():
+        out = np.asarray(Image.open(f).convert("RGB")).copy()
+        if out.shape == img.shape:
+            return out
+    out = classical(method, img, mask)
+    cache.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(out).save(f)
+    return out
+
+
 def run_model(items: list[tuple[str, np.ndarray, np.ndarray]], model: str, device: str,
-              class_id: int | None = None) -> dict[str, np.ndarray]:
+              class_id: int | None = None, extra: list[str] = ()) -> dict[str, np.ndarray]:
     """Inpaint through the CLI (the product path); returns results by name."""
     from editor.cli import main as cli_main
 
@@ -145,14 +188,14 @@ def run_model(items: list[tuple[str, np.ndarray, np.ndarray]], model: str, devic
                 "--out", str(t / "out"), "--model", model, "--device", device, "--seed", "0"]
         if class_id is not None:
             argv += ["--class", str(class_id)]
-        if cli_main(argv) != 0:
+        if cli_main([*argv, *extra]) != 0:
             raise RuntimeError("maskgit-editor inpaint failed")
         return {name: np.asarray(Image.open(t / "out" / f"{name}.png").convert("RGB")).copy()
                 for name, _, _ in items}
 
 
 def run_outpaint(items: list[tuple[str, np.ndarray, np.ndarray]], kind: str, model: str,
-                 device: str) -> dict[str, np.ndarray]:
+                 device: str, extra: list[str] = ()) -> dict[str, np.ndarray]:
     """Outpaint through the CLI (`maskgit-editor outpaint`, the app's outpaint path: windows
     overlapping along the new strip): the photo cut to its known part, grown back by the
     masked strip; returns results by name, the size of the photos."""
@@ -171,7 +214,7 @@ def run_outpaint(items: list[tuple[str, np.ndarray, np.ndarray]], kind: str, mod
             Image.fromarray(keep).save(t / f"{name}.png")
             argv = ["outpaint", str(t / f"{name}.png"), *grow, "--out", str(t / f"{name}-out.png"),
                     "--model", model, "--device", device, "--seed", "0"]
-            if cli_main(argv) != 0:
+            if cli_main([*argv, *extra]) != 0:
                 raise RuntimeError("maskgit-editor outpaint failed")
             res = np.asarray(Image.open(t / f"{name}-out.png").convert("RGB")).copy()
             if res.shape != img.shape:
@@ -249,13 +292,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="default", help="model name or .safetensors path")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", type=Path, help="write all numbers here")
-    p.add_argument("--grid", type=Path, help="write a picture (photo, input, Telea, model)")
+    p.add_argument("--grid", type=Path,
+                   help="write a picture (photo, input, Telea, shift-map, model)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N photos")
     p.add_argument("--no-guidance", action="store_true", help="skip the class-guidance runs")
     p.add_argument("--kinds", nargs="+", choices=MASK_KINDS, default=MASK_KINDS,
                    help="mask kinds to run (default: all)")
     p.add_argument("--outpaint-as-inpaint", action="store_true",
                    help="right/bottom through `inpaint` (masked in place) instead of `outpaint`")
+    p.add_argument("--split", choices=("dev", "test", "all"), default="dev",
+                   help="which half of the photos (tune on dev, report on test)")
+    p.add_argument("--cache", type=Path, default=Path("data/quality-cache"),
+                   help="folder keeping the classical fills between runs ('' for none)")
+    p.add_argument("--model-arg", action="append", default=[], dest="model_args",
+                   help="extra option for the model's CLI run, e.g. --model-arg=--exemplar=off")
     args = p.parse_args(argv)
     if args.fetch:
         fetch(args.fetch)
@@ -269,41 +319,52 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_grad_enabled(False)
     paths = sorted(q for q in args.photos.iterdir() if q.suffix.lower() in (".jpg", ".png"))
+    if args.split != "all":
+        keep = DEV if args.split == "dev" else TEST
+        paths = [q for q in paths if q.stem in keep]
     if args.limit:
         paths = paths[: args.limit]
     photos = {q.stem: load_photo(q) for q in paths}
     clf = load_classifier("cpu")
-    results: dict = {"photos": list(photos), "per_kind": {}}
+    judges = {j: clf if j == "lite0" else load_classifier("cpu", variant=j) for j in JUDGES}
+    cache = args.cache if str(args.cache) not in ("", ".") else None
+    results: dict = {"split": args.split, "photos": list(photos), "model_args": args.model_args,
+                     "per_kind": {}}
     grid_rows = []
     t0 = time.monotonic()
     for kind in args.kinds:
-        masks = {n: make_mask(kind, *im.shape[:2], seed=i)
-                 for i, (n, im) in enumerate(photos.items())}
+        masks = {n: make_mask(kind, *im.shape[:2], seed=seed_of(n)) for n, im in photos.items()}
         outs = {m: {} for m in METHODS}
         items = [(n, photos[n], masks[n]) for n in photos]
+        tm = time.monotonic()
         if kind in ("right", "bottom") and not args.outpaint_as_inpaint:
-            outs["model"] = run_outpaint(items, kind, args.model, args.device)
+            outs["model"] = run_outpaint(items, kind, args.model, args.device, args.model_args)
         else:
-            outs["model"] = run_model(items, args.model, args.device)
-        for m in METHODS[1:]:
-            outs[m] = {n: classical(m, photos[n], masks[n]) for n in photos}
+            outs["model"] = run_model(items, args.model, args.device, extra=args.model_args)
+        model_seconds = (time.monotonic() - tm) / len(items)
+        for m in CLASSICAL:
+            outs[m] = {n: classical_cached(m, n, kind, photos[n], masks[n], cache)
+                       for n in photos}
         real_patches, fake_patches = [], {m: [] for m in METHODS}
         row = {m: {"psnr": [], "ssim": []} for m in METHODS}
-        for i, n in enumerate(photos):
-            boxes = patch_boxes(masks[n], seed=i)
+        for n in photos:
+            boxes = patch_boxes(masks[n], seed=seed_of(n))
             real_patches += [photos[n][y:y + PATCH, x:x + PATCH] for y, x in boxes]
             for m in METHODS:
                 r = outs[m][n]
                 row[m]["psnr"].append(masked_psnr(r, photos[n], masks[n]))
                 row[m]["ssim"].append(masked_ssim(r, photos[n], masks[n]))
                 fake_patches[m] += [r[y:y + PATCH, x:x + PATCH] for y, x in boxes]
-        real_f = features(clf, real_patches)
+        real_f = {j: features(net, real_patches) for j, net in judges.items()}
         summary = {}
         for m in METHODS:
-            fake_f = features(clf, fake_patches[m])
             summary[m] = {"psnr": float(np.mean(row[m]["psnr"])),
-                          "ssim": float(np.mean(row[m]["ssim"])),
-                          "kid": kid(real_f, fake_f), "fid": fid(real_f, fake_f)}
+                          "ssim": float(np.mean(row[m]["ssim"]))}
+            for j, net in judges.items():
+                fake_f = features(net, fake_patches[m])
+                summary[m][f"kid_{j}"] = kid(real_f[j], fake_f)
+                summary[m][f"fid_{j}"] = fid(real_f[j], fake_f)
+        summary["model"]["seconds_per_photo"] = model_seconds  # the CLI run, model load included
         results["per_kind"][kind] = summary
         print(f"[{time.monotonic() - t0:.0f} s] {kind}: "
               + json.dumps({m: {k: round(v, 4) for k, v in s.items()}
@@ -311,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "box":
             for n in list(photos)[:4]:
                 grid_rows.append([photos[n], grey_out(photos[n], masks[n]), outs["telea"][n],
-                                  outs["model"][n]])
+                                  outs["shiftmap"][n], outs["model"][n]])
             if not args.no_guidance:
                 results["class_guidance"] = class_guidance(photos, masks, outs["model"], clf,
                                                            args)
@@ -339,7 +400,8 @@ def class_guidance(photos, masks, auto_out, clf, args) -> dict:
     hits_req, hits_auto = [], []
     for n, img in photos.items():
         want = top5(img)[0]  # what the whole photo looks like
-        req = run_model([(n, img, masks[n])], args.model, args.device, class_id=want)[n]
+        req = run_model([(n, img, masks[n])], args.model, args.device, class_id=want,
+                        extra=args.model_args)[n]
         hits_req.append(want in top5(crop_box(req, masks[n])))
         hits_auto.append(want in top5(crop_box(auto_out[n], masks[n])))
     return {"requested_class_top5": float(np.mean(hits_req)),
@@ -347,12 +409,16 @@ def class_guidance(photos, masks, auto_out, clf, args) -> dict:
 
 
 def table(results: dict) -> str:
-    lines = ["| mask | method | PSNR (dB) | SSIM | KID x 1000 | FID* |",
-             "|---|---|---:|---:|---:|---:|"]
+    split = results.get("split", "all")
+    lines = [f"{split} half: {len(results['photos'])} photos",
+             "| mask | method | PSNR (dB) | SSIM | KID-Lite2 x 1000 | KID-Lite0 x 1000 "
+             "| FID-Lite2* |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for kind, summary in results["per_kind"].items():
         for m, s in summary.items():
             lines.append(f"| {kind} | {m} | {s['psnr']:.2f} | {s['ssim']:.3f} | "
-                         f"{1000 * s['kid']:.1f} | {s['fid']:.1f} |")
+                         f"{1000 * s['kid_lite2']:.1f} | {1000 * s['kid_lite0']:.1f} | "
+                         f"{s['fid_lite2']:.1f} |")
     return "\n".join(lines)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +45,8 @@ def sampling_params(args: argparse.Namespace) -> tuple[Sampling, Any]:
     if not 2 <= steps <= MAX_STEPS:  # the parser checks too; Python callers come here
         raise ValueError(f"--steps must be in 2..{MAX_STEPS}")
     s = Sampling(steps, min(2, steps - 1), args.schedule, float(args.choice_temperature),
-                 order=args.order)
-    return s, SamplingParams(**asdict(s))
+                 order=args.order, guidance=getattr(args, "guidance", "photo") != "off")
+    return s, SamplingParams(**s.engine_fields())
 
 
 def read_rgb(path: Path) -> tuple[np.ndarray, LoadedImage]:

@@ -77,6 +77,10 @@ def _sampling_args(p: argparse.ArgumentParser) -> None:
                    help="randomness of which tokens each step keeps (0..20, default 4.5)")
     p.add_argument("--order", choices=ORDERS, default="confidence",
                    help="tokens each step keeps: the most confident (default) or Halton order")
+    p.add_argument("--guidance", choices=("photo", "off"), default="photo",
+                   help="without --class, follow the photo: start from an exemplar fill, mix in "
+                        "a token prior from the known region and take fine detail from the "
+                        "photo (default); off: the transformer alone")
     p.add_argument("--device", type=device, default="auto", help="cpu, cuda, mps or auto")
 
 

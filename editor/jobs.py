@@ -7,7 +7,7 @@ reads them, and an id, so results of a cancelled or superseded job can be recogn
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -18,6 +18,14 @@ from editor.history import DecodeHistory, StepRecord
 # import models; tests/editor/test_jobs.py checks the two lists agree.
 SCHEDULES = ("cosine", "arccos", "uniform", "pow2", "pow3", "log", "exp")
 ORDERS = ("confidence", "halton")  # models.sampler.ORDERS, likewise checked
+
+# Following the photo (issue 13), tuned on bench/quality's dev half. An edit without a requested
+# class starts from an exemplar fill of the hole with this share of its tokens decoded again,
+# mixes the exemplar token prior into the transformer with this weight, and gets its fine
+# detail re-synthesised from the photo below this Gaussian sigma (in model-window pixels).
+PHOTO_REMASK = 0.5
+PHOTO_PRIOR = 0.0
+PHOTO_DETAIL_SIGMA = 1.5
 
 _ids = itertools.count(1)
 
@@ -37,6 +45,16 @@ class Sampling:
     choice_temperature: float = 4.5
     temperature: float = 1.0
     order: str = "confidence"  # which tokens each step keeps: one of ORDERS
+    # Follow the photo where no class is requested: exemplar start, exemplar token prior and
+    # detail transfer (editor.exemplar); off = the transformer alone, as before.
+    guidance: bool = True
+
+    def engine_fields(self) -> dict:
+        """The keyword arguments of models.engine.SamplingParams."""
+        d = asdict(self)
+        on = d.pop("guidance")
+        d.update(remask=PHOTO_REMASK if on else 1.0, prior=PHOTO_PRIOR if on else 0.0)
+        return d
 
     def for_generation(self) -> Sampling:
         """A new image starts from nothing, so it runs the whole schedule."""

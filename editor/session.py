@@ -105,7 +105,8 @@ class Session(QObject):
                     steps=s.steps.value(), schedule=s.schedule.currentText(),
                     order=s.order.currentText(),
                     choice_temperature=s.choice.value(), random_seed=s.random_seed.isChecked(),
-                    seed=s.seed.value(), candidates=s.candidates.value())
+                    seed=s.seed.value(), candidates=s.candidates.value(),
+                    guidance=s.guidance.isChecked())
 
     def apply_settings(self, st: dict[str, Any]) -> None:
         # A damaged file: keep the panel's values.
@@ -130,6 +131,8 @@ class Session(QObject):
             s.seed.setValue(int(st["seed"]))
         if "candidates" in st:
             s.candidates.setValue(int(st["candidates"]))
+        if "guidance" in st:
+            s.guidance.setChecked(bool(st["guidance"]))
         cid = st.get("class_id")
         w.class_picker.set_class(int(cid) if cid is not None and 0 <= int(cid) < 1000 else None)
         model = str(st.get("model") or "")

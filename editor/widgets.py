@@ -134,6 +134,11 @@ class SamplingPanel(QWidget):
         self.choice = QDoubleSpinBox(minimum=0.0, maximum=20.0, singleStep=0.5,
                                      value=d.choice_temperature)
         self.choice.setToolTip("Randomness of which tokens are kept each step (0 = greedy)")
+        self.guidance = QCheckBox("Follow the photo", checked=d.guidance)
+        self.guidance.setToolTip("Without a requested class, start from an exemplar fill of the "
+                                 "hole, draw tokens also from the photo's own, and take fine "
+                                 "detail from the photo (sharper, in keeping with the picture). "
+                                 "Off: the model alone.")
         self.random_seed = QCheckBox("random", checked=True)
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.seed.setEnabled(False)
@@ -160,6 +165,7 @@ class SamplingPanel(QWidget):
         form.addRow("Schedule", self.schedule)
         form.addRow("Order", self.order)
         form.addRow("Choice temp.", self.choice)
+        form.addRow("", self.guidance)
         form.addRow("Seed", seed_row)
         form.addRow("Candidates", self.candidates)
 
@@ -170,12 +176,14 @@ class SamplingPanel(QWidget):
         self.schedule.currentIndexChanged.connect(self.changed)
         self.order.currentIndexChanged.connect(self.changed)
         self.random_seed.toggled.connect(self.changed)
+        self.guidance.toggled.connect(self.changed)
         self.model.activated.connect(lambda i: self.model_chosen.emit(self.model.itemData(i)))
 
     def sampling(self, start_step: int = 2) -> Sampling:
         steps = self.steps.value()
         return Sampling(steps, min(start_step, steps - 1), self.schedule.currentText(),
-                        self.choice.value(), order=self.order.currentText())
+                        self.choice.value(), order=self.order.currentText(),
+                        guidance=self.guidance.isChecked())
 
     def add_model_path(self, path: str) -> None:
         i = self.model.findData(path)

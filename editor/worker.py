@@ -15,7 +15,6 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -53,7 +52,7 @@ def colour_fix() -> Any:
 def engine_params(s: Sampling) -> Any:
     from models.engine import SamplingParams
 
-    return SamplingParams(**asdict(s))
+    return SamplingParams(**s.engine_fields())
 
 
 class Worker(QObject):

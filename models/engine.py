@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +29,14 @@ class SamplingParams:
     choice_temperature: float = 4.5  # Gumbel noise on confidences, annealed to 0
     temperature: float = 1.0  # softmax temperature of the token draw
     order: str = "confidence"  # which tokens a step keeps: one of sampler.ORDERS
+    # Exemplar start: below 1, the masked cells start from the tokens the image already has
+    # there (the caller puts an exemplar fill of the hole in the image), and only this share of
+    # them, the least likely under the transformer, is decoded again; the schedule starts at
+    # the step that leaves that share masked (MaskGIT's editing mode, part-way in).
+    remask: float = 1.0
+    # Weight of the exemplar token prior (sampler.exemplar_prior over the window's known
+    # tokens) mixed into the transformer's probabilities; 0 = the transformer alone.
+    prior: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or not 0 <= self.start_step < self.steps:
@@ -36,6 +45,8 @@ class SamplingParams:
             raise ValueError(f"unknown schedule {self.schedule!r}; known: {sampler.SCHEDULES}")
         if self.order not in sampler.ORDERS:
             raise ValueError(f"unknown order {self.order!r}; known: {sampler.ORDERS}")
+        if not 0 < self.remask <= 1 or not 0 <= self.prior < 1:
+            raise ValueError(f"need 0 < remask <= 1 and 0 <= prior < 1, got {self}")
 
 
 GENERATE = SamplingParams(steps=16, start_step=0)  # a whole new image from nothing
@@ -299,22 +310,39 @@ class Engine:
         if ids.shape[0] not in (1, candidates):
             raise ValueError(f"{ids.shape[0]} token grids for {candidates} candidates")
         mask = torch.as_tensor(token_mask, device=self.device).flatten()
+        guess = ids.expand(candidates, -1)  # (B, N) what the image has in the masked cells
         ids = torch.where(mask, cfg.mask_token_id, ids).expand(candidates, -1).clone()  # (B, N)
         gen = torch.Generator(self.device).manual_seed(int(seed))
         region_mask = token_mask if region_mask is None else region_mask
         region = self._preview_region(region_mask) if image is not None else None
+        logits_fn = self._logits_fn(cls)
+        start_step = params.start_step
+        if params.remask < 1 and n0 is None and image is not None and bool(mask.any()):
+            ids, start_step = self._exemplar_start(ids, guess, mask, logits_fn, params, gen)
+            n0 = int(mask.sum())
+        prior_fn = None
+        if params.prior > 0:
+            source = ~torch.as_tensor(region_mask, device=self.device).flatten()[None]
+            codebook = self.model.tokenizer.quantizer.codebook.detach()
+
+            def prior_fn(cur: torch.Tensor) -> torch.Tensor:
+                return sampler.exemplar_prior(cur, cur != cfg.mask_token_id,
+                                              source.expand_as(cur), codebook, t)
+
         for s in sampler.decode(
             ids,
-            self._logits_fn(cls),
+            logits_fn,
             cfg.mask_token_id,
             gen,
             steps=params.steps,
-            start_step=params.start_step,
+            start_step=start_step,
             schedule=params.schedule,
             choice_temperature=params.choice_temperature,
             temperature=params.temperature,
             order=params.order,
             n0=None if n0 is None else torch.tensor([n0], device=self.device),
+            prior_fn=prior_fn,
+            prior_weight=params.prior,
         ):
             grid = s.tokens.view(-1, t, t)
             last = s.step == s.total - 1
@@ -337,6 +365,39 @@ class Engine:
                 )
                 for b in range(candidates)
             ]
+
+    def _exemplar_start(
+        self,
+        ids: torch.Tensor,
+        guess: torch.Tensor,
+        mask: torch.Tensor,
+        logits_fn: sampler.LogitsFn,
+        params: SamplingParams,
+        gen: torch.Generator,
+    ) -> tuple[torch.Tensor, int]:
+        """(ids with the kept guesses filled in, the step to start at).
+
+        Each guessed token is scored by the transformer with the whole hole masked (it was
+        trained to predict masked tokens only), ranked like a decode step's confidences (log p
+        plus annealed Gumbel noise, so candidates keep different guesses), and the least likely
+        `remask` share goes back to the mask."""
+        n0 = int(mask.sum())
+        start = params.start_step
+        while start < params.steps - 1 and sampler.mask_ratio(
+                start / params.steps, params.schedule, n0) > params.remask:
+            start += 1
+        n_masked = max(1, math.floor(n0 * sampler.mask_ratio(start / params.steps,
+                                                              params.schedule, n0)))
+        if start == 0 or n_masked >= n0:
+            return ids, params.start_step
+        logp = torch.log_softmax(logits_fn(ids).float(), -1)  # (B, N, K)
+        score = logp.gather(-1, guess.clamp(0, logp.shape[-1] - 1)[..., None])[..., 0]
+        score = score + params.choice_temperature * (1 - start / params.steps) * sampler.gumbel(
+            tuple(score.shape), gen, ids.device)
+        score = torch.where(mask[None], score, torch.inf)
+        cutoff = score.sort(-1).values[:, n_masked - 1 : n_masked]
+        keep = mask[None] & (score > cutoff)
+        return torch.where(keep, guess, ids), start
 
     def edit(
         self,

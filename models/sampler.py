@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]  # (B, N) ids -> (B, N, K) logits over codes
+# (B, N) current ids (mask id where undecided) -> (B, N, K) probabilities over codes
+PriorFn = Callable[[torch.Tensor], torch.Tensor]
 
 SCHEDULES = ("cosine", "arccos", "uniform", "pow2", "pow3", "log", "exp")
 # Which masked tokens a step keeps: the most confident (MaskGIT) or the next ones of a fixed
@@ -70,6 +72,59 @@ def mask_ratio(ratio: float, schedule: str, total_unknown: int) -> float:
     return min(max(m, 1e-6), 1.0)
 
 
+# The 8 neighbours of a token, (row, column) offsets.
+_NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+
+
+def exemplar_prior(
+    ids: torch.Tensor,
+    decided: torch.Tensor,
+    source: torch.Tensor,
+    embed: torch.Tensor,
+    side: int,
+    slack: float = 0.1,
+) -> torch.Tensor:
+    """Non-parametric token prior (Efros & Leung, ICCV 1999, in token space): (B, N, K).
+
+    For every position, a distribution over the codes of the `source` positions (B, N) bool,
+    the window's known tokens, whose neighbourhoods match its own: the squared distance between
+    the code vectors (`embed` (K, D)) of the 8 neighbours, over the neighbours `decided` (B, N)
+    on both sides, averaged. As in Efros-Leung, the sources within (1 + `slack`) of the best
+    distance share the mass (a soft version: exp(-(d - d_min) / (slack * d_min))). A position
+    without decided neighbours gets the codes of all sources, by frequency.
+    """
+    b, n = ids.shape
+    k = embed.shape[0]
+    e = embed.float()[ids.clamp(0, k - 1)] * decided[..., None]  # (B, N, D)
+    grid = e.view(b, side, side, -1)
+    valid = decided.float().view(b, side, side)
+    pe = torch.nn.functional.pad(grid, (0, 0, 1, 1, 1, 1))  # (B, side+2, side+2, D)
+    pv = torch.nn.functional.pad(valid, (1, 1, 1, 1))
+    dist = ids.new_zeros((b, n, n), dtype=torch.float32)  # (B, query, source)
+    count = torch.zeros_like(dist)
+    for dy, dx in _NEIGHBOURS:
+        ne = pe[:, 1 + dy : 1 + dy + side, 1 + dx : 1 + dx + side].reshape(b, n, -1)
+        nv = pv[:, 1 + dy : 1 + dy + side, 1 + dx : 1 + dx + side].reshape(b, n)
+        sq = (ne * ne).sum(-1)  # (B, N)
+        both = nv[:, :, None] * nv[:, None, :]
+        d = sq[:, :, None] + sq[:, None, :] - 2 * ne @ ne.transpose(1, 2)
+        dist += both * d
+        count += both
+    inf = torch.tensor(torch.inf)
+    usable = source[:, None, :] & (count > 0)  # (B, query, source)
+    d = torch.where(usable, dist / count.clamp_min(1), inf)
+    dmin = d.min(-1, keepdim=True).values
+    w = torch.exp(-(d - dmin) / (slack * dmin + 1e-6))
+    w = torch.where(usable, w, 0.0)
+    # No usable source (no decided neighbour): every source, equally.
+    none = ~usable.any(-1, keepdim=True)
+    w = torch.where(none, source[:, None, :].float(), w)
+    w = w / w.sum(-1, keepdim=True).clamp_min(1e-12)
+    prior = torch.zeros((b, n, k), dtype=torch.float32, device=ids.device)
+    src_ids = ids.clamp(0, k - 1)[:, None, :].expand(b, n, n)
+    return prior.scatter_add_(-1, src_ids, w)
+
+
 @dataclass(frozen=True)
 class DecodeStep:
     step: int  # index of this step in 0..total-1
@@ -98,6 +153,8 @@ def decode(
     temperature: float = 1.0,
     n0: torch.Tensor | None = None,
     order: str = "confidence",
+    prior_fn: PriorFn | None = None,
+    prior_weight: float = 0.0,
 ) -> Iterator[DecodeStep]:
     """Decode the positions of `tokens` (B, N) that equal `mask_id`; yield every step.
 
@@ -126,10 +183,13 @@ def decode(
         logits = logits_fn(cur).float()  # (B, N, K)
         if temperature != 1.0:
             logits = logits / max(temperature, 1e-4)
+        probs = torch.softmax(logits, -1)
+        if prior_fn is not None and prior_weight > 0:
+            probs = (1 - prior_weight) * probs + prior_weight * prior_fn(cur)
+            logits = torch.log(probs.clamp_min(1e-30))
         # Gumbel-max is an exact categorical draw and takes our explicit generator.
         sampled = (logits + gumbel(tuple(logits.shape), generator, device)).argmax(-1)
         sampled = torch.where(unknown, sampled, cur)
-        probs = torch.softmax(logits, -1)
         conf = probs.gather(-1, sampled.clamp(max=logits.shape[-1] - 1)[..., None])[..., 0]
         ratio = (step + 1) / steps
         if step == steps - 1:

@@ -121,6 +121,8 @@ def make_window(qtbot, tmp_path, engine) -> MainWindow:
     win.canvas.actual_size()
     win.sampling.random_seed.setChecked(False)
     win.sampling.seed.setValue(5)
+    # Likewise no detail transfer from the photo (tests/editor/test_photo_guidance.py has it).
+    win.sampling.guidance.setChecked(False)
     return win
 
 

@@ -26,7 +26,12 @@ def test_sampling_defaults_agree_with_the_engine():
 
     from models.engine import SamplingParams
 
-    assert asdict(jobs.Sampling()) == asdict(SamplingParams())
+    # Photo guidance off is the engine's plain decode; on, it only sets the two guidance fields.
+    assert jobs.Sampling(guidance=False).engine_fields() == asdict(SamplingParams())
+    on = jobs.Sampling().engine_fields()
+    assert {k: v for k, v in on.items() if k not in ("remask", "prior")} == {
+        k: v for k, v in asdict(SamplingParams()).items() if k not in ("remask", "prior")}
+    assert SamplingParams(**on).remask == jobs.PHOTO_REMASK
 
 
 def test_inpaint_with_the_tiny_model_through_the_worker(qtbot, tmp_path):

@@ -157,3 +157,29 @@ def test_reroll_changes_only_the_chosen_tokens(engine, image):
     rerolled = list(engine.edit(None, weakest, 3, SamplingParams(steps=4), 5, done.tokens))[-1]
     assert np.array_equal(rerolled.tokens[~weakest], done.tokens[~weakest])
     assert not np.array_equal(rerolled.tokens[weakest], done.tokens[weakest])
+
+
+def test_exemplar_start_keeps_the_likeliest_guesses_and_starts_part_way(engine, image):
+    mask = box_mask()
+    guess = engine.encode(image)
+    plain = list(engine.edit(image, mask, 3, SamplingParams(steps=8, start_step=1), seed=2))
+    params = SamplingParams(steps=8, start_step=1, remask=0.5)
+    steps = list(engine.edit(image, mask, 3, params, seed=2))
+    assert len(steps) < len(plain) and steps[-1].done
+    first = steps[0]
+    # Before the first step, (1 - remask) of the masked cells kept the image's own tokens.
+    undecided_before = int(np.floor(mask.sum() * np.cos(np.pi / 2 * first.step / 8)))
+    kept = mask.sum() - undecided_before
+    assert kept >= mask.sum() // 3
+    assert (first.tokens[mask] == guess[mask]).sum() >= kept
+    assert np.array_equal(steps[-1].tokens[~mask], guess[~mask])
+
+
+def test_exemplar_prior_is_a_sampling_parameter(engine, image):
+    a = list(engine.edit(image, box_mask(), 3, SamplingParams(steps=4, start_step=1, prior=0.9),
+                         seed=5))
+    assert a[-1].done and not a[-1].masked.any()
+    with pytest.raises(ValueError):
+        SamplingParams(prior=1.0)
+    with pytest.raises(ValueError):
+        SamplingParams(remask=0.0)

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.sampler import ORDERS, SCHEDULES, decode, halton_rank, mask_ratio
+from models.sampler import ORDERS, SCHEDULES, decode, exemplar_prior, halton_rank, mask_ratio
 
 MASK = 99
 K = 16  # codes
@@ -94,6 +94,7 @@ def test_low_choice_temperature_remasks_the_least_confident():
     assert conf[masked].max() <= conf[~masked].min()
 
 
+@settings(deadline=None)  # a loaded CI machine is no reason to fail
 @given(side=st.integers(1, 40))
 def test_halton_rank_orders_every_cell_once(side):
     assert sorted(halton_rank(side).tolist()) == list(range(side * side))
@@ -132,3 +133,35 @@ def test_unknown_schedule_and_bad_start_are_errors():
         mask_ratio(0.5, "zigzag", 10)
     with pytest.raises(ValueError, match="start_step"):
         run(torch.full((1, 4), MASK), steps=4, start_step=4)
+
+
+def test_exemplar_prior_follows_the_pattern_of_the_known_tokens():
+    # Columns alternate codes 1 and 2; the middle column is masked and undecided.
+    side, k = 6, 8
+    ids = torch.tensor([[1 if c % 2 == 0 else 2 for c in range(side)] * side])  # (1, 36)
+    embed = torch.eye(k)
+    hole = torch.zeros(1, side * side, dtype=torch.bool)
+    hole[0, [r * side + 2 for r in range(1, 5)]] = True  # column 2 (a "1" column)
+    decided = ~hole
+    prior = exemplar_prior(ids, decided, ~hole, embed, side)
+    assert prior.shape == (1, side * side, k)
+    assert torch.allclose(prior.sum(-1), torch.ones(1, side * side))
+    assert (prior[0, hole[0], 1] > 0.9).all()  # neighbours "2 _ 2" are found around 1s only
+    # Without decided neighbours a position gets the known codes by frequency.
+    none = exemplar_prior(ids, torch.zeros_like(decided), ~hole, embed, side)
+    assert torch.allclose(none[0, 0, 1] + none[0, 0, 2], torch.tensor(1.0))
+
+
+def test_a_zero_prior_weight_changes_nothing():
+    tokens = torch.full((2, 25), MASK)
+    tokens[:, :5] = 3
+
+    def prior_fn(cur):
+        return torch.full((*cur.shape, K), 1.0 / K)
+
+    plain = run(tokens, seed=4, steps=6)
+    mixed = run(tokens, seed=4, steps=6, prior_fn=prior_fn, prior_weight=0.0)
+    assert all(torch.equal(a.tokens, b.tokens) for a, b in zip(plain, mixed, strict=True))
+    pulled = run(tokens, seed=4, steps=6, prior_fn=lambda c: torch.nn.functional.one_hot(
+        torch.full(c.shape, 7), K).float(), prior_weight=0.99)
+    assert (pulled[-1].tokens[:, 5:] == 7).float().mean() > 0.9

@@ -1,0 +1,86 @@
+"""editor.exemplar: exemplar fills and detail transfer take what they paint from the photo."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from editor import exemplar
+
+
+def two_halves(h: int = 96, w: int = 128) -> np.ndarray:
+    """Red left half, blue right half, with fine noise (texture)."""
+    rng = np.random.default_rng(0)
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, : w // 2] = (200, 30, 30)
+    img[:, w // 2 :] = (30, 30, 200)
+    noise = rng.integers(-20, 21, (h, w, 1))
+    return np.clip(img.astype(int) + noise, 0, 255).astype(np.uint8)
+
+
+def box(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    m = np.zeros((h, w), bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+@pytest.mark.parametrize("max_side", [None, 48])
+def test_fill_keeps_known_pixels_and_fills_from_the_surroundings(max_side):
+    img = two_halves()
+    hole = box(96, 128, 30, 60, 8, 40)  # inside the red half
+    src = img.copy()
+    src[hole] = 128
+    out = exemplar.fill(src, hole, max_side)
+    assert np.array_equal(out[~hole], src[~hole])
+    red = out[hole].astype(int)
+    assert red[:, 0].mean() > 150 and red[:, 2].mean() < 80  # red, not the grey that was there
+
+
+def test_thin_strokes_take_telea_and_regions_take_shift_map():
+    line = np.zeros((64, 64), bool)
+    line[30:33, 5:60] = True
+    region = box(64, 64, 10, 40, 10, 40)
+    assert exemplar.thickness(line) <= exemplar.THIN < exemplar.thickness(region)
+    img = two_halves(64, 64)
+    telea = cv2.inpaint(img[..., ::-1].copy(), line.astype(np.uint8) * 255, 3,
+                        cv2.INPAINT_TELEA)[..., ::-1]
+    assert np.array_equal(exemplar.fill(img, line), telea)
+
+
+def test_fill_refuses_a_mask_with_nothing_known():
+    with pytest.raises(ValueError, match="nothing to fill from"):
+        exemplar.fill(two_halves(), np.ones((96, 128), bool))
+
+
+def stripes(h: int = 128, w: int = 160) -> np.ndarray:
+    """Vertical 3 px stripes on a horizontal colour ramp: detail that a blur removes."""
+    x = np.arange(w)
+    ramp = np.linspace(60, 190, w)
+    lum = ramp + np.where((x // 3) % 2 == 0, 40, -40)
+    return np.repeat(np.clip(lum, 0, 255)[None, :, None], h, 0).repeat(3, 2).astype(np.uint8)
+
+
+def high_energy(a: np.ndarray, mask: np.ndarray) -> float:
+    f = a.astype(np.float32)
+    return float(np.abs(f - cv2.GaussianBlur(f, (0, 0), 2.0))[mask].mean())
+
+
+def test_detail_comes_back_from_the_known_region_and_the_rest_is_untouched():
+    img = stripes()
+    hole = box(128, 160, 40, 90, 50, 110)
+    blurred = img.copy()
+    blurred[hole] = cv2.GaussianBlur(img, (0, 0), 4)[hole]  # what a blurry decode looks like
+    out = exemplar.restore_detail(blurred, hole, sigma=3.0)
+    assert np.array_equal(out[~hole], blurred[~hole])
+    inner = box(128, 160, 48, 82, 58, 102)
+    assert high_energy(blurred, inner) < 0.3 * high_energy(img, inner)
+    assert high_energy(out, inner) > 0.7 * high_energy(img, inner)
+    # The fill's low band (its layout and colour) is kept.
+    low = lambda a: cv2.GaussianBlur(a.astype(np.float32), (0, 0), 6)[inner]  # noqa: E731
+    assert np.abs(low(out) - low(blurred)).mean() < 6
+
+
+def test_detail_transfer_of_an_empty_mask_is_the_identity():
+    img = stripes()
+    assert np.array_equal(exemplar.restore_detail(img, np.zeros(img.shape[:2], bool)), img)

@@ -1,0 +1,76 @@
+"""Photo guidance in the pipeline (issue 13): an exemplar start and detail from the photo for
+a plain edit; none of it when a class is requested, so the class can win."""
+
+from __future__ import annotations
+
+import numpy as np
+from fakes import FakeEngine
+
+from editor import geometry as g
+from editor.jobs import PHOTO_PRIOR, PHOTO_REMASK, Job, Sampling
+from editor.pipeline import run_job
+from models.engine import SamplingParams
+
+
+class Recorder(FakeEngine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[np.ndarray] = []
+        self.params: list[SamplingParams] = []
+
+    def edit_many(self, image, token_mask, class_id, params, seed=0, candidates=1, tokens=None):
+        self.inputs.append(image.copy())
+        self.params.append(params)
+        yield from super().edit_many(image, token_mask, class_id, params, seed, candidates)
+
+
+def stripes(h: int = 48, w: int = 64) -> np.ndarray:
+    x = np.arange(w)
+    lum = np.where((x // 2) % 2 == 0, 200, 60)
+    img = np.repeat(lum[None, :, None], h, 0).repeat(3, 2).astype(np.uint8)
+    img[..., 0] = 120
+    return img
+
+
+def edit(engine: Recorder, class_id: int | None, guidance: bool = True):
+    image = stripes()
+    mask = np.zeros(image.shape[:2], bool)
+    mask[16:32, 20:40] = True
+    wins = g.plan(mask, engine.window, engine.tokens_per_side, g.INPAINT_MAX_WINDOWS)
+    sampling = Sampling(steps=4, guidance=guidance)
+    job = Job("edit", image, mask, wins, class_id, sampling, 0, 2, feather=2)
+    result = run_job(engine, job, SamplingParams(**sampling.engine_fields()))
+    return image, mask, wins, result
+
+
+def test_a_plain_edit_starts_from_an_exemplar_fill_and_gets_the_photos_detail():
+    engine = Recorder()
+    image, mask, wins, result = edit(engine, None)
+    seen = engine.inputs[0]
+    plain = g.window_image(image, wins[0])
+    hole = g.window_mask(mask, wins[0])
+    assert np.array_equal(seen[~hole], plain[~hole]), "the context is the photo's"
+    assert engine.params[0].remask == PHOTO_REMASK and engine.params[0].prior == PHOTO_PRIOR
+    # The fake engine paints flat colours; the transferred detail brings back the stripes'
+    # contrast inside the hole, and nothing outside it changes.
+    for out in result.images:
+        assert _within_feather(out, image, mask)
+        assert out[mask][:, 1].std() > 20
+
+
+def _within_feather(out: np.ndarray, image: np.ndarray, mask: np.ndarray) -> bool:
+    near = np.zeros_like(mask)
+    ys, xs = np.nonzero(mask)
+    near[max(ys.min() - 4, 0): ys.max() + 5, max(xs.min() - 4, 0): xs.max() + 5] = True
+    return bool(np.array_equal(out[~near], image[~near]))
+
+
+def test_a_requested_class_is_decoded_without_the_photos_pull():
+    engine = Recorder()
+    image, mask, wins, result = edit(engine, class_id=207)
+    assert np.array_equal(engine.inputs[0], g.window_image(image, wins[0]))
+    assert engine.params[0].remask == 1.0 and engine.params[0].prior == 0.0
+    off = Recorder()
+    *_, plain = edit(off, class_id=None, guidance=False)
+    assert off.params[0].remask == 1.0 and off.params[0].prior == 0.0
+    assert all(np.array_equal(a, b) for a, b in zip(result.images, plain.images, strict=True))
