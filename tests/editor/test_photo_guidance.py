@@ -67,7 +67,7 @@ def _within_feather(out: np.ndarray, image: np.ndarray, mask: np.ndarray) -> boo
 
 def test_a_requested_class_is_decoded_without_the_photos_pull():
     engine = Recorder()
-    image, mask, wins, result = edit(engine, class_id=207)
+    image, _, wins, result = edit(engine, class_id=207)
     assert np.array_equal(engine.inputs[0], g.window_image(image, wins[0]))
     assert engine.params[0].remask == 1.0 and engine.params[0].prior == 0.0
     off = Recorder()
