@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPathItem,
     QGraphicsPixmapItem,
-    QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsView,
     QStyleOptionGraphicsItem,
@@ -198,7 +197,7 @@ class Canvas(QGraphicsView):
         self._cursor = QGraphicsEllipseItem()
         self._cursor.setPen(QPen(QColor(255, 255, 255, 200), 0))
         self._cursor.setVisible(False)
-        self._extent = QGraphicsRectItem()
+        self._extent = QGraphicsPathItem()  # the new strip only: the photo stays untinted
         self._extent.setPen(QPen(QColor(255, 210, 0), 0, Qt.PenStyle.DashLine))
         self._extent.setBrush(QBrush(QColor(255, 210, 0, 30)))
         self._extent.setVisible(False)
@@ -216,6 +215,7 @@ class Canvas(QGraphicsView):
         self.tool: Tool = Brush()
         self.step_text = ""  # "step k/T" painted over the view while a decode runs
         self.hint = ""  # what to do first, centred over an empty canvas
+        self.edge_hint: QPointF | None = None  # pointer over an edge: "drag to outpaint" here
         self._pan_from: QPointF | None = None
         self._space = False
         self._edge: tuple[bool, bool, bool, bool] | None = None  # dragging l, t, r, b
@@ -350,6 +350,8 @@ class Canvas(QGraphicsView):
             p.setPen(QColor(90, 90, 90))
             p.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.hint)
             p.restore()
+        else:
+            self._draw_edge_handles(p)
         # While Tab shows the original, the badge would name a step that is not on screen.
         text = "original" if self._original_item.isVisible() else self.step_text
         if not text:
@@ -364,6 +366,36 @@ class Canvas(QGraphicsView):
         p.fillRect(box, QColor(0, 0, 0, 150))
         p.setPen(QColor("white"))
         p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        p.restore()
+
+    def _draw_edge_handles(self, p: QPainter) -> None:
+        """Small grips on the middle of each edge and on the corners (they show that the
+        canvas can be dragged bigger), and the hint next to the pointer over one."""
+        p.save()
+        p.resetTransform()
+        r = self.mapFromScene(QRectF(0, 0, self.doc.width, self.doc.height)).boundingRect()
+        p.setPen(QPen(QColor(30, 30, 30, 200), 1))
+        p.setBrush(QColor(255, 210, 0, 200))
+        cx, cy = (r.left() + r.right()) / 2, (r.top() + r.bottom()) / 2
+        long, short = 18, 6
+        for x, y, horizontal in ((cx, r.top(), True), (cx, r.bottom(), True),
+                                 (r.left(), cy, False), (r.right(), cy, False)):
+            w, h = (long, short) if horizontal else (short, long)
+            p.drawRoundedRect(QRectF(x - w / 2, y - h / 2, w, h), 2, 2)
+        for x in (r.left(), r.right()):
+            for y in (r.top(), r.bottom()):
+                p.drawRect(QRectF(x - short / 2, y - short / 2, short, short))
+        if self.edge_hint is not None and self._edge is None:
+            text = "drag outward to outpaint"
+            box = QRectF(self.edge_hint.x() + 14, self.edge_hint.y() + 14,
+                         p.fontMetrics().horizontalAdvance(text) + 12, 22)
+            if box.right() > self.viewport().width():
+                box.moveRight(self.edge_hint.x() - 8)
+            if box.bottom() > self.viewport().height():
+                box.moveBottom(self.edge_hint.y() - 8)
+            p.fillRect(box, QColor(0, 0, 0, 170))
+            p.setPen(QColor("white"))
+            p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
         p.restore()
 
     # ------------------------------------------------------------------ view
@@ -593,7 +625,10 @@ class Canvas(QGraphicsView):
             min(max(0, round(pos.y() - h)), cap) if gb else 0,
         )
         self._edge_extent = ext
-        self._extent.setRect(QRectF(-ext[0], -ext[1], w + ext[0] + ext[2], h + ext[1] + ext[3]))
+        strip = QPainterPath()  # odd-even fill: the photo is a hole in the grown rectangle
+        strip.addRect(QRectF(-ext[0], -ext[1], w + ext[0] + ext[2], h + ext[1] + ext[3]))
+        strip.addRect(QRectF(0, 0, w, h))
+        self._extent.setPath(strip)
         self._extent.setVisible(any(ext))
 
     def _hover_cursor(self, view_pos: QPointF) -> None:
@@ -615,6 +650,11 @@ class Canvas(QGraphicsView):
             self.viewport().unsetCursor()
         else:
             self.viewport().setCursor(shape)
+        # Outpainting is otherwise found only in Help: say what the edge does where it is.
+        hint = QPointF(view_pos) if edge is not None else None
+        if hint != self.edge_hint:
+            self.edge_hint = hint
+            self.viewport().update()
 
     def _update_outline(self) -> None:
         path = self.tool.outline()
@@ -634,4 +674,7 @@ class Canvas(QGraphicsView):
 
     def leaveEvent(self, e: QEvent) -> None:
         self._cursor.setVisible(False)
+        if self.edge_hint is not None:
+            self.edge_hint = None
+            self.viewport().update()
         super().leaveEvent(e)

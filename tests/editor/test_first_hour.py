@@ -130,3 +130,35 @@ def test_every_window_of_an_outpaint_paints_its_live_steps_on_the_canvas(qtbot, 
     assert all(p for p, _t, _n in shown), "every step of every window is on the canvas"
     assert win.canvas.step_text == "" and not win.canvas.previewing, "the result replaces it"
     assert shown[-1][2] == len(windows), "one live patch per window, as they come"
+
+
+def test_canvas_edges_show_grips_and_a_hover_hint_and_the_drag_tints_only_the_new_strip(
+        qtbot, win):
+    from fakes import vp
+    from PySide6.QtCore import QPoint
+
+    cv, view = win.canvas, win.canvas.viewport()
+    win.doc.reset(np.full((48, 64, 3), 200, np.uint8))
+    cv.actual_size()
+    right = vp(win, 64, 24)
+    plain = view.grab().toImage()
+    grip = plain.pixelColor(right + QPoint(0, 6))
+    assert grip.red() > 200 and grip.blue() < 100, "a yellow grip on the middle of the edge"
+    qtbot.mouseMove(view, right + QPoint(2, 0))
+    assert cv.edge_hint is not None
+    assert view.cursor().shape() == Qt.CursorShape.SizeHorCursor
+    shot = view.grab().toImage()
+    below = shot.pixelColor(right + QPoint(19, 17))  # inside the box, left of its text
+    assert below.lightness() < 60, "the hint box is drawn next to the pointer"
+    qtbot.mouseMove(view, vp(win, 30, 24))
+    assert cv.edge_hint is None
+    # Dragging the edge: the new strip is tinted, the photo keeps its colours.
+    inside = vp(win, 30, 24)
+    before = view.grab().toImage().pixelColor(inside)
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=right)
+    qtbot.mouseMove(view, right + QPoint(30, 0))
+    during = view.grab().toImage()
+    assert during.pixelColor(inside) == before
+    strip = during.pixelColor(right + QPoint(15, -10))
+    assert strip != plain.pixelColor(right + QPoint(15, -10)), "the new strip is tinted"
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=right + QPoint(30, 0))
