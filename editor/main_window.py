@@ -62,11 +62,15 @@ from editor.tools import (
     Tool,
 )
 from editor.widgets import CandidateBar, ClassPicker, SamplePicker, SamplingPanel
+from editor.worker import model_catalogue
 
 if TYPE_CHECKING:
     from editor.worker import WorkerThread
 
 MAX_RECENT = 10
+# The embedded model learned textures and scenes from a small corpus (MODEL_CARD.md), tiny is
+# random: a class steers their colours, it does not draw the object.
+NO_OBJECTS = ("default", "tiny")
 MASK_STEP = 8  # px a mask grows or shrinks by (Ctrl+] / Ctrl+[)
 # (keys, what they do): shown as a two-column table, so no line wraps mid-phrase.
 HELP = (
@@ -167,6 +171,11 @@ class MainWindow(QMainWindow):
         self.new_button = QPushButton("New image of this class")
         v.addWidget(self.regen_button)
         v.addWidget(self.new_button)
+        self.class_note = QLabel("")
+        self.class_note.setWordWrap(True)
+        self.class_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.class_note.setVisible(False)
+        v.addWidget(self.class_note)
         dock = QDockWidget("Class", self)
         dock.setObjectName("class-dock")
         dock.setWidget(cls)
@@ -175,6 +184,19 @@ class MainWindow(QMainWindow):
         dock2.setObjectName("sampling-dock")
         dock2.setWidget(self.sampling)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock2)
+        self._list_models()
+
+    def _list_models(self) -> None:
+        """The official models in the model list: installed ones load, the others say how to
+        get them (nothing is downloaded from the app)."""
+        box = self.sampling.model
+        at = box.findData("…")
+        for name, _description, installed in model_catalogue():
+            if name == "default" or box.findData(name) >= 0:
+                continue
+            label = f"{name} (installed)" if installed else f"{name}: download first"
+            box.insertItem(at, label, name if installed else f"download:{name}")
+            at += 1
 
     def _action(self, text: str, slot: Callable[..., object],
                 shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
@@ -645,6 +667,19 @@ class MainWindow(QMainWindow):
         self.regen_button.setText(f"Regenerate selection as {name}")
         self.a_regen_as.setText(f"Regenerate selection as {name}")
         self.new_button.setEnabled(class_id is not None)
+        self._update_class_note()
+
+    def _update_class_note(self) -> None:
+        """One honest line where a class is chosen with a model that cannot draw objects."""
+        cid, model = self.controller.class_id, self.controller.model_name
+        weak = cid is not None and model in NO_OBJECTS
+        if weak:
+            self.class_note.setText(
+                f"The {model} model learned textures and scenes, not ImageNet objects: expect "
+                f"the colours and texture of a {class_names()[cid]}, not a recognisable one. "
+                "For objects, get the official weights with `maskgit-editor weights download "
+                "imagenet-256` and pick imagenet-256 under Model.")
+        self.class_note.setVisible(weak)
 
     def generate(self) -> None:
         self._sync_sampling()
@@ -682,6 +717,12 @@ class MainWindow(QMainWindow):
         self.controller.accept()
 
     def _choose_model(self, name: str) -> None:
+        if name.startswith("download:"):
+            self.sampling.select_model(self.controller.model_name or "default")
+            self.show_error("Model not installed", f"{name[9:]} is not on this machine. Get it "
+                            f"once (about 910 MB) with:\n\n    maskgit-editor weights download "
+                            f"{name[9:]}\n\nthen pick it here.")
+            return
         if name == "…":
             path, _ = QFileDialog.getOpenFileName(self, "Open model", "",
                                                   "Models (*.safetensors)")
@@ -695,6 +736,7 @@ class MainWindow(QMainWindow):
 
     @Slot(str, int, int)
     def _on_model(self, name: str, window: int, tokens: int) -> None:
+        self._update_class_note()
         if window:
             self.sampling.model_status.setText(f"{window} px window, {tokens}×{tokens} tokens")
             self.sampling.select_model(name)  # after a failed switch: show what is loaded

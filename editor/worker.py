@@ -26,6 +26,14 @@ from editor.pipeline import EngineLike, Stopped, run_job
 EngineFactory = Callable[[str, str], EngineLike]  # (model name or path, device) -> engine
 
 
+def model_catalogue() -> list[tuple[str, str, bool]]:
+    """(name, description, installed) of every known model, for the model list. The registry is
+    plain Python (no torch): cheap on the GUI thread."""
+    from models import registry
+
+    return [(n, m.description, registry.is_present(n)) for n, m in registry.KNOWN.items()]
+
+
 def default_engine(name: str, device: str) -> EngineLike:
     """'default', 'tiny' (random weights, for trying the app without a model) or a path."""
     from editor.batch import load_engine

@@ -162,3 +162,38 @@ def test_canvas_edges_show_grips_and_a_hover_hint_and_the_drag_tints_only_the_ne
     strip = during.pixelColor(right + QPoint(15, -10))
     assert strip != plain.pixelColor(right + QPoint(15, -10)), "the new strip is tinted"
     qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=right + QPoint(30, 0))
+
+
+def test_a_class_with_a_model_that_cannot_draw_objects_says_so_and_how_to_get_one(qtbot, win):
+    note = win.class_note
+    win.class_picker.set_class(207)
+    assert not note.isVisibleTo(win), "the fake model is not known to be weak"
+    win.controller.model_name = "default"
+    win._on_model("default", 128, 16)
+    assert note.isVisibleTo(win)
+    assert "golden retriever" in note.text()
+    assert "maskgit-editor weights download imagenet-256" in note.text()
+    win.class_picker.set_class(None)
+    assert not note.isVisibleTo(win), "automatic: nothing to warn about"
+
+
+def test_the_model_list_shows_installed_and_downloadable_models(qtbot, tmp_path, engine,
+                                                                monkeypatch):
+    from fakes import make_window
+
+    monkeypatch.setenv("MASKGIT_EDITOR_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "imagenet-256.safetensors").write_bytes(b"")
+    w = make_window(qtbot, tmp_path, engine)
+    try:
+        box = w.sampling.model
+        items = {box.itemText(i): box.itemData(i) for i in range(box.count())}
+        assert items["imagenet-256 (installed)"] == "imagenet-256"
+        assert items["imagenet-512: download first"] == "download:imagenet-512"
+        box.activated.emit(box.findData("download:imagenet-512"))
+        assert w.last_error[0] == "Model not installed"
+        assert "maskgit-editor weights download imagenet-512" in w.last_error[1]
+        assert not str(box.currentData()).startswith("download:")
+        assert w.controller.model_name == "fake", "nothing loaded, nothing downloaded"
+    finally:
+        w.close()
