@@ -42,20 +42,22 @@ def display():
 
 
 def test_real_app_on_xcb_opens_generates_and_draws(display: str, tmp_path: Path) -> None:
-    out = tmp_path / "window.png"
+    out, start = tmp_path / "window.png", tmp_path / "start.png"
     env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb",
                XDG_CONFIG_HOME=str(tmp_path / "config"),  # no settings of a previous run
                MASKGIT_EDITOR_DATA=str(tmp_path / "data"), MASKGIT_EDITOR_RECOVER="no")
     p = subprocess.run([sys.executable, str(ROOT / "tests/editor/xcb_smoke_app.py"),
-                        str(PHOTO), str(out)], env=env, cwd=ROOT, capture_output=True,
+                        str(PHOTO), str(out), str(start)], env=env, cwd=ROOT, capture_output=True,
                        text=True, timeout=300)
     assert p.returncode == 0, f"the app failed on xcb (rc {p.returncode}):\n{p.stdout}\n{p.stderr}"
-    shot = np.asarray(Image.open(out).convert("RGB"))
-    assert shot.shape[0] > 400 and shot.shape[1] > 600  # the main window, not a stub
-    colours = np.unique(shot.reshape(-1, 3), axis=0)
-    _, counts = np.unique(shot.reshape(-1, 3), axis=0, return_counts=True)
-    # A blank or black window has a handful of colours; panels + the photo have thousands.
-    assert len(colours) > 1000
-    assert counts.max() < 0.8 * shot.shape[0] * shot.shape[1]
-    if os.environ.get("MASKGIT_SMOKE_SHOT"):  # keep the picture (docs/ screenshot)
-        Image.fromarray(shot).save(os.environ["MASKGIT_SMOKE_SHOT"])
+    for path in (start, out):  # the start page (samples' thumbnails), then the result
+        shot = np.asarray(Image.open(path).convert("RGB"))
+        assert shot.shape[0] > 400 and shot.shape[1] > 600  # the main window, not a stub
+        _, counts = np.unique(shot.reshape(-1, 3), axis=0, return_counts=True)
+        # A blank or black window has a handful of colours; panels + photos have thousands.
+        assert len(counts) > 1000, path.name
+        assert counts.max() < 0.8 * shot.shape[0] * shot.shape[1], path.name
+    keep = os.environ.get("MASKGIT_SMOKE_SHOTS")  # a folder for the docs/ screenshots
+    if keep:
+        for path in (start, out):
+            Image.open(path).save(Path(keep) / f"xcb-smoke-{path.name}")

@@ -1,9 +1,10 @@
 """The real app (editor.app.main) driven like a first-time user, for test_xcb_smoke.py.
 
-    python tests/editor/xcb_smoke_app.py PHOTO OUT.png
+    python tests/editor/xcb_smoke_app.py PHOTO OUT.png [START.png]
 
-Waits for the default model, opens PHOTO, selects a rectangle, generates one candidate, accepts
-it and saves a grab of the whole window to OUT.png. Exit status: main()'s, or 3 when a step
+Waits for the default model, grabs the start page to START.png (when given), opens PHOTO,
+selects a rectangle, generates one candidate, accepts it and saves a grab of the whole window
+to OUT.png. Exit status: main()'s, or 3 when a step
 never happened (the watchdog), 4 when the app reported an error.
 """
 
@@ -22,6 +23,7 @@ WATCHDOG_MS = 150_000  # a hung decode must end the run, not CI's job
 
 def main() -> int:
     photo, out = sys.argv[1], sys.argv[2]
+    start = sys.argv[3] if len(sys.argv) > 3 else None
     qapp = QApplication([sys.argv[0]])
     QTimer.singleShot(WATCHDOG_MS, lambda: (print("watchdog: no result"), qapp.exit(3)))
 
@@ -37,6 +39,8 @@ def main() -> int:
 
     def run() -> None:
         win = window()
+        if start is not None:  # what a first start shows: the hint and the samples
+            win.grab().save(start)
         if not win.open_path(photo):
             print("could not open:", win.last_error)
             qapp.exit(4)
