@@ -17,6 +17,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRect, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
+from editor import exemplar
 from editor import geometry as g
 from editor.classes import class_names
 from editor.document import Document
@@ -32,6 +33,11 @@ INPAINT_MAX_WINDOWS = g.INPAINT_MAX_WINDOWS
 OUTPAINT_MAX_WINDOWS = g.OUTPAINT_MAX_WINDOWS
 FILL_MAX_PIXELS = 100_000  # the classic fill runs on the GUI thread: ~1.1 us a pixel
 FILL_RADIUS = 5
+
+
+def mask_after_fill(job: Job) -> np.ndarray:
+    """The pixels a fill job filled (its mask less locked cells)."""
+    return job.mask if job.locked is None else job.mask & ~job.locked
 
 
 @dataclass
@@ -184,10 +190,11 @@ class Controller(QObject):
                            else mask_after)
 
     def fill_classic(self) -> bool:
-        """The masked pixels filled from their surroundings by OpenCV's Telea inpainting, at
-        once and as one undo entry. For thin strokes (wires, blemishes, scratches) it beats the
-        default model (bench/quality strokes: 19.6 dB masked PSNR against 16.1); big holes need
-        Generate. Runs on the GUI thread, so it is kept to FILL_MAX_PIXELS (about 0.1 s)."""
+        """The masked pixels filled from their surroundings as one undo entry. Thin strokes
+        (wires, blemishes, scratches) take OpenCV's Telea at once on the GUI thread (up to
+        FILL_MAX_PIXELS, about 0.1 s); regions take the exemplar fill (shift-map, which
+        rearranges real pixels of the photo) on the worker thread, with the busy bar and
+        Cancel, like a generation."""
         if self.busy:
             self.message.emit("Wait for the running generation (or cancel it) first.")
             return False
@@ -196,11 +203,19 @@ class Controller(QObject):
         if not n:
             self.error.emit("Nothing to fill", "Paint a mask over the part to fill first.")
             return False
-        if n > FILL_MAX_PIXELS:
-            self.error.emit("Region too large to fill", f"The classic fill is for thin strokes "
-                            f"and small blemishes (up to {FILL_MAX_PIXELS:,} pixels; this mask "
-                            f"has {n:,}). Use Generate for large regions.")
+        if m.all():
+            self.error.emit("Nothing to fill from", "The mask covers the whole picture: leave "
+                            "some of it unmasked to fill from, or use Generate.")
             return False
+        if n > FILL_MAX_PIXELS or exemplar.thickness(m) > exemplar.THIN:
+            # A region: shift-map (editor.exemplar) on the worker thread, with cancel.
+            job = Job("fill", self.doc.image.copy(), self.doc.mask.copy(), [], None,
+                      self.sampling, 0, 1, 0, locked=self.locks.mask.copy()
+                      if self.locks.any() else None)
+            self._start(job, "Fill from surroundings", self.doc.mask & ~m)
+            self.progress.emit("filling from surroundings…")
+            self.advanced.emit(0, 0)  # no steps to count: a busy bar
+            return True
         x0, y0, x1, y1 = g.bbox(m)  # type: ignore[misc]
         pad = 2 * FILL_RADIUS  # Telea reads a ring of this width around the hole
         h, w = m.shape
@@ -363,6 +378,11 @@ class Controller(QObject):
         ):
             self.error.emit("Result discarded", "The image changed while generating, so the "
                             "result no longer fits. Generate again.")
+            return
+        if job.kind == "fill":  # final at once, like the Telea fill: no candidates to pick
+            self.doc.apply_result(result.images[0], result.changed,
+                                  self.doc.mask & ~mask_after_fill(job), text)
+            self.message.emit("Filled from surroundings")
             return
         # Mask strokes made while decoding survive; the regenerated pixels leave the mask.
         self._commit(job, result, 0, text, self.doc.mask & ~job.mask

@@ -72,17 +72,21 @@ def _blocks(a: np.ndarray, q: int) -> np.ndarray:
 
 
 def restore_detail(
-    result: np.ndarray, mask: np.ndarray, sigma: float = 3.0, cell: int = 4
+    result: np.ndarray, mask: np.ndarray, sigma: float = 3.0, cell: int | None = None,
+    coherence: float = 1.0,
 ) -> np.ndarray:
     """`result` (H, W, 3) uint8 with its `mask` pixels' band above `sigma` (Gaussian, px)
     replaced by the matching known blocks' band. Pixels outside `mask` are returned unchanged.
 
     Blocks are 2 * `cell` px, laid every `cell` px and blended with a Hann window (a partition of
-    unity), so no block edge shows. Matching compares the low band over the 4 x 4 cells around a
-    block (4 * `cell` px). Deterministic.
+    unity). Matching compares the low band over the 4 x 4 cells around a block (4 * `cell` px).
+    As in shift-map, neighbouring blocks prefer the same offset into the photo (`coherence`
+    weighs that against the match), so the band comes in coherent pieces instead of a patchwork
+    of unrelated blocks. Deterministic.
     """
     h, w = mask.shape
-    q = int(cell)
+    # Blocks grow with the band they carry: a wide band holds structure.
+    q = int(cell) if cell is not None else max(4, round(0.75 * sigma))
     if not mask.any() or h < 8 * q or w < 8 * q:
         return result.copy()
     img = result.astype(np.float32)
@@ -91,35 +95,30 @@ def restore_detail(
     feat = _blocks(low, q)  # (gh, gw, 3)
     gh, gw = feat.shape[:2]
     hole = _blocks(mask.astype(np.float32)[..., None], q)[..., 0] > 0  # cells touching the hole
-    # The 4 x 4 cells around cell (i, j) are cells i-1..i+2, j-1..j+2: the block (i, j)..(i+1,
-    # j+1) in the middle.
+    # The 4 x 4 cells around cell (i, j) are cells i-1..i+2, j-1..j+2: block (i, j) covers
+    # cells i..i+1, j..j+1, in the middle.
     pad = np.pad(feat, ((1, 2), (1, 2), (0, 0)), mode="edge")
     win = np.lib.stride_tricks.sliding_window_view(pad, (4, 4), (0, 1))  # (gh, gw, 3, 4, 4)
     desc = win.reshape(gh, gw, -1).astype(np.float32)
-    # Candidates: blocks whose whole neighbourhood is known and inside the image.
+    # Sources: blocks whose whole neighbourhood is known and inside the image.
     near = cv2.dilate(hole.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     ok = ~near
     ok[:1], ok[-3:], ok[:, :1], ok[:, -3:] = False, False, False, False
     cand = np.argwhere(ok)
-    query = np.argwhere(hole[: gh - 1, : gw - 1] | hole[1:, 1:] | hole[1:, : gw - 1]
-                        | hole[: gh - 1, 1:])
+    blocks = np.zeros((gh, gw), bool)
+    blocks[:-1, :-1] = hole[:-1, :-1] | hole[1:, 1:] | hole[1:, :-1] | hole[:-1, 1:]
+    query = np.argwhere(blocks)
     if len(cand) == 0 or len(query) == 0:
         return result.copy()
     if len(cand) > MAX_CANDIDATES:
         cand = cand[:: -(-len(cand) // MAX_CANDIDATES)]
-    c = desc[cand[:, 0], cand[:, 1]]  # (Nc, 48)
-    c2 = (c * c).sum(1)
-    best = np.empty(len(query), np.int64)
-    for s in range(0, len(query), 1024):
-        qd = desc[query[s : s + 1024, 0], query[s : s + 1024, 1]]
-        best[s : s + 1024] = (c2[None] - 2 * qd @ c.T).argmin(1)  # + |q|^2: same argmin
+    src = _coherent_sources(desc, query, cand, ok, coherence)
     b = 2 * q
     hann = np.sin(np.pi * (np.arange(b) + 0.5) / b) ** 2
     weight = (hann[:, None] * hann[None, :])[..., None].astype(np.float32)
     acc = np.zeros((h + b, w + b, 3), np.float32)
     norm = np.zeros((h + b, w + b, 1), np.float32)
-    for (i, j), k in zip(query, best, strict=True):
-        y, x = cand[k] * q
+    for (i, j), (y, x) in zip(query, src * q, strict=True):
         blk = high[y : y + b, x : x + b]
         if blk.shape[:2] != (b, b):
             continue
@@ -130,3 +129,59 @@ def restore_detail(
     detail = np.where(covered[..., None], acc / np.maximum(norm, 1e-3), high)
     out = np.clip(low + detail, 0, 255).round().astype(np.uint8)
     return np.where(mask[..., None], out, result)
+
+
+def _coherent_sources(
+    desc: np.ndarray, query: np.ndarray, cand: np.ndarray, ok: np.ndarray, coherence: float,
+    k: int = 8, rounds: int = 4,
+) -> np.ndarray:
+    """(Nq, 2) source cell of every query cell: each query's k best matches, and the offsets
+    of its 4 neighbours applied to it (PatchMatch's propagation), chosen by match distance plus
+    `coherence` x the median best distance for every neighbour whose offset differs (a
+    shift-map smoothness term), in red-black rounds of iterated conditional modes."""
+    gh, gw = ok.shape
+    c = desc[cand[:, 0], cand[:, 1]]  # (Nc, F)
+    c2 = (c * c).sum(1)
+    qd = desc[query[:, 0], query[:, 1]]
+    top = np.empty((len(query), k), np.int64)
+    kk = min(k, len(cand))
+    for s in range(0, len(query), 1024):
+        d = c2[None] - 2 * qd[s : s + 1024] @ c.T  # + |q|^2: the same ranking
+        part = np.argpartition(d, kk - 1, axis=1)[:, :kk]
+        top[s : s + 1024, :kk] = part
+        top[s : s + 1024, kk:] = part[:, :1]
+    own = cand[top]  # (Nq, k, 2) source cells
+
+    def dist(src: np.ndarray) -> np.ndarray:  # (Nq, P, 2) -> (Nq, P)
+        diff = desc[src[..., 0], src[..., 1]] - qd[:, None]
+        return (diff * diff).sum(-1)
+
+    own_d = dist(own)
+    best = own_d.argmin(1)
+    label = own[np.arange(len(query)), best]  # (Nq, 2)
+    scale = coherence * float(np.median(own_d.min(1))) + 1e-6
+    index = np.full((gh, gw), -1, np.int64)
+    index[query[:, 0], query[:, 1]] = np.arange(len(query))
+    steps = np.array([(-1, 0), (1, 0), (0, -1), (0, 1)])
+    nb = query[:, None] + steps[None]  # (Nq, 4, 2)
+    inside = (nb[..., 0] >= 0) & (nb[..., 0] < gh) & (nb[..., 1] >= 0) & (nb[..., 1] < gw)
+    nb_idx = np.where(inside, index[nb[..., 0].clip(0, gh - 1), nb[..., 1].clip(0, gw - 1)], -1)
+    has = nb_idx >= 0
+    red = (query.sum(1) % 2) == 0
+    for _ in range(rounds):
+        for part in (red, ~red):
+            offset = label - query  # (Nq, 2)
+            nb_off = np.where(has[..., None], offset[nb_idx.clip(0)], 0)  # (Nq, 4, 2)
+            prop = query[:, None] + nb_off  # neighbours' offsets applied here
+            valid = has & (prop[..., 0] >= 0) & (prop[..., 0] < gh) & (prop[..., 1] >= 0) & (
+                prop[..., 1] < gw)
+            valid &= ok[prop[..., 0].clip(0, gh - 1), prop[..., 1].clip(0, gw - 1)]
+            prop = np.where(valid[..., None], prop, own[:, :1])
+            props = np.concatenate([own, prop], 1)  # (Nq, k + 4, 2)
+            data = np.concatenate([own_d, dist(prop)], 1)
+            poff = props - query[:, None]
+            differ = (poff[:, :, None, :] != nb_off[:, None]).any(-1) & has[:, None]
+            energy = data + scale * differ.sum(-1)
+            pick = props[np.arange(len(query)), energy.argmin(1)]
+            label = np.where(part[:, None], pick, label)
+    return label

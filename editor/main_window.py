@@ -243,7 +243,7 @@ class MainWindow(QMainWindow):
         for a, keys in ((self.a_generate, "Ctrl+Enter"), (self.a_regen_as, "Ctrl+Shift+Enter")):
             a.setShortcuts([a.shortcut(), QKeySequence(keys)])  # the keypad's Enter too
         self.a_fill_classic = self._action(
-            "&Fill from surroundings (classic, for thin strokes)",
+            "&Fill from surroundings (no model)",
             lambda: self.controller.fill_classic(), "Ctrl+Shift+F")
         self.a_vary = self._action(
             "&Vary masked region", lambda: self.step_tools.vary(

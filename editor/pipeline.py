@@ -113,6 +113,8 @@ def run_job(
     class_id = job.class_id
     if job.kind == "generate":
         return _generate(engine, job, params, should_stop, on_step, on_records)
+    if job.kind == "fill":
+        return fill_job(job, should_stop)
     if not job.windows:
         raise ValueError("nothing to regenerate: the mask is empty")
     if class_id is None:
@@ -135,6 +137,34 @@ def run_job(
         sigma = PHOTO_DETAIL_SIGMA * max(v.scale for v in job.windows)
         result.images = [exemplar.restore_detail(im, todo, sigma) for im in result.images]
     return result
+
+
+# Longest side at which Fill from surroundings runs shift-map over a region and its context
+# (~2 s on 2 cores); a larger crop is filled at this size and its detail restored at full size.
+FILL_SIDE = 256
+
+
+def fill_job(job: Job, should_stop: Callable[[], bool] = lambda: False) -> JobResult:
+    """Fill from surroundings, no model: the masked pixels (less locked ones) filled from the
+    rest of the photo by editor.exemplar (shift-map for regions, Telea for thin strokes)."""
+    todo = job.mask if job.locked is None else job.mask & ~job.locked
+    box = g.bbox(todo)
+    if box is None:
+        raise ValueError("nothing to fill: the mask is empty")
+    h, w = todo.shape
+    x0, y0, x1, y1 = box
+    pad = max(32, (x1 - x0 + y1 - y0) // 2)  # context to take the fill from
+    x0, y0, x1, y1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
+    crop, hole = job.image[y0:y1, x0:x1], todo[y0:y1, x0:x1]
+    filled = exemplar.fill(crop, hole, FILL_SIDE)
+    scale = max(x1 - x0, y1 - y0) / FILL_SIDE
+    if scale > 1 and exemplar.thickness(hole) > exemplar.THIN:
+        filled = exemplar.restore_detail(filled, hole, 1.5 * scale)
+    if should_stop():
+        raise Stopped
+    out = job.image.copy()
+    out[y0:y1, x0:x1][hole] = filled[hole]
+    return JobResult(job.id, [out], None, (x0, y0, x1, y1))
 
 
 def follows_photo(job: Job) -> bool:

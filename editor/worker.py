@@ -142,7 +142,7 @@ class Worker(QObject):
             self._forget(job.id)
             self.cancelled.emit(job.id)
             return
-        if self._engine is None:
+        if self._engine is None and job.kind != "fill":  # a fill needs no model
             self.failed.emit(job.id, self._model_error)
             return
         self.started.emit(job.id)

@@ -321,8 +321,7 @@ def test_a_canvas_growth_beyond_the_size_limit_is_refused(qtbot, win):
     assert "pixels a side" in win.statusBar().currentMessage()
 
 
-def test_classic_fill_inpaints_thin_strokes_at_once_and_refuses_big_regions(qtbot, win, engine):
-    import editor.controller as ctl
+def test_classic_fill_inpaints_thin_strokes_at_once(qtbot, win, engine):
 
     before = win.doc.image.copy()
     m = np.zeros(win.doc.mask.shape, bool)
@@ -344,14 +343,41 @@ def test_classic_fill_inpaints_thin_strokes_at_once_and_refuses_big_regions(qtbo
     assert not win.doc.mask[hole].any() and win.doc.mask[m & lock].all()
     win.doc.undo_stack.undo()
     assert np.array_equal(win.doc.image, before)
+    win.controller.locks.set(np.zeros_like(lock))
     win.doc.set_mask(np.ones_like(m), "all")
-    old = ctl.FILL_MAX_PIXELS
-    ctl.FILL_MAX_PIXELS = 100
-    try:
-        assert not win.controller.fill_classic()
-    finally:
-        ctl.FILL_MAX_PIXELS = old
-    assert win.last_error[0] == "Region too large to fill"
+    assert not win.controller.fill_classic()
+    assert win.last_error[0] == "Nothing to fill from"
+
+
+def test_fill_from_surroundings_fills_a_region_on_the_worker_from_the_photo(qtbot, win, engine):
+    img = np.zeros((48, 64, 3), np.uint8)
+    img[:, :48] = (200, 40, 40)
+    img[:, 48:] = (40, 40, 200)
+    img += np.random.default_rng(1).integers(0, 20, img.shape, dtype=np.uint8)
+    win.doc.reset(img)
+    m = np.zeros((48, 64), bool)
+    m[14:34, 14:32] = True  # a region inside the red part: shift-map, not Telea
+    win.doc.set_mask(m, "region")
+    count = win.doc.undo_stack.count()
+    with qtbot.waitSignal(win.controller.busy_changed, timeout=20_000,
+                          check_params_cb=lambda busy: not busy):
+        assert win.controller.fill_classic()
+        assert win.controller.busy, "a region runs on the worker thread"
+    out = win.doc.image
+    assert engine.calls == [], "no model involved"
+    assert win.doc.undo_stack.count() == count + 1
+    assert win.doc.undo_stack.text(count) == "Fill from surroundings"
+    assert np.array_equal(out[~m], img[~m])
+    assert out[m][:, 0].mean() > 150 and out[m][:, 2].mean() < 90, "red, from the red half"
+    assert not win.doc.mask.any()
+    # Cancelled, a fill leaves the picture as it was.
+    win.doc.undo_stack.undo()
+    win.doc.set_mask(m, "region")
+    with qtbot.waitSignal(win.controller.busy_changed, timeout=20_000,
+                          check_params_cb=lambda busy: not busy):
+        win.controller.fill_classic()
+        win.controller.cancel()
+    assert np.array_equal(win.doc.image, img) and win.doc.mask[m].all()
 
 
 def test_typing_in_the_class_search_never_changes_the_class(qtbot):
