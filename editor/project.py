@@ -1,8 +1,12 @@
 """Project files (`.maskgit`): one editing session in one file, and the format of autosaves.
 
 A zip with a JSON manifest (`manifest.json`, versioned) and numpy arrays as `.npy` members (read
-with allow_pickle=False, so a project file cannot run code; every shape is checked against the
-image limits before an array is read). What it holds:
+with allow_pickle=False, so a project file cannot run code). A project may come from anyone, so
+reading it is bounded before anything is allocated: every member's size is capped, every array
+is decoded once however often the manifest names it, the arrays' total (from their headers) is
+capped, images must fit the limits of opened images, and counts (history, notes, step rows,
+the stored job's windows, steps and candidates) are checked against what the editor makes.
+What it holds:
 
 - the document: image, mask, canvas origin, the opened original, its alpha / straight colours,
   EXIF and ICC profile (base64 in the manifest; absent in older files), the lock layer;
@@ -38,10 +42,10 @@ import numpy as np
 from PySide6.QtGui import QUndoCommand
 
 from editor import document as d
-from editor.geometry import Window
+from editor.geometry import MAX_FEATHER, Window
 from editor.history import DecodeHistory, StepRecord
-from editor.imageio import MAX_PIXELS
-from editor.jobs import Job, JobResult, Sampling
+from editor.imageio import MAX_PIXELS, too_large
+from editor.jobs import ORDERS, SCHEDULES, Job, JobResult, Sampling
 
 if TYPE_CHECKING:
     from editor.controller import Controller
@@ -52,6 +56,14 @@ VERSION = 1
 EXT = ".maskgit"
 MAX_ARRAYS = 20_000  # history entries are a handful of arrays each
 MAX_ELEMENTS = 4 * MAX_PIXELS  # (H, W, 3) of the largest image, with room
+MAX_MEMBER = 4 * MAX_ELEMENTS + (1 << 20)  # the bytes of the largest array, compressed or not
+MAX_MANIFEST = 16 << 20  # JSON of structure only: arrays are members (840 step records: 0.3 MB)
+# All arrays together, decoded: a 64 MP photo with a few outpaints needs about 2.5 GB.
+MAX_DECODED = 6 << 30
+MAX_HISTORY = 10_000  # undo entries
+MAX_NOTES, MAX_NOTE = 20, 300  # shown in the status bar
+MAX_STEPS, MAX_CANDIDATES = 64, 8  # the sampling panel's largest values (widgets.py)
+MAX_WINDOWS = 64  # an outpaint plans at most OUTPAINT_MAX_WINDOWS; room for older plans
 
 
 class ProjectError(ValueError):
@@ -345,42 +357,82 @@ def _read(z: zipfile.ZipFile, name: str) -> State:
     infos = z.infolist()
     if len(infos) > MAX_ARRAYS:
         raise ProjectError(f"{name}: {len(infos)} members is more than a project holds")
+    # The declared sizes bound every read (zipfile never returns more than file_size bytes).
+    big = next((i for i in infos if i.file_size > MAX_MEMBER), None)
+    if big is not None:
+        raise ProjectError(f"{name}: {big.filename} is larger than any image the editor opens")
     try:
-        manifest = json.loads(z.read("manifest.json"))
+        info = z.getinfo("manifest.json")
     except KeyError as e:
         raise ProjectError(f"{name} is not a MaskGIT Editor project (no manifest)") from e
+    if info.file_size > MAX_MANIFEST:
+        raise ProjectError(f"{name}: its manifest is {info.file_size / 1e6:,.0f} MB, more than "
+                           "a project's")
+    manifest = json.loads(z.read(info))
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ProjectError(f"{name} is not a MaskGIT Editor project")
     if int(manifest.get("version", 0)) > VERSION:
         raise ProjectError(f"{name} was written by a newer version of the editor (format "
                            f"{manifest.get('version')}; this one reads up to {VERSION})")
 
-    def array(member: str) -> np.ndarray:
+    fmt = np.lib.format
+
+    def header(member: str) -> tuple[tuple[int, ...], np.dtype, int]:
+        """(shape, dtype, header length) from the member's first bytes: nothing allocated."""
         if not member.endswith(".npy.z"):
             raise ProjectError(f"{name}: unexpected member {member!r}")
-        packed = z.read(member)
-        inflate = zlib.decompressobj()
-        head = inflate.decompress(packed, 4096)  # the .npy header, never the whole array
-        f = io.BytesIO(head)
-        fmt = np.lib.format
-        major, _minor = fmt.read_magic(f)
-        header = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
-        shape, _fortran, dtype = header(f)
+        with z.open(member) as f:
+            head = zlib.decompressobj().decompress(f.read(8192), 4096)
+        b = io.BytesIO(head)
+        major, _minor = fmt.read_magic(b)
+        read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+        shape, _fortran, dtype = read(b)
         if dtype.hasobject:
             raise ProjectError(f"{name}: {member} holds Python objects")
         count = int(np.prod(shape, dtype=np.int64))
         if count > MAX_ELEMENTS or count * dtype.itemsize > 4 * MAX_ELEMENTS:
             raise ProjectError(f"{name}: {member} is larger than any image the editor opens")
-        size = f.tell() + count * dtype.itemsize
-        raw = head + inflate.decompress(inflate.unconsumed_tail, size - len(head) + 1)
+        return shape, dtype, b.tell()
+
+    def array(member: str, head_len: int, nbytes: int) -> np.ndarray:
+        inflate = zlib.decompressobj()
+        size = head_len + nbytes
+        # zlib never grows data by more than 0.1 %: more packed bytes are not this array's.
+        with z.open(member) as f:
+            packed = f.read(size + size // 1000 + 1024)
+        raw = inflate.decompress(packed, size + 1)
         if len(raw) != size:
             raise ProjectError(f"{name}: {member} is truncated or padded")
         return np.load(io.BytesIO(raw), allow_pickle=False)
 
+    members: set[str] = set()
+
+    def refs(v: Any) -> None:
+        if isinstance(v, dict):
+            if set(v) == {"$npy"}:
+                if v["$npy"] is not None:
+                    members.add(str(v["$npy"]))
+                return
+            for x in v.values():
+                refs(x)
+        elif isinstance(v, list):
+            for x in v:
+                refs(x)
+
+    refs(manifest)
+    heads = {m: header(m) for m in members}
+    total = sum(int(np.prod(s, dtype=np.int64)) * d.itemsize for s, d, _ in heads.values())
+    if total > MAX_DECODED:
+        raise ProjectError(f"{name}: its arrays need {total / 2**30:,.1f} GB of memory, more "
+                           f"than a project of the largest image ({MAX_DECODED >> 30} GB)")
+    # Decoded once each: a member named many times is one shared (never mutated) array.
+    arrays = {m: array(m, h, int(np.prod(s, dtype=np.int64)) * d.itemsize)
+              for m, (s, d, h) in heads.items()}
+
     def decode(v: Any) -> Any:
         if isinstance(v, dict):
             if set(v) == {"$npy"}:
-                return None if v["$npy"] is None else array(str(v["$npy"]))
+                return None if v["$npy"] is None else arrays[str(v["$npy"])]
             return {str(k): decode(x) for k, x in v.items()}
         if isinstance(v, list):
             return [decode(x) for x in v]
@@ -388,21 +440,34 @@ def _read(z: zipfile.ZipFile, name: str) -> State:
 
     m = decode(manifest)
     image, mask = m["image"], m["mask"]
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ProjectError(f"{name}: the image is {image.dtype} {image.shape}, not RGB")
-    if mask.shape != image.shape[:2]:
+    if not _rgb(image):
+        raise ProjectError(f"{name}: the image is {getattr(image, 'dtype', type(image).__name__)}"
+                           f" {getattr(image, 'shape', '')}, not an RGB image the editor opens")
+    if not isinstance(mask, np.ndarray) or mask.shape != image.shape[:2]:
         raise ProjectError(f"{name}: the mask does not match the image")
+    history = m.get("history") or []
+    if not isinstance(history, list) or len(history) > MAX_HISTORY:
+        raise ProjectError(f"{name}: its undo history is not a list of at most {MAX_HISTORY:,} "
+                           "entries")
+    notes = m.get("notes") or []
+    notes = [str(x)[:MAX_NOTE] for x in notes[:MAX_NOTES]] if isinstance(notes, list) else []
     st = State(image, mask.astype(bool), tuple(int(x) for x in m["origin"]), m["original"],
                m.get("lock"), m.get("alpha"), m.get("straight"), str(m.get("path") or ""),
-               m.get("base"), list(m.get("history") or []), int(m.get("index", 0)),
-               dict(m.get("settings") or {}), m.get("candidate"),
-               [str(x) for x in m.get("notes") or []], float(m.get("saved_at", 0)),
+               m.get("base"), history, int(m.get("index", 0)),
+               dict(m.get("settings") or {}), m.get("candidate"), notes,
+               float(m.get("saved_at", 0)),
                _unb64(m.get("exif"), "the EXIF", name),
                _unb64(m.get("icc_profile"), "the ICC profile", name), m.get("steps"))
     if not 0 <= st.index <= len(st.history):
         raise ProjectError(f"{name}: undo index {st.index} outside its history")
     _check(st, name)
     return st
+
+
+def _rgb(a: Any) -> bool:
+    """An (H, W, 3) uint8 image of a size the editor opens (as imageio would accept)."""
+    return (isinstance(a, np.ndarray) and a.ndim == 3 and a.shape[2] == 3 and a.dtype == np.uint8
+            and min(a.shape[:2]) >= 1 and not too_large(a.shape[1], a.shape[0]))
 
 
 def _check(st: State, name: str) -> None:
@@ -412,7 +477,7 @@ def _check(st: State, name: str) -> None:
         return ProjectError(f"{name} is damaged: {what} does not fit the image")
 
     o = st.original
-    if not isinstance(o, np.ndarray) or o.ndim != 3 or o.shape[2] != 3 or o.dtype != np.uint8:
+    if not _rgb(o):
         raise bad("the original")
     if st.alpha is not None and (st.alpha.shape != o.shape[:2] or st.alpha.dtype != np.uint8):
         raise bad("the alpha channel")
@@ -499,8 +564,7 @@ def _simulate(st: State) -> bool:
     b = st.base
     assert b is not None
 
-    def rgb(a: Any) -> bool:
-        return isinstance(a, np.ndarray) and a.ndim == 3 and a.shape[2] == 3 and a.dtype == np.uint8
+    rgb = _rgb
 
     def plane(a: Any, shape: tuple[int, ...]) -> bool:
         return isinstance(a, np.ndarray) and a.shape == shape
@@ -513,8 +577,10 @@ def _simulate(st: State) -> bool:
     lock = np.zeros(mask.shape, bool) if lock is None else lock.astype(bool)
     if lock.shape != mask.shape:
         return False
-    states = [(image.copy(), mask.copy(), tuple(origin), lock.copy())]
-    for e in st.history:
+    # Only the state at the saved index is kept: one copy per entry (the old way) took 5 GB to
+    # reopen a 4096 px photo with 60 strokes.
+    at = (image.copy(), mask.copy(), tuple(origin), lock.copy()) if st.index == 0 else None
+    for i, e in enumerate(st.history, 1):
         kind = e["type"]
         if kind in ("region", "lock"):
             x0, y0, x1, y1 = (int(v) for v in e["rect"])
@@ -545,8 +611,10 @@ def _simulate(st: State) -> bool:
             image, mask, origin = ai.copy(), am.astype(bool), [int(ao[0]), int(ao[1])]
         else:
             return False
-        states.append((image.copy(), mask.copy(), tuple(origin), lock.copy()))
-    si, sm, so, sl = states[st.index]
+        if i == st.index:
+            at = (image.copy(), mask.copy(), tuple(origin), lock.copy())
+    assert at is not None  # 0 <= index <= len(history), checked by _read
+    si, sm, so, sl = at
     want_lock = st.lock if st.lock is not None else np.zeros(st.mask.shape, bool)
     return (si.shape == st.image.shape and np.array_equal(si, st.image)
             and np.array_equal(sm, st.mask) and so == tuple(st.origin)
@@ -616,9 +684,10 @@ def _restore_candidate(c: dict[str, Any], doc: d.Document, controller: Controlle
     if kw.get("class_id") is not None:
         kw["class_id"] = int(kw["class_id"])
     known = {f.name for f in dataclasses.fields(Job)}
+    h, w = doc.mask.shape
+    _check_job(kw, h, w)  # before any copy: Ctrl+R runs this job again
     job = Job(image=doc.image.copy(), **{k: v for k, v in kw.items() if k in known})
     x0, y0, x1, y1 = (int(v) for v in c["changed"])
-    h, w = doc.mask.shape
     if not (0 <= x0 <= x1 <= w and 0 <= y0 <= y1 <= h):
         raise ValueError("the changed area lies outside the image")
     if not isinstance(job.mask, np.ndarray) or job.mask.shape != (h, w):
@@ -642,12 +711,59 @@ def _restore_candidate(c: dict[str, Any], doc: d.Document, controller: Controlle
     controller.candidate_changed.emit(index, len(images))
 
 
+def _check_job(kw: dict[str, Any], h: int, w: int) -> None:
+    """A stored job is what Ctrl+R (regenerate) runs again: only what the editor itself would
+    plan for this image (else one crafted job allocates gigabytes or never ends)."""
+
+    def whole(v: Any, low: int, high: int, what: str) -> int:
+        if type(v) is not int or not low <= v <= high:
+            raise ValueError(f"the stored job's {what} ({str(v)[:20]}) is not in {low}..{high}")
+        return v
+
+    s = kw.get("sampling")
+    if not isinstance(s, Sampling):
+        raise ValueError("the stored job has no sampling values")
+    steps = whole(s.steps, 2, MAX_STEPS, "steps")
+    whole(s.start_step, 0, steps - 1, "first step")
+    if s.schedule not in SCHEDULES or s.order not in ORDERS:
+        raise ValueError("the stored job's schedule or order is unknown")
+    for v, high in ((s.choice_temperature, 100.0), (s.temperature, 100.0)):
+        if not isinstance(v, int | float) or not 0 <= v <= high:
+            raise ValueError("the stored job's temperatures are out of range")
+    whole(kw.get("candidates", 1), 1, MAX_CANDIDATES, "candidates")
+    whole(kw.get("feather", 4), 0, MAX_FEATHER, "feather")
+    whole(kw.get("seed", 0), -(2**63), 2**64 - 1, "seed")
+    if kw.get("class_id") is not None:
+        whole(kw["class_id"], 0, 65535, "class")
+    windows = kw.get("windows")
+    if not isinstance(windows, list) or not 1 <= len(windows) <= MAX_WINDOWS:
+        raise ValueError("the stored job's windows are not a plan for this image")
+    for win in windows:
+        whole(win.tokens, 1, 256, "tokens per window side")
+        whole(win.window, win.tokens, 1024, "window")
+        whole(win.size, 1, 2 * max(h, w) + 1024, "window size")
+        whole(win.x, -win.size, w, "window position")
+        whole(win.y, -win.size, h, "window position")
+        x0, y0, x1, y1 = (whole(v, 0, max(h, w), "window core") for v in win.core)
+        if not (x0 < x1 <= w and y0 < y1 <= h):
+            raise ValueError("a stored window lies outside the image")
+    t = windows[0].tokens
+    for k, shape in (("locked", (h, w)), ("tokens", (t, t)), ("token_mask", (t, t))):
+        a = kw.get(k)
+        if a is not None and (not isinstance(a, np.ndarray) or a.shape != shape):
+            raise ValueError(f"the stored job's {k} does not fit")
+        if a is not None:
+            kw[k] = a.astype(np.int64 if k == "tokens" else bool)
+
+
 def _restore_history(s: dict[str, Any], doc: d.Document, steps: Steps, job_id: int) -> None:
     """Every array is checked against its window and the image before the Steps see them.
     `job_id`: the restored pending candidates' (the same decode's, when they were saved)."""
     ui, stack = int(s.get("undo_index", doc.undo_stack.index())), doc.undo_stack
     if not 0 < ui <= stack.count() or stack.text(ui - 1) != s.get("entry", stack.text(ui - 1)):
         raise ValueError("the undo entry it belongs to was not restored")
+    if not isinstance(s["chain"], list) or len(s["chain"]) > MAX_WINDOWS:
+        raise ValueError("more windows than a plan has")
     chain = [_window_history(w, doc, job_id) for w in s["chain"]]
     if not chain or any(h.candidates != chain[0].candidates for h in chain):
         raise ValueError("its windows do not match")
@@ -668,8 +784,12 @@ def _window_history(s: dict[str, Any], doc: d.Document, job_id: int) -> DecodeHi
         raise ValueError("its mask does not fit the image")
     if not isinstance(start_mask, np.ndarray) or start_mask.shape != grid:
         raise ValueError("its token mask does not fit the window")
+    records = s["records"]
+    if (not isinstance(records, list) or len(records) > MAX_STEPS + 1
+            or any(not isinstance(row, list) or len(row) > MAX_CANDIDATES for row in records)):
+        raise ValueError(f"more than {MAX_STEPS} steps of {MAX_CANDIDATES} candidates")
     rows = []
-    for row in s["records"]:
+    for row in records:
         recs = []
         for r in row:
             x0, y0, x1, y1 = (int(v) for v in r["rect"])

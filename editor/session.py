@@ -108,10 +108,18 @@ class Session(QObject):
                     seed=s.seed.value(), candidates=s.candidates.value(),
                     guidance=s.guidance.isChecked())
 
-    def apply_settings(self, st: dict[str, Any]) -> None:
-        # A damaged file: keep the panel's values.
+    def apply_settings(self, st: dict[str, Any]) -> list[str]:
+        """The panel's values from a project; returns notes for the status bar. A damaged
+        file keeps the panel's values."""
         with contextlib.suppress(TypeError, ValueError, OverflowError):
             self._apply_settings(st)
+        # A project may come from anyone: the model it names is mentioned, never loaded (a
+        # weights file runs through the model loader) nor made the startup model.
+        model = str(st.get("model") or "")
+        if model and model != self.win.controller.model_name:
+            return [f"made with the model {Path(model).name[:80]}: choose it under Model to "
+                    "use it"]
+        return []
 
     def _apply_settings(self, st: dict[str, Any]) -> None:
         w = self.win
@@ -135,11 +143,6 @@ class Session(QObject):
             s.guidance.setChecked(bool(st["guidance"]))
         cid = st.get("class_id")
         w.class_picker.set_class(int(cid) if cid is not None and 0 <= int(cid) < 1000 else None)
-        model = str(st.get("model") or "")
-        if model and model != w.controller.model_name:
-            if model not in ("default", "tiny"):
-                w.sampling.add_model_path(model)
-            w.controller.load_model(model)  # a failure says so and keeps the current model
 
     def _touch(self, r: QRect) -> None:
         b = [r.x(), r.y(), r.x() + r.width(), r.y() + r.height()]
@@ -177,7 +180,7 @@ class Session(QObject):
         w.controller.cancel()
         w.controller.accept()
         notes = project.restore(st, w.doc, w.controller, w.step_tools.steps)
-        self.apply_settings(st.settings)
+        notes += self.apply_settings(st.settings)
         QTimer.singleShot(0, w.canvas.fit)
         return notes
 
