@@ -30,7 +30,6 @@ import dataclasses
 import io
 import json
 import os
-import tempfile
 import time
 import zipfile
 import zlib
@@ -44,7 +43,7 @@ from PySide6.QtGui import QUndoCommand
 from editor import document as d
 from editor.geometry import MAX_FEATHER, Window
 from editor.history import DecodeHistory, StepRecord
-from editor.imageio import MAX_PIXELS, too_large
+from editor.imageio import MAX_PIXELS, atomic_file, too_large
 from editor.jobs import ORDERS, SCHEDULES, Job, JobResult, Sampling
 
 if TYPE_CHECKING:
@@ -290,25 +289,17 @@ def write(path: str | Path, st: State, compresslevel: int = 1, cache: Cache | No
         "steps": _encode(st.steps, arrays),
     }
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
-                z.writestr("manifest.json", json.dumps(manifest), zipfile.ZIP_DEFLATED)
-                live = {id(st.image), id(st.mask)}  # autosave reuses these buffers: no cache
-                for name, a in arrays.members.items():
-                    z.writestr(name, _compressed(a, compresslevel,
-                                                 None if id(a) in live else cache))
-            if cache is not None:
-                used = {id(a) for a in arrays.members.values()}
-                for k in [k for k in cache if k not in used]:
-                    del cache[k]
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(p) as f:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
+            z.writestr("manifest.json", json.dumps(manifest), zipfile.ZIP_DEFLATED)
+            live = {id(st.image), id(st.mask)}  # autosave reuses these buffers: no cache
+            for name, a in arrays.members.items():
+                z.writestr(name, _compressed(a, compresslevel,
+                                             None if id(a) in live else cache))
+        if cache is not None:
+            used = {id(a) for a in arrays.members.values()}
+            for k in [k for k in cache if k not in used]:
+                del cache[k]
     try:  # the rename itself survives a power cut only once the folder is synced
         dfd = os.open(p.parent, os.O_RDONLY)
         try:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import platformdirs
-from PySide6.QtCore import QLockFile, QObject, QRect, QTimer, Signal, Slot
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtCore import QLockFile, QObject, QRect, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from editor import project
 
@@ -221,11 +221,15 @@ class Session(QObject):
 
     def open_project(self, path: str | Path) -> bool:
         w = self.win
+        # Reading is bounded (editor.project) but a big project still takes seconds: say so.
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             st = project.read(path)
         except project.ProjectError as e:
             w.show_error("Could not open", str(e))
             return False
+        finally:
+            QApplication.restoreOverrideCursor()
         notes = self.restore(st)
         self._became(Path(path))
         w.statusBar().showMessage(f"Opened project {Path(path).name}"
