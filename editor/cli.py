@@ -92,14 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--images", type=Path, required=True, help="image file or folder")
     ip.add_argument("--masks", type=Path, required=True, help="mask file or folder (same names)")
     ip.add_argument("--out", type=Path, required=True, help="output folder")
-    ip.add_argument("--feather", type=_bounded_int(0, 8), default=4,
-                    help="blend width in pixels, 0..8 (default 4)")
+    ip.add_argument("--feather", type=int, default=4, help="blend width in pixels (<= 8)")
     _sampling_args(ip)
 
     op = sub.add_parser("outpaint", help="extend an image on any side")
     op.add_argument("image", type=Path)
     for side in ("left", "right", "top", "bottom"):
-        op.add_argument(f"--{side}", type=_bounded_int(0, 16384), default=0, metavar="PX")
+        op.add_argument(f"--{side}", type=int, default=0, metavar="PX")
     op.add_argument("--out", type=Path, required=True, help="output file")
     _sampling_args(op)
 

@@ -59,7 +59,7 @@ def test_outpaint_refuses_to_write_over_its_input(tmp_path, capsys):
 
 @pytest.mark.parametrize("option", [["--steps", "100000000"], ["--steps", "1"],
                                     ["--seed", str(2**70)], ["--seed", "-1"],
-                                    ["--choice-temperature", "inf"], ["--feather", "99"],
+                                    ["--choice-temperature", "inf"],
                                     ["--device", "garbage"], ["--device", "cuda:x"]])
 def test_bad_options_are_usage_errors(tmp_path, capsys, option):
     args = ["inpaint", "--images", str(tmp_path), "--masks", str(tmp_path), "--out",
