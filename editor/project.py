@@ -484,7 +484,10 @@ def _check(st: State, name: str) -> None:
 def peek(path: str | Path) -> dict[str, Any]:
     """The manifest only (for the recovery dialog): saved_at, path, index, history length."""
     with zipfile.ZipFile(path) as z:
-        m = json.loads(z.read("manifest.json"))
+        info = z.getinfo("manifest.json")
+        if info.file_size > MAX_MANIFEST:  # read at every start: never a zip bomb
+            raise ProjectError(f"{Path(path).name}: its manifest is larger than a project's")
+        m = json.loads(z.read(info))
     return dict(saved_at=float(m.get("saved_at", 0)), path=str(m.get("path") or ""),
                 index=int(m.get("index", 0)), entries=len(m.get("history") or []))
 

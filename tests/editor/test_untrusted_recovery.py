@@ -9,6 +9,7 @@ import json
 import zipfile
 
 import numpy as np
+import pytest
 from fakes import make_window
 
 from editor import imageio, project, session
@@ -128,3 +129,17 @@ def test_a_failing_autosave_write_is_reported(qtbot, tmp_path, win, monkeypatch)
         win.doc.set_mask(np.ones(win.doc.mask.shape, bool), "all")
         win.session.autosave()
     assert "No space left" in sig.args[0]
+
+
+def test_a_zip_bomb_orphan_is_kept_aside_unread(qtbot, tmp_path, win, monkeypatch):
+    orphan = session.autosave_dir() / f"session-3-dead{project.EXT}"
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    with (zipfile.ZipFile(orphan, "w", zipfile.ZIP_DEFLATED) as z,
+          z.open("manifest.json", "w", force_zip64=True) as f):
+        f.write(b'{"format": "maskgit-editor-project"}')
+        for _ in range(64):
+            f.write(b" " * (1 << 20))
+    monkeypatch.setattr(project.json, "loads", lambda *a: pytest.fail("the bomb was read"))
+    monkeypatch.setenv("MASKGIT_EDITOR_RECOVER", "yes")
+    assert not win.session.offer_recovery()
+    assert len(list(session.autosave_dir().glob("*.damaged"))) == 1
