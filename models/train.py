@@ -19,6 +19,8 @@ when launched by `torchrun` (WORLD_SIZE > 1).
     maskgit-editor train tokenizer --data DIR/train.npz --val-data DIR/val.npz --out runs/tok
     maskgit-editor train transformer --data ... --tokenizer runs/tok/tokenizer.ckpt.safetensors
     maskgit-editor train export --tokenizer A --transformer B --out default-128.safetensors
+    maskgit-editor train decoder --data DIR/train.npz --val-data DIR/val.npz   # GAN fine-tuning
+                                                        # of a trained decoder (models/train_gan.py)
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from models import data as D
+from models import train_gan
 from models.checkpoint import save as save_model
 from models.classifier import load_classifier, perceptual_distance
 from models.maskgit import MaskGIT, MaskGITConfig, preset
@@ -1001,6 +1004,11 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--seed", type=int, default=0)
     k.add_argument("--classifier-weights")
 
+    train_gan.build_parser(
+        sub.add_parser("decoder", help="adversarial fine-tuning of a trained model's decoder "
+                       "(encoder and codebook frozen: token ids unchanged)")
+    )
+
     e = sub.add_parser("export", help="combine a tokenizer and a transformer into one file")
     e.add_argument("--tokenizer", nargs="+", required=True)
     e.add_argument("--transformer", nargs="+", required=True)
@@ -1017,6 +1025,7 @@ def main(argv: list[str] | None = None) -> int:
         "transformer": train_transformer,
         "pack": pack,
         "export": export,
+        "decoder": lambda a: train_gan.main(args=a),
     }[args.cmd](args)
 
 
