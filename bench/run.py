@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -128,6 +129,35 @@ def autoregressive_vs_maskgit(model: MaskGIT, bf16: bool, runs: int) -> tuple[fl
     return median_time(ar, max(1, runs // 2)), median_time(maskgit, runs)
 
 
+def window_seconds(engine: Engine, guidance: bool, runs: int) -> float:
+    """Median seconds of one Generate on a 128 px sample photo through the editor's pipeline,
+    as the app runs it (4 candidates, automatic class, colour fix, every step previewed): a
+    central box of 25 % of the area, one native window. `guidance`: photo guidance (exemplar
+    start, detail transfer) on or off."""
+    from editor import geometry as g
+    from editor.imageio import load
+    from editor.jobs import Job, Sampling
+    from editor.pipeline import run_job
+    from models.colour import harmonize
+
+    w = engine.window
+    photo = load(Path(__file__).parents[1] / "resources" / "samples" / "canyon.jpg").rgb
+    side = min(photo.shape[:2])
+    image = np.ascontiguousarray(photo[:side, :side])
+    image = cv2.resize(image, (w, w), interpolation=cv2.INTER_AREA)
+    mask = np.zeros((w, w), bool)
+    mask[w // 4 : 3 * w // 4, w // 4 : 3 * w // 4] = True
+    wins = g.plan(mask, w, engine.tokens_per_side, g.INPAINT_MAX_WINDOWS)
+    sampling = Sampling(guidance=guidance)
+    params = SamplingParams(**sampling.engine_fields())
+
+    def once() -> None:
+        job = Job("edit", image, mask, wins, None, sampling, 0, 4)
+        run_job(engine, job, params, colour_fix=harmonize)
+
+    return median_time(once, runs)
+
+
 def run(presets: tuple[str, ...] = ("default-128", "imagenet-256"), runs: int = 3) -> dict:
     torch.manual_seed(0)
     out: dict[str, float | str] = {
@@ -162,6 +192,11 @@ def run(presets: tuple[str, ...] = ("default-128", "imagenet-256"), runs: int = 
         )
         # A small edit (1/16 of the area): intermediate previews decode only around the mask.
         out[f"edit_seconds_small_mask_{key}"] = edit_latency(fast, runs, box=0.25)[0]
+        if name == "default-128":  # what photo guidance costs per window (issue 13: <= 2x)
+            plain = window_seconds(fast, False, runs)
+            photo = window_seconds(fast, True, runs)
+            out[f"window_seconds_{key}"], out[f"window_seconds_photo_{key}"] = plain, photo
+            out[f"photo_window_time_ratio_{key}"] = photo / plain
         if name == presets[-1]:
             ar, mg = autoregressive_vs_maskgit(fast.model, bf16=True, runs=runs)
             out["autoregressive_seconds"], out["maskgit_decode_seconds"] = ar, mg
