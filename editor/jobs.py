@@ -23,9 +23,9 @@ ORDERS = ("confidence", "halton")  # models.sampler.ORDERS, likewise checked
 # class starts from an exemplar fill of the hole with this share of its tokens decoded again,
 # mixes the exemplar token prior into the transformer with this weight, and gets its fine
 # detail re-synthesised from the photo below this Gaussian sigma (in model-window pixels).
-PHOTO_REMASK = 0.5
+PHOTO_REMASK = 0.3
 PHOTO_PRIOR = 0.0
-PHOTO_DETAIL_SIGMA = 1.5
+PHOTO_DETAIL_SIGMA = 2.5
 
 _ids = itertools.count(1)
 

@@ -85,9 +85,10 @@ def blend_patch(
     return g.blend_region(image, result, win, mask, feather, keep, hole, seam(win))
 
 
-# Side (px) at which the exemplar start's fill of a window is made: the tokens only need its
-# layout and colour, and shift-map at 64 px is ~7x faster than at 128.
-GUIDE_SIDE = 64
+# Side (px) at which the exemplar start's fill of a window is made (the default model's whole
+# window; a 256 px window's fill is made at half size and upsampled). At 64 px the fill loses
+# the layout: box KID-Lite2 53 against 16 at 128 (bench/tune_photo, dev half).
+GUIDE_SIDE = 128
 
 
 def seam(win: g.Window) -> int:
@@ -278,7 +279,10 @@ def _window(
     else:
         if guided:  # the engine starts from the tokens of an exemplar fill of the hole
             gap = g.window_mask(todo, v)
-            filled = [exemplar.fill(im, gap, GUIDE_SIDE) for im in srcs]
+            # One fill, the first candidate's, for all: each keeps its own context around it,
+            # and shift-map once per window instead of once per candidate.
+            fill = exemplar.fill(srcs[0], gap, GUIDE_SIDE)
+            filled = [np.where(gap[..., None], fill, im) for im in srcs]
             src = filled[0] if len(filled) == 1 else np.stack(filled)
         decode = engine.edit_many(src, cells, class_id, params, seed, candidates, job.tokens)
         if hist is not None:
