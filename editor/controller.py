@@ -12,7 +12,6 @@ import random
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QRect, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 INPAINT_MAX_WINDOWS = g.INPAINT_MAX_WINDOWS
 OUTPAINT_MAX_WINDOWS = g.OUTPAINT_MAX_WINDOWS
 FILL_MAX_PIXELS = 100_000  # the classic fill runs on the GUI thread: ~1.1 us a pixel
-FILL_RADIUS = 5
 
 
 def mask_after_fill(job: Job) -> np.ndarray:
@@ -217,14 +215,13 @@ class Controller(QObject):
             self.advanced.emit(0, 0)  # no steps to count: a busy bar
             return True
         x0, y0, x1, y1 = g.bbox(m)  # type: ignore[misc]
-        pad = 2 * FILL_RADIUS  # Telea reads a ring of this width around the hole
+        pad = 2 * exemplar.TELEA_RADIUS  # Telea reads a ring of this width around the hole
         h, w = m.shape
         x0, y0, x1, y1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
-        bgr = np.ascontiguousarray(self.doc.image[y0:y1, x0:x1, ::-1])
         hole = m[y0:y1, x0:x1]
-        filled = cv2.inpaint(bgr, hole.astype(np.uint8) * 255, FILL_RADIUS, cv2.INPAINT_TELEA)
+        filled = exemplar.fill(self.doc.image[y0:y1, x0:x1], hole)  # thin: Telea
         out = self.doc.image.copy()
-        out[y0:y1, x0:x1][hole] = filled[..., ::-1][hole]
+        out[y0:y1, x0:x1][hole] = filled[hole]
         self.accept()
         self.doc.apply_result(out, (x0, y0, x1, y1), self.doc.mask & ~m, "Fill from surroundings")
         self.message.emit(f"Filled {n:,} pixels from their surroundings")

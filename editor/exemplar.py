@@ -20,6 +20,7 @@ import numpy as np
 # Widest stroke (px, the largest distance from a masked pixel to the nearest known one) that
 # goes to Telea instead of shift-map.
 THIN = 4.0
+TELEA_RADIUS = 5  # px of known pixels around a stroke that Telea reads
 # Most candidate blocks searched per restore_detail call: a 512 px photo has ~11k; larger photos
 # take every k-th so the search stays ~100 ms.
 MAX_CANDIDATES = 20_000
@@ -58,7 +59,7 @@ def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None) -> np
     bgr = np.ascontiguousarray(image[..., ::-1])
     m8 = mask.astype(np.uint8) * 255
     if thickness(mask) <= THIN:
-        return cv2.inpaint(bgr, m8, 3, cv2.INPAINT_TELEA)[..., ::-1].copy()
+        return cv2.inpaint(bgr, m8, TELEA_RADIUS, cv2.INPAINT_TELEA)[..., ::-1].copy()
     out = np.zeros_like(bgr)
     cv2.xphoto.inpaint(bgr, 255 - m8, out, cv2.xphoto.INPAINT_SHIFTMAP)  # its mask = known
     out[~mask] = bgr[~mask]

@@ -43,8 +43,8 @@ def test_thin_strokes_take_telea_and_regions_take_shift_map():
     region = box(64, 64, 10, 40, 10, 40)
     assert exemplar.thickness(line) <= exemplar.THIN < exemplar.thickness(region)
     img = two_halves(64, 64)
-    telea = cv2.inpaint(img[..., ::-1].copy(), line.astype(np.uint8) * 255, 3,
-                        cv2.INPAINT_TELEA)[..., ::-1]
+    telea = cv2.inpaint(img[..., ::-1].copy(), line.astype(np.uint8) * 255,
+                        exemplar.TELEA_RADIUS, cv2.INPAINT_TELEA)[..., ::-1]
     assert np.array_equal(exemplar.fill(img, line), telea)
 
 
