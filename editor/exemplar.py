@@ -116,16 +116,24 @@ def restore_detail(
     src = _coherent_sources(desc, query, cand, ok, coherence)
     b = 2 * q
     hann = np.sin(np.pi * (np.arange(b) + 0.5) / b) ** 2
-    weight = (hann[:, None] * hann[None, :])[..., None].astype(np.float32)
-    acc = np.zeros((h + b, w + b, 3), np.float32)
-    norm = np.zeros((h + b, w + b, 1), np.float32)
-    for (i, j), (y, x) in zip(query, src * q, strict=True):
-        blk = high[y : y + b, x : x + b]
-        if blk.shape[:2] != (b, b):
-            continue
-        acc[i * q : i * q + b, j * q : j * q + b] += blk * weight
-        norm[i * q : i * q + b, j * q : j * q + b] += weight
-    acc, norm = acc[:h, :w], norm[:h, :w]
+    weight = (hann[:, None] * hann[None, :])[..., None].astype(np.float32)  # (b, b, 1)
+    # Every chosen source block at once, (N, b, b, 3); sources lie wholly inside the image.
+    ys = src[:, 0, None] * q + np.arange(b)
+    xs = src[:, 1, None] * q + np.arange(b)
+    blk = high[ys[:, :, None], xs[:, None, :]] * weight
+    # Accumulated per q x q cell: block (i, j) covers cells i..i+1, j..j+1, and for one of its
+    # four quarters no two blocks share a cell, so plain indexed adds are exact (no Python loop
+    # holding the GIL while the GUI thread waits).
+    quarters = blk.reshape(-1, 2, q, 2, q, 3).transpose(0, 1, 3, 2, 4, 5)  # (N, 2, 2, q, q, 3)
+    wq = weight.reshape(2, q, 2, q, 1).transpose(0, 2, 1, 3, 4)  # (2, 2, q, q, 1)
+    acc = np.zeros((gh + 1, gw + 1, q, q, 3), np.float32)
+    norm = np.zeros((gh + 1, gw + 1, q, q, 1), np.float32)
+    for a in (0, 1):
+        for c in (0, 1):
+            acc[query[:, 0] + a, query[:, 1] + c] += quarters[:, a, c]
+            norm[query[:, 0] + a, query[:, 1] + c] += wq[a, c]
+    acc = acc.transpose(0, 2, 1, 3, 4).reshape((gh + 1) * q, (gw + 1) * q, 3)[:h, :w]
+    norm = norm.transpose(0, 2, 1, 3, 4).reshape((gh + 1) * q, (gw + 1) * q, 1)[:h, :w]
     covered = norm[..., 0] > 1e-3
     detail = np.where(covered[..., None], acc / np.maximum(norm, 1e-3), high)
     out = np.clip(low + detail, 0, 255).round().astype(np.uint8)
@@ -144,13 +152,12 @@ def _coherent_sources(
     c = desc[cand[:, 0], cand[:, 1]]  # (Nc, F)
     c2 = (c * c).sum(1)
     qd = desc[query[:, 0], query[:, 1]]
+    # The best match, then k - 1 more drawn from the sources (PatchMatch's random search;
+    # a fixed seed keeps the result deterministic): a full top-k sort costs 3x the matmul.
     top = np.empty((len(query), k), np.int64)
-    kk = min(k, len(cand))
     for s in range(0, len(query), 1024):
-        d = c2[None] - 2 * qd[s : s + 1024] @ c.T  # + |q|^2: the same ranking
-        part = np.argpartition(d, kk - 1, axis=1)[:, :kk]
-        top[s : s + 1024, :kk] = part
-        top[s : s + 1024, kk:] = part[:, :1]
+        top[s : s + 1024, 0] = (c2[None] - 2 * qd[s : s + 1024] @ c.T).argmin(1)  # + |q|^2
+    top[:, 1:] = np.random.default_rng(0).integers(0, len(cand), (len(query), k - 1))
     own = cand[top]  # (Nq, k, 2) source cells
 
     def dist(src: np.ndarray) -> np.ndarray:  # (Nq, P, 2) -> (Nq, P)
