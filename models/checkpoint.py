@@ -94,6 +94,19 @@ LIMITS = {
 }
 
 
+def _min_parameters(config: MaskGITConfig) -> int:
+    """A lower bound of the parameter count (the largest matrices only, biases and norms left
+    out), from the config alone."""
+    t, m = config.tokenizer, config.transformer
+    h = m.hidden_size
+    transformer = ((m.vocab_size + m.max_positions) * h
+                   + m.num_layers * (4 * h * h + 2 * h * m.intermediate_size))
+    # Every ResBlock has at least one 3x3 conv from its width to its width, encoder and decoder.
+    tokenizer = t.codebook_size * t.embedding_dim + 2 * t.num_res_blocks * sum(
+        9 * (t.filters * k) ** 2 for k in t.channel_multipliers)
+    return transformer + tokenizer
+
+
 def check_config(config: MaskGITConfig, source: str) -> None:
     """Refuse a config outside `LIMITS` (or not even well formed) before any module or tensor
     exists; raises CheckpointError naming the field."""
@@ -136,6 +149,11 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> MaskGIT:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
     config = read_config(path)
+    size = path.stat().st_size
+    if _min_parameters(config) > size:  # even at one byte per weight: not worth building
+        raise CheckpointError(f"{path}: its config declares at least "
+                              f"{_min_parameters(config):,} weights, more than its "
+                              f"{size:,} bytes can hold")
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as e:
