@@ -87,7 +87,8 @@ def blend_patch(
 
 # Side (px) at which the exemplar start's fill of a window is made (the default model's whole
 # window; a 256 px window's fill is made at half size and upsampled). At 64 px the fill loses
-# the layout: box KID-Lite2 53 against 16 at 128 (bench/tune_photo, dev half).
+# layout: box PSNR 11.95 dB and KID-Lite2 20.8 against 13.78 and 13.6 at 128 (bench/tune_photo,
+# dev half, remask 0.2, detail 4), at a third of the time.
 GUIDE_SIDE = 128
 
 
