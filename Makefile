@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml Makefile
 # adds Xvfb for the real-window smoke test.
 QTDIR = $(firstword $(wildcard $(VENV)/lib/python3*/site-packages/PySide6/Qt))
 sysdeps: $(STAMP)
-	@libs=$$(ldd $(QTDIR)/plugins/platforms/libqxcb.so $(QTDIR)/lib/libQt6XcbQpa.so.6 \
+	@[ -f "$(QTDIR)/plugins/platforms/libqxcb.so" ] || exit 0; \
+	libs=$$(ldd $(QTDIR)/plugins/platforms/libqxcb.so $(QTDIR)/lib/libQt6XcbQpa.so.6 \
 	    | awk '/not found/ {print $$1}' | sort -u); \
 	pkgs=$$(for l in $$libs; do echo "$$l" | sed -E 's/^libg(lib|thread)-2\.0\.so\.0$$/libglib2.0.so.0/' \
 	    | tr A-Z a-z | sed -E 's/\.so\.([0-9]+).*$$/ \1/; s/([0-9]) ([0-9]+)$$/\1-\2/; s/ //'; done); \
