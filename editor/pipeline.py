@@ -278,8 +278,10 @@ def _window(
         if hist is not None:
             hist.start_mask = start.copy()
     else:
-        if guided:  # the engine starts from the tokens of an exemplar fill of the hole
-            gap = g.window_mask(todo, v)
+        gap = g.window_mask(todo, v) if guided else None
+        if gap is not None and gap.all():  # nothing known in the window to fill from
+            params = replace(params, remask=1.0, prior=0.0) if hasattr(params, "remask") else params
+        elif gap is not None:  # the engine starts from the tokens of an exemplar fill of the hole
             # One fill, the first candidate's, for all: each keeps its own context around it,
             # and shift-map once per window instead of once per candidate.
             fill = exemplar.fill(srcs[0], gap, GUIDE_SIDE)

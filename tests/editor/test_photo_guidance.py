@@ -74,3 +74,15 @@ def test_a_requested_class_is_decoded_without_the_photos_pull():
     *_, plain = edit(off, class_id=None, guidance=False)
     assert off.params[0].remask == 1.0 and off.params[0].prior == 0.0
     assert all(np.array_equal(a, b) for a, b in zip(result.images, plain.images, strict=True))
+
+
+def test_a_window_with_nothing_known_decodes_plainly():
+    engine = Recorder()
+    image = stripes()
+    mask = np.ones(image.shape[:2], bool)  # everything: no photo to follow
+    wins = g.plan(mask, engine.window, engine.tokens_per_side, g.INPAINT_MAX_WINDOWS)
+    sampling = Sampling(steps=4)
+    job = Job("edit", image, mask, wins, None, sampling, 0, 1)
+    result = run_job(engine, job, SamplingParams(**sampling.engine_fields()))
+    assert all(p.remask == 1.0 for p in engine.params)
+    assert result.images[0].shape == image.shape
