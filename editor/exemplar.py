@@ -63,6 +63,11 @@ def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None) -> np
     out = np.zeros_like(bgr)
     cv2.xphoto.inpaint(bgr, 255 - m8, out, cv2.xphoto.INPAINT_SHIFTMAP)  # its mask = known
     out[~mask] = bgr[~mask]
+    # Pixels shift-map found no shift for come back black (a hole at the picture's edge with a
+    # thin known strip): those are filled from their surroundings by Telea.
+    missed = mask & ~out.any(-1) & bool(bgr[~mask].any(-1).all())
+    if missed.any():
+        out = cv2.inpaint(out, missed.astype(np.uint8) * 255, TELEA_RADIUS, cv2.INPAINT_TELEA)
     return out[..., ::-1].copy()
 
 

@@ -92,6 +92,12 @@ def blend_patch(
 GUIDE_SIDE = 128
 
 
+# Least share of a window's pixels that must be known for the exemplar start: the first window
+# of an outpaint sees a strip a few pixels high, from which shift-map cannot fill (it left the
+# whole hole black, and later windows copied the black). Such windows decode plainly.
+GUIDE_MIN_CONTEXT = 0.25
+
+
 def seam(win: g.Window) -> int:
     """Cross-fade width between neighbouring windows' results: one token cell, in image px."""
     return math.ceil(win.size / win.tokens)
@@ -279,7 +285,7 @@ def _window(
             hist.start_mask = start.copy()
     else:
         gap = g.window_mask(todo, v) if guided else None
-        if gap is not None and gap.all():  # nothing known in the window to fill from
+        if gap is not None and gap.mean() > 1 - GUIDE_MIN_CONTEXT:  # too little to fill from
             params = replace(params, remask=1.0, prior=0.0) if hasattr(params, "remask") else params
         elif gap is not None:  # the engine starts from the tokens of an exemplar fill of the hole
             # One fill, the first candidate's, for all: each keeps its own context around it,

@@ -84,3 +84,10 @@ def test_detail_comes_back_from_the_known_region_and_the_rest_is_untouched():
 def test_detail_transfer_of_an_empty_mask_is_the_identity():
     img = stripes()
     assert np.array_equal(exemplar.restore_detail(img, np.zeros(img.shape[:2], bool)), img)
+
+
+def test_a_hole_shift_map_cannot_reach_is_never_left_black():
+    img = two_halves(128, 128)
+    hole = box(128, 128, 8, 128, 0, 128)  # all but a thin strip at the top
+    out = exemplar.fill(img, hole)
+    assert out[hole].any(-1).all(), "no black pixel where the photo has none"

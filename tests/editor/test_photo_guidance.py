@@ -86,3 +86,18 @@ def test_a_window_with_nothing_known_decodes_plainly():
     result = run_job(engine, job, SamplingParams(**sampling.engine_fields()))
     assert all(p.remask == 1.0 for p in engine.params)
     assert result.images[0].shape == image.shape
+
+
+def test_a_window_that_sees_too_little_of_the_photo_decodes_plainly():
+    from editor.pipeline import GUIDE_MIN_CONTEXT
+
+    engine = Recorder()
+    image = stripes()
+    mask = np.ones(image.shape[:2], bool)
+    mask[:3] = False  # a thin strip of photo: the first window of an outpaint
+    wins = g.plan(mask, engine.window, engine.tokens_per_side, g.INPAINT_MAX_WINDOWS, 0.0, 0.0)
+    assert g.window_mask(mask, wins[0]).mean() > 1 - GUIDE_MIN_CONTEXT
+    sampling = Sampling(steps=4)
+    job = Job("edit", image, mask, wins, None, sampling, 0, 1)
+    run_job(engine, job, SamplingParams(**sampling.engine_fields()))
+    assert engine.params[0].remask == 1.0
