@@ -4,7 +4,7 @@ from bench.run import run, transformer_flops
 from models.maskgit import preset
 
 KEYS = (
-    "matmul_peak_gflops_bf16",
+    "matmul_peak_gflops_fp32",
     "step_fraction_of_peak_tiny",
     "edit_seconds_tiny",
     "first_preview_seconds_tiny",
