@@ -27,22 +27,13 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from bench.quality import kid
 from models import data as D
 from models.checkpoint import load
 from models.classifier import load_classifier
 from models.tokenizer import VQGAN
 
 DEFAULT_MODEL = "resources/models/default-128.safetensors"
-
-
-def kid(real: np.ndarray, fake: np.ndarray) -> float:
-    """Unbiased MMD^2 with the cubic polynomial kernel (Binkowski et al. 2018)."""
-    d = real.shape[1]
-    k = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
-    m, n = len(real), len(fake)
-    kxx, kyy, kxy = k(real, real), k(fake, fake), k(real, fake)
-    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
-                 + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean())
 
 
 def held_out_crops(args, size: int) -> torch.Tensor:

@@ -138,3 +138,18 @@ def drag(qtbot, win, a: QPoint, b: QPoint, button=Qt.MouseButton.LeftButton, ste
     for i in range(1, steps + 1):
         qtbot.mouseMove(view, a + (b - a) * i / steps)
     qtbot.mouseRelease(view, button, pos=b)
+
+
+def paint_mask(win, x0=20, y0=12, x1=36, y1=28):
+    """A rectangular mask on the window's document (one undo entry); returns it."""
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[y0:y1, x0:x1] = True
+    win.doc.set_mask(m, "mask")
+    return m
+
+
+def generate(qtbot, win, candidates=1):
+    """Generate with `candidates` and wait for the result's commit."""
+    win.sampling.candidates.setValue(candidates)
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        win.a_generate.trigger()

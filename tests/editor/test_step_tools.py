@@ -4,22 +4,9 @@ branch from a step, heatmap, re-roll, lock brush. Waits are signals, never sleep
 from __future__ import annotations
 
 import numpy as np
-from fakes import colour, drag, vp
+from fakes import colour, drag, generate, paint_mask, vp
 
 from editor import geometry as g
-
-
-def paint_mask(win, x0=20, y0=12, x1=36, y1=28):
-    m = np.zeros(win.doc.mask.shape, bool)
-    m[y0:y1, x0:x1] = True
-    win.doc.set_mask(m, "mask")
-    return m
-
-
-def generate(qtbot, win, candidates=1):
-    win.sampling.candidates.setValue(candidates)
-    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
-        win.a_generate.trigger()
 
 
 def centre(win, img=None):
