@@ -135,9 +135,9 @@ def window_seconds(engine: Engine, guidance: bool, runs: int) -> float:
     central box of 25 % of the area, one native window. `guidance`: photo guidance (exemplar
     start, detail transfer) on or off."""
     from editor import geometry as g
+    from editor.core.jobs import Job, Sampling
+    from editor.core.pipeline import run_job
     from editor.imageio import load
-    from editor.jobs import Job, Sampling
-    from editor.pipeline import run_job
     from models.colour import harmonize
 
     w = engine.window

@@ -21,8 +21,8 @@ from bench import quality as q
 
 def apply(config: str) -> list[str]:
     """Patch the guidance constants for `config`; returns the extra CLI options."""
-    import editor.jobs as jobs
-    import editor.pipeline as pipeline
+    import editor.core.jobs as jobs
+    import editor.core.pipeline as pipeline
 
     if config == "off":
         return ["--guidance", "off"]

@@ -18,9 +18,9 @@ import numpy as np
 from editor import geometry as g
 from editor import imageio
 from editor.cli import MAX_STEPS
+from editor.core.jobs import Job, Sampling
+from editor.core.pipeline import EngineLike, run_job
 from editor.imageio import LoadedImage
-from editor.jobs import Job, Sampling
-from editor.pipeline import EngineLike, run_job
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 

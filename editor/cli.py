@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from editor.jobs import ORDERS, SCHEDULES
+from editor.core.jobs import ORDERS, SCHEDULES
 
 DESCRIPTION = "MaskGIT Editor: inpaint, outpaint and regenerate parts of photos with MaskGIT."
 EPILOG = ("Without a command it opens the app: maskgit-editor [IMAGE] [--model NAME|PATH] "

@@ -16,13 +16,13 @@ import numpy as np
 from PySide6.QtCore import QObject, QRect, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
-from editor import exemplar
 from editor import geometry as g
 from editor.classes import class_names
+from editor.core import exemplar
+from editor.core.jobs import Job, JobResult, Sampling, next_job_id
 from editor.document import Document
 from editor.imageconv import to_qimage
 from editor.imageio import limit_text, too_large
-from editor.jobs import Job, JobResult, Sampling, next_job_id
 from editor.locks import LockLayer
 
 if TYPE_CHECKING:

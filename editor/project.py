@@ -41,10 +41,10 @@ import numpy as np
 from PySide6.QtGui import QUndoCommand
 
 from editor import document as d
+from editor.core.jobs import ORDERS, SCHEDULES, Job, JobResult, Sampling
 from editor.geometry import MAX_FEATHER, Window
 from editor.history import DecodeHistory, StepRecord
 from editor.imageio import MAX_PIXELS, atomic_file, too_large
-from editor.jobs import ORDERS, SCHEDULES, Job, JobResult, Sampling
 
 if TYPE_CHECKING:
     from editor.controller import Controller

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from editor.classes import class_names
-from editor.jobs import ORDERS, SCHEDULES, Sampling
+from editor.core.jobs import ORDERS, SCHEDULES, Sampling
 
 AUTO = "Automatic (from the picture)"
 

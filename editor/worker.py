@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from editor.jobs import Job, Sampling
-from editor.pipeline import EngineLike, Stopped, run_job
+from editor.core.jobs import Job, Sampling
+from editor.core.pipeline import EngineLike, Stopped, run_job
 
 EngineFactory = Callable[[str, str], EngineLike]  # (model name or path, device) -> engine
 

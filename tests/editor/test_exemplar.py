@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from editor import exemplar
+from editor.core import exemplar
 
 
 def two_halves(h: int = 96, w: int = 128) -> np.ndarray:

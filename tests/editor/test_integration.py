@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
-from editor import jobs
+from editor.core import jobs
 from editor.geometry import MAX_FEATHER
 from editor.main_window import MainWindow
 from editor.worker import Worker, WorkerThread

@@ -7,8 +7,8 @@ import numpy as np
 from fakes import FakeEngine
 
 from editor import geometry as g
-from editor.jobs import PHOTO_PRIOR, PHOTO_REMASK, Job, Sampling
-from editor.pipeline import run_job
+from editor.core.jobs import PHOTO_PRIOR, PHOTO_REMASK, Job, Sampling
+from editor.core.pipeline import run_job
 from models.engine import SamplingParams
 
 
@@ -89,7 +89,7 @@ def test_a_window_with_nothing_known_decodes_plainly():
 
 
 def test_a_window_that_sees_too_little_of_the_photo_decodes_plainly():
-    from editor.pipeline import GUIDE_MIN_CONTEXT
+    from editor.core.pipeline import GUIDE_MIN_CONTEXT
 
     engine = Recorder()
     image = stripes()

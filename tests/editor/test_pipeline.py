@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from editor import geometry as g
-from editor.jobs import Job, Sampling
-from editor.pipeline import Stopped, run_job
+from editor.core.jobs import Job, Sampling
+from editor.core.pipeline import Stopped, run_job
 
 
 class Recorder(FakeEngine):

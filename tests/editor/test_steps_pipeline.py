@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from editor import geometry as g
+from editor.core.jobs import Job, Sampling, next_job_id
+from editor.core.pipeline import run_job
 from editor.history import weakest
-from editor.jobs import Job, Sampling, next_job_id
-from editor.pipeline import run_job
 
 torch = pytest.importorskip("torch")
 

@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from editor import exemplar
 from editor import geometry as g
+from editor.core import exemplar
+from editor.core.jobs import PHOTO_DETAIL_SIGMA, Job, JobResult
 from editor.history import DecodeHistory, StepRecord
-from editor.jobs import PHOTO_DETAIL_SIGMA, Job, JobResult
 
 
 class StepLike(Protocol):

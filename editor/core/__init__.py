@@ -1,0 +1,1 @@
+"""Qt-free, torch-free core of the editor: shared by the app and the headless commands."""
