@@ -23,8 +23,8 @@ def max_stall_ms(model: str = "default-128", outpaint: bool = False) -> float:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from editor.main_window import MainWindow
-    from editor.worker import Worker, WorkerThread
+    from editor.state.worker import Worker, WorkerThread
+    from editor.ui.main_window import MainWindow
 
     def factory(_name: str, device: str) -> object:  # a models.engine.Engine
         from models.engine import Engine

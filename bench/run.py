@@ -134,10 +134,10 @@ def window_seconds(engine: Engine, guidance: bool, runs: int) -> float:
     as the app runs it (4 candidates, automatic class, colour fix, every step previewed): a
     central box of 25 % of the area, one native window. `guidance`: photo guidance (exemplar
     start, detail transfer) on or off."""
-    from editor import geometry as g
+    from editor.core import geometry as g
+    from editor.core.imageio import load
     from editor.core.jobs import Job, Sampling
     from editor.core.pipeline import run_job
-    from editor.imageio import load
     from models.colour import harmonize
 
     w = engine.window

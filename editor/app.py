@@ -12,8 +12,8 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from editor.cli import device
-from editor.main_window import MainWindow
-from editor.worker import Worker, WorkerThread
+from editor.state.worker import Worker, WorkerThread
+from editor.ui.main_window import MainWindow
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from editor import geometry as g
-from editor import imageio
-from editor.cli import MAX_STEPS
+from editor.core import geometry as g
+from editor.core import imageio
+from editor.core.imageio import LoadedImage
 from editor.core.jobs import Job, Sampling
+from editor.core.limits import MAX_STEPS
 from editor.core.pipeline import EngineLike, run_job
-from editor.imageio import LoadedImage
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -50,7 +50,7 @@ def sampling_params(args: argparse.Namespace) -> tuple[Sampling, Any]:
 
 
 def read_rgb(path: Path) -> tuple[np.ndarray, LoadedImage]:
-    """The app's loader (editor.imageio): orientation applied, alpha flattened onto white."""
+    """The app's loader (editor.core.imageio): orientation applied, alpha flattened onto white."""
     loaded = imageio.load(path)
     return loaded.rgb, loaded
 

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from editor.core.jobs import ORDERS, SCHEDULES
+from editor.core.limits import MAX_STEPS
 
 DESCRIPTION = "MaskGIT Editor: inpaint, outpaint and regenerate parts of photos with MaskGIT."
 EPILOG = ("Without a command it opens the app: maskgit-editor [IMAGE] [--model NAME|PATH] "
           "[--device cpu|cuda|mps|auto].")
 
 
-MAX_STEPS = 64  # the app's Steps box: each step is one transformer pass per window
 MAX_CHOICE_TEMPERATURE = 20.0  # the app's box; beyond it the order is noise
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
 

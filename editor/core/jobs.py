@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from editor.geometry import Window
-from editor.history import DecodeHistory, StepRecord
+from editor.core.geometry import Window
+from editor.core.history import DecodeHistory, StepRecord
 
 # The mask schedules of models.sampler.SCHEDULES, repeated here because the GUI layer may not
 # import models; tests/editor/test_jobs.py checks the two lists agree.

@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from editor import geometry as g
 from editor.core import exemplar
+from editor.core import geometry as g
+from editor.core.history import DecodeHistory, StepRecord
 from editor.core.jobs import PHOTO_DETAIL_SIGMA, Job, JobResult
-from editor.history import DecodeHistory, StepRecord
 
 
 class StepLike(Protocol):

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
 
-from editor.main_window import MainWindow
-from editor.worker import Worker, WorkerThread
+from editor.state.worker import Worker, WorkerThread
+from editor.ui.main_window import MainWindow
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QPointF, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from editor.main_window import MainWindow
-from editor.worker import Worker, WorkerThread
+from editor.state.worker import Worker, WorkerThread
+from editor.ui.main_window import MainWindow
 
 
 def wait(signal, ms: int = 120_000) -> list:

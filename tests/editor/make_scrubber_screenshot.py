@@ -17,7 +17,7 @@ from make_screenshot import open_app, wait
 from PySide6.QtCore import QEventLoop, QPointF, QTimer
 from PySide6.QtWidgets import QApplication
 
-from editor.main_window import MainWindow
+from editor.ui.main_window import MainWindow
 
 
 def opt(name: str, default: str) -> str:
@@ -70,7 +70,7 @@ def main() -> int:
     settle()
     win.grab().save(str(out))
     if opt("result", ""):
-        from editor.imageconv import save_image
+        from editor.state.imageconv import save_image
 
         save_image(win.doc.image, Path(opt("result", "")))
     print(f"saved {out}: {n} steps, shown {tools.scrubber.label.text()}")

@@ -18,8 +18,8 @@ import numpy as np
 from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from editor.main_window import MainWindow
-from editor.worker import Worker, WorkerThread
+from editor.state.worker import Worker, WorkerThread
+from editor.ui.main_window import MainWindow
 
 
 def factory(spec: str):

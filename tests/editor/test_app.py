@@ -24,7 +24,7 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 from editor import app
-from editor.main_window import MainWindow
+from editor.ui.main_window import MainWindow
 
 qapp = QApplication([])
 seen = []

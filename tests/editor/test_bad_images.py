@@ -1,4 +1,4 @@
-"""Every awkward image kind through the one loader (editor.imageio), the app and the CLI: each
+"""Every awkward image kind through the one loader (editor.core.imageio), the app and the CLI: each
 opens correctly or gives a clear message, and the app / CLI stays usable afterwards."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from badimages import KINDS, H, W, gradient, jpeg_rotated, png_rgba
 from PIL import Image
 
-from editor import imageio
+from editor.core import imageio
 
 OK = [k for k, v in KINDS.items() if v[1] == "ok"]
 BAD = [k for k, v in KINDS.items() if v[1] == "error"]

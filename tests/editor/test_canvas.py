@@ -170,7 +170,7 @@ def test_a_refused_outpaint_drag_leaves_the_zoom_alone(qtbot, win):
 
 
 def test_grow_and_shrink_the_mask(qtbot, win):
-    from editor.main_window import MASK_STEP
+    from editor.ui.main_window import MASK_STEP
 
     m = np.zeros(win.doc.mask.shape, bool)
     m[20:28, 20:30] = True

@@ -12,7 +12,8 @@ import pytest
 from fakes import make_window
 from PIL import Image, ImageCms
 
-from editor import imageio, project
+from editor.core import imageio
+from editor.state import project
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 FORMATS = {"png": {}, "jpg": {"quality": 95}, "webp": {"lossless": True}}

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editor import project
+from editor.state import project
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 HERE = Path(__file__).resolve().parent
@@ -32,10 +32,10 @@ sys.path.insert(0, sys.argv.pop(1))
 import numpy as np
 from fakes import FakeEngine
 import editor.app as app
-from editor.worker import Worker
+from editor.state.worker import Worker
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
-from editor.main_window import MainWindow
+from editor.ui.main_window import MainWindow
 
 app.Worker = lambda: Worker(factory=lambda n, d: FakeEngine(), params=lambda s: s, colour=None)
 mode = sys.argv.pop(1)
@@ -160,10 +160,10 @@ sys.path.insert(0, sys.argv.pop(1))
 import numpy as np
 from fakes import FakeEngine
 import editor.app as app
-from editor.worker import Worker
+from editor.state.worker import Worker
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
-from editor.main_window import MainWindow
+from editor.ui.main_window import MainWindow
 
 
 class Slow(FakeEngine):
@@ -228,10 +228,10 @@ import sys
 sys.path.insert(0, sys.argv.pop(1))
 from fakes import FakeEngine
 import editor.app as app
-from editor.worker import Worker
+from editor.state.worker import Worker
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
-from editor.main_window import MainWindow
+from editor.ui.main_window import MainWindow
 
 
 def factory(name, device):

@@ -9,8 +9,8 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QImage
 
-from editor import imageconv
-from editor.worker import Worker, WorkerThread
+from editor.state import imageconv
+from editor.state.worker import Worker, WorkerThread
 
 
 @pytest.mark.parametrize("ext", ["png", "webp", "jpg"])
@@ -79,7 +79,7 @@ def test_alpha_is_flattened_on_white_and_rows_are_not_skewed():
 def test_a_model_that_fails_to_load_is_explained_and_editing_still_works(qtbot, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from editor.main_window import MainWindow
+    from editor.ui.main_window import MainWindow
 
     def broken(name, device):
         raise FileNotFoundError("no model 'nope'")
@@ -151,7 +151,7 @@ def test_missing_classifier_for_the_automatic_class_says_what_to_do(qtbot, tmp_p
 def test_the_blank_start_says_what_to_do_until_something_is_done(qtbot, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from editor.main_window import MainWindow
+    from editor.ui.main_window import MainWindow
 
     settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     w = MainWindow(WorkerThread(Worker(factory=lambda name, device: None)), settings,

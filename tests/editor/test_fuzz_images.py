@@ -14,7 +14,7 @@ from badimages import gif_animated, jpeg_rotated, png_palette, png_rgba, webp_an
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from editor import imageio
+from editor.core import imageio
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "500"))
 SEEDS = {

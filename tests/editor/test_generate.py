@@ -12,7 +12,7 @@ import pytest
 from fakes import FakeEngine, colour, make_window
 from PySide6.QtCore import QPoint, Qt
 
-from editor.geometry import core_mask
+from editor.core.geometry import core_mask
 
 
 def paint_mask(win, x0=20, y0=12, x1=36, y1=28):
@@ -313,7 +313,7 @@ def test_cancelling_a_regeneration_puts_the_shown_candidate_back(qtbot, gwin, ga
 
 
 def test_a_canvas_growth_beyond_the_size_limit_is_refused(qtbot, win):
-    from editor.imageio import MAX_SIDE
+    from editor.core.imageio import MAX_SIDE
 
     shape = win.doc.image.shape
     win.controller.extend(0, 0, MAX_SIDE, 0)
@@ -383,7 +383,7 @@ def test_fill_from_surroundings_fills_a_region_on_the_worker_from_the_photo(qtbo
 def test_typing_in_the_class_search_never_changes_the_class(qtbot):
     from PySide6.QtTest import QTest
 
-    from editor.widgets import ClassPicker
+    from editor.ui.widgets import ClassPicker
 
     picker = ClassPicker()
     qtbot.addWidget(picker)

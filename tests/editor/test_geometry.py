@@ -1,4 +1,4 @@
-"""Property tests of editor.geometry: the promises the app and the CLI rely on."""
+"""Property tests of editor.core.geometry: the promises the app and the CLI rely on."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from editor import geometry as g
+from editor.core import geometry as g
 
 
 def composite(image, result, v, mask, feather=4, keep=None, hole=None, seam=0):

@@ -7,9 +7,9 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from editor.core import jobs
-from editor.geometry import MAX_FEATHER
-from editor.main_window import MainWindow
-from editor.worker import Worker, WorkerThread
+from editor.core.geometry import MAX_FEATHER
+from editor.state.worker import Worker, WorkerThread
+from editor.ui.main_window import MainWindow
 
 pytest.importorskip("torch")
 

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtWidgets import QFileDialog
 
-from editor import imageio
+from editor.core import imageio
 
 
 def blocks(h: int, w: int, cell: int = 4, seed: int = 0) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from fakes import FakeEngine
 
-from editor import geometry as g
+from editor.core import geometry as g
 from editor.core.jobs import PHOTO_PRIOR, PHOTO_REMASK, Job, Sampling
 from editor.core.pipeline import run_job
 from models.engine import SamplingParams

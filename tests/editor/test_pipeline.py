@@ -9,7 +9,7 @@ from fakes import FakeEngine, colour
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from editor import geometry as g
+from editor.core import geometry as g
 from editor.core.jobs import Job, Sampling
 from editor.core.pipeline import Stopped, run_job
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from fakes import make_window
 
-from editor import project, session
+from editor.state import project
+from editor.ui import session
 
 
 @contextlib.contextmanager

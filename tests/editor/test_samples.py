@@ -8,8 +8,8 @@ from fakes import FakeEngine
 from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 
-from editor.samples import SAMPLES_DIR, samples
-from editor.worker import Worker, WorkerThread
+from editor.core.samples import SAMPLES_DIR, samples
+from editor.state.worker import Worker, WorkerThread
 
 
 def test_three_or_four_small_jpegs_each_with_a_free_licence_and_source():
@@ -27,7 +27,7 @@ def test_three_or_four_small_jpegs_each_with_a_free_licence_and_source():
 
 
 def _blank_window(qtbot, tmp_path):
-    from editor.main_window import MainWindow
+    from editor.ui.main_window import MainWindow
 
     worker = Worker(factory=lambda name, device: FakeEngine(), params=lambda s: s, colour=None)
     w = MainWindow(WorkerThread(worker), QSettings(str(tmp_path / "s.ini"),

@@ -1,11 +1,11 @@
-"""GrabCut object selection and the magic wand (editor.selection), Qt-free."""
+"""GrabCut object selection and the magic wand (editor.core.selection), Qt-free."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from editor.selection import grabcut, magic_wand
+from editor.core.selection import grabcut, magic_wand
 
 
 def _disc_on_texture(h: int = 120, w: int = 160) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +112,7 @@ def test_magic_wand_click_uses_the_toolbar_tolerance_as_one_undo_entry(win, qtbo
 
 
 def test_the_help_lists_both_selection_tools():
-    from editor.main_window import HELP
+    from editor.ui.main_window import HELP
 
     keys = dict(HELP)
     assert "GrabCut" in keys["O"] and "magic wand" in keys["W"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from fakes import colour, drag, generate, paint_mask, vp
 
-from editor import geometry as g
+from editor.core import geometry as g
 
 
 def centre(win, img=None):

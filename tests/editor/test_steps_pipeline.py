@@ -11,10 +11,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from editor import geometry as g
+from editor.core import geometry as g
+from editor.core.history import weakest
 from editor.core.jobs import Job, Sampling, next_job_id
 from editor.core.pipeline import run_job
-from editor.history import weakest
 
 torch = pytest.importorskip("torch")
 
@@ -59,7 +59,7 @@ def spy(tiny):
 
 
 def params(s: Sampling):
-    from editor.worker import engine_params
+    from editor.state.worker import engine_params
 
     return engine_params(s)
 
@@ -203,8 +203,8 @@ def test_multi_class_regions_in_the_app(qtbot, tmp_path):
     and re-roll B. A's pixels never change."""
     from PySide6.QtCore import QSettings
 
-    from editor.main_window import MainWindow
-    from editor.worker import Worker, WorkerThread
+    from editor.state.worker import Worker, WorkerThread
+    from editor.ui.main_window import MainWindow
 
     win = MainWindow(WorkerThread(Worker(colour=None)),
                      QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),

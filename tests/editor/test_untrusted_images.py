@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import EpsImagePlugin, Image
 
-from editor import imageio
+from editor.core import imageio
 
 # A complete EPS file: Pillow identifies it from its first bytes, whatever its name says.
 EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n%%EndComments\n"

@@ -20,7 +20,7 @@ import pytest
 from fakes import make_window
 from test_project import edit_session
 
-from editor import project
+from editor.state import project
 
 
 def _members(path: Path) -> dict[str, bytes]:

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from fakes import make_window
 
-from editor import imageio, project, session
+from editor.core import imageio
+from editor.state import project
+from editor.ui import session
 
 
 def _orphan(win, photo, name="session-1-dead"):

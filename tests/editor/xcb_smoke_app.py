@@ -16,7 +16,7 @@ from PySide6.QtCore import QPointF, QTimer
 from PySide6.QtWidgets import QApplication
 
 from editor import app as editor_app
-from editor.main_window import MainWindow
+from editor.ui.main_window import MainWindow
 
 WATCHDOG_MS = 150_000  # a hung decode must end the run, not CI's job
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
-from editor import geometry as g
-from editor.controller import Controller
+from editor.core import geometry as g
+from editor.core.history import DecodeHistory, StepRecord, weakest
 from editor.core.jobs import Job, JobResult
-from editor.history import DecodeHistory, StepRecord, weakest
+from editor.state.controller import Controller
 
 NO_DECODE = "Generate something first: the step tools work on the last decode."
 KEEP_DECODES = 8  # decodes whose step history comes back when undo / redo reaches them

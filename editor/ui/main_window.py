@@ -38,34 +38,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from editor import imageio
-from editor.canvas import Canvas
-from editor.classes import class_names
-from editor.controller import Controller
-from editor.document import Document
-from editor.imageconv import to_qimage
-from editor.imageio import READ_FORMATS
-from editor.locks import LockBrush
-from editor.project import EXT as PROJECT_EXT
-from editor.samples import samples
-from editor.session import Session
-from editor.step_tools import StepTools
-from editor.tools import (
+from editor.core import imageio
+from editor.core.classes import class_names
+from editor.core.imageio import READ_FORMATS
+from editor.core.samples import samples
+from editor.state.controller import Controller
+from editor.state.document import Document
+from editor.state.imageconv import to_qimage
+from editor.state.project import EXT as PROJECT_EXT
+from editor.state.worker import model_catalogue
+from editor.ui.canvas import Canvas
+from editor.ui.session import Session
+from editor.ui.step_tools import StepTools
+from editor.ui.tools import (
     MAX_BRUSH,
     MIN_BRUSH,
     Brush,
     Eraser,
     Lasso,
+    LockBrush,
     MagicWand,
     ObjectSelect,
     RectSelect,
     Tool,
 )
-from editor.widgets import CandidateBar, ClassPicker, SamplePicker, SamplingPanel
-from editor.worker import model_catalogue
+from editor.ui.widgets import CandidateBar, ClassPicker, SamplePicker, SamplingPanel
 
 if TYPE_CHECKING:
-    from editor.worker import WorkerThread
+    from editor.state.worker import WorkerThread
 
 MAX_RECENT = 10
 # The embedded model learned textures and scenes from a small corpus (MODEL_CARD.md), tiny is
@@ -118,7 +118,7 @@ FIRST_HINT = ("Open a photo with Ctrl+O, or drop one here,\n"
 class MainWindow(QMainWindow):
     def __init__(self, worker_thread: WorkerThread, settings: QSettings | None = None,
                  confirm: bool = True) -> None:
-        """`worker_thread`: an editor.worker.WorkerThread (owned from now on). `confirm`: ask
+        """`worker_thread`: an editor.state.worker.WorkerThread (owned from now on). `confirm`: ask
         before discarding unsaved changes (tests turn it off)."""
         super().__init__()
         self.setWindowTitle("MaskGIT Editor")

@@ -11,8 +11,8 @@ from PySide6.QtCore import QRect, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from editor import geometry as g
-from editor.imageconv import mask_to_qimage
+from editor.core import geometry as g
+from editor.state.imageconv import mask_to_qimage
 
 LOCK_RGBA = (40, 130, 255, 90)  # locked pixels: blue, distinct from the pink mask
 HEAT_Z, LOCK_Z = 2.6, 2.5  # above the mask overlay (2), below the tool outline (3)

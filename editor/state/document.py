@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from editor import geometry as g
+from editor.core import geometry as g
 
 Rect = tuple[int, int, int, int]  # (x0, y0, x1, y1), exclusive ends
 

@@ -1,4 +1,4 @@
-"""QImage <-> numpy; reading and writing files is editor.imageio (kept here as thin wrappers).
+"""QImage <-> numpy; reading and writing files is editor.core.imageio (kept here as thin wrappers).
 
 Arrays are (H, W, 3) uint8 RGB, C-contiguous. QImage rows may be padded (bytesPerLine), so every
 conversion goes through an explicit stride.
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtGui import QColor, QImage, QPainter
 
-from editor import imageio
-from editor.imageio import MAX_PIXELS, READ_FORMATS, WRITE_FORMATS  # noqa: F401 (re-exported)
+from editor.core import imageio
+from editor.core.imageio import MAX_PIXELS, READ_FORMATS, WRITE_FORMATS  # noqa: F401 (re-exported)
 
 
 def to_qimage(array: np.ndarray) -> QImage:
@@ -52,11 +52,11 @@ def from_qimage(image: QImage) -> np.ndarray:
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB through editor.imageio (the one loader of the
+    """Read an image file as (H, W, 3) uint8 RGB through editor.core.imageio (the one loader of the
     app and the CLI). Raises ValueError (imageio.ImageLoadError) with the reason."""
     return imageio.load(path).rgb
 
 
 def save_image(array: np.ndarray, path: str | Path, quality: int = 95) -> None:
-    """Write by extension (png, jpg, webp), atomically (editor.imageio.save)."""
+    """Write by extension (png, jpg, webp), atomically (editor.core.imageio.save)."""
     imageio.save(path, array, quality=quality)

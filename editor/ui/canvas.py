@@ -35,10 +35,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from editor.document import Document
-from editor.geometry import Window
-from editor.imageconv import mask_to_qimage, to_qimage
-from editor.tools import Brush, Tool
+from editor.core.geometry import Window
+from editor.state.document import Document
+from editor.state.imageconv import mask_to_qimage, to_qimage
+from editor.ui.tools import Brush, Tool
 
 MASK_RGBA = (255, 40, 90, 110)  # translucent pink: readable on photos, distinct from the cells
 CELL_RGBA = (255, 210, 0, 70)  # token cells that will be regenerated

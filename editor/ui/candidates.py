@@ -2,7 +2,7 @@
 step), then the candidates of earlier decodes, kept until the document is replaced.
 
 Clicking a thumbnail of the newest batch accepts that candidate; clicking an earlier one puts it
-back (one undo entry). Binds to editor.steps.Steps; the main window turns clicks into actions.
+back (one undo entry). Binds to editor.state.steps.Steps; the main window turns clicks into actions.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QToolButton, QWidget
 
-from editor.history import StepRecord
-from editor.imageconv import to_qimage
-from editor.steps import Steps
+from editor.core.history import StepRecord
+from editor.state.imageconv import to_qimage
+from editor.state.steps import Steps
 
 THUMB = 72
 MAX_EARLIER = 40  # thumbnails of earlier batches shown (all are kept)

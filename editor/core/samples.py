@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "resources" / "samples"
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "samples"
 
 
 def samples() -> list[tuple[str, Path]]:

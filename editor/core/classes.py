@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-CLASSES_FILE = Path(__file__).resolve().parent.parent / "resources" / "imagenet_classes.txt"
+CLASSES_FILE = Path(__file__).resolve().parents[2] / "resources" / "imagenet_classes.txt"
 
 
 @cache

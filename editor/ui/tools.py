@@ -12,9 +12,10 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QPainterPath, QPolygonF
 
-from editor import geometry as g
-from editor.document import Document, Rect
-from editor.selection import grabcut, magic_wand
+from editor.core import geometry as g
+from editor.core.selection import grabcut, magic_wand
+from editor.state.document import Document, Rect
+from editor.state.locks import LockLayer
 
 MIN_BRUSH, MAX_BRUSH = 1, 512
 
@@ -237,7 +238,7 @@ class Lasso(Tool):
 
 
 class _Selected(Tool):
-    """Merges a whole-image bool mask from editor.selection as one undo entry."""
+    """Merges a whole-image bool mask from editor.core.selection as one undo entry."""
 
     def _merge(self, doc: Document, picked: np.ndarray, text: str) -> None:
         box = g.bbox(picked)
@@ -283,3 +284,18 @@ class MagicWand(_Selected):
         super().press(doc, pos, erase)
         seed = (math.floor(pos.x()), math.floor(pos.y()))
         self._merge(doc, magic_wand(doc.image, seed, self.tolerance), "similar colour")
+
+
+class LockBrush(Brush):
+    """The lock brush: paints pixels to keep into a LockLayer; right button or Alt unlocks.
+    Whole token cells are what the model keeps, so the canvas shows the locked cells."""
+
+    name = "lock"
+    shortcut = "K"
+
+    def __init__(self, layer: LockLayer, size: int = 32) -> None:
+        super().__init__(size)
+        self.layer = layer
+
+    def press(self, doc: Document, pos: QPointF, erase: bool = False) -> None:
+        super().press(self.layer, pos, erase)  # type: ignore[arg-type]  # same stroke API

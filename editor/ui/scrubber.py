@@ -1,6 +1,6 @@
 """The Steps panel: a slider over the steps of the current/last decode (and, for a decode of
 several windows, which window), "Branch from here", the confidence heatmap toggle and "Re-roll
-weakest N %". Binds to editor.steps.Steps."""
+weakest N %". Binds to editor.state.steps.Steps."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from editor.steps import Steps
+from editor.state.steps import Steps
 
 
 class StepScrubber(QWidget):

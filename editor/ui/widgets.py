@@ -25,8 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from editor.classes import class_names
+from editor.core.classes import class_names
 from editor.core.jobs import ORDERS, SCHEDULES, Sampling
+from editor.core.limits import MAX_CANDIDATES, MAX_STEPS
 
 AUTO = "Automatic (from the picture)"
 
@@ -121,7 +122,7 @@ class SamplingPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         d = Sampling()
-        self.steps = QSpinBox(minimum=2, maximum=64, value=d.steps)
+        self.steps = QSpinBox(minimum=2, maximum=MAX_STEPS, value=d.steps)
         self.steps.setToolTip("Decoding steps: more is slower and a little better")
         self.schedule = QComboBox()
         self.schedule.addItems(SCHEDULES)
@@ -142,7 +143,7 @@ class SamplingPanel(QWidget):
         self.random_seed = QCheckBox("random", checked=True)
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.seed.setEnabled(False)
-        self.candidates = QSpinBox(minimum=1, maximum=8, value=4)
+        self.candidates = QSpinBox(minimum=1, maximum=MAX_CANDIDATES, value=4)
         self.candidates.setToolTip("Results decoded together in one batch, shown side by side "
                                    "under the canvas; click one to see it, again to accept "
                                    "it. Edits spanning "

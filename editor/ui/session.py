@@ -24,10 +24,10 @@ import platformdirs
 from PySide6.QtCore import QLockFile, QObject, QRect, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from editor import project
+from editor.state import project
 
 if TYPE_CHECKING:
-    from editor.main_window import MainWindow
+    from editor.ui.main_window import MainWindow
 
 AUTOSAVE_MS = int(os.environ.get("MASKGIT_EDITOR_AUTOSAVE_MS", "3000"))
 PROJECT_FILTER = f"MaskGIT Editor project (*{project.EXT})"
@@ -221,7 +221,7 @@ class Session(QObject):
 
     def open_project(self, path: str | Path) -> bool:
         w = self.win
-        # Reading is bounded (editor.project) but a big project still takes seconds: say so.
+        # Reading is bounded (editor.state.project) but a big project still takes seconds: say so.
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             st = project.read(path)

@@ -13,14 +13,14 @@ from PySide6.QtCore import QObject, QRect, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QWidget
 
-from editor.candidates import CandidateStrip
-from editor.imageconv import to_qimage
-from editor.overlays import HeatmapOverlay, LockOverlay
-from editor.scrubber import StepScrubber
-from editor.steps import Steps
+from editor.state.imageconv import to_qimage
+from editor.state.steps import Steps
+from editor.ui.candidates import CandidateStrip
+from editor.ui.overlays import HeatmapOverlay, LockOverlay
+from editor.ui.scrubber import StepScrubber
 
 if TYPE_CHECKING:
-    from editor.main_window import MainWindow
+    from editor.ui.main_window import MainWindow
 
 
 class StepTools(QObject):

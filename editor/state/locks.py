@@ -10,12 +10,11 @@ into it unchanged, and its strokes go on the Document's undo stack, so undo is o
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QObject, QPointF, QRect, Signal
+from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QUndoCommand
 
-from editor import geometry as g
-from editor.document import Document, Rect, qrect
-from editor.tools import Brush
+from editor.core import geometry as g
+from editor.state.document import Document, Rect, qrect
 
 
 class LockLayer(QObject):
@@ -115,18 +114,3 @@ class _LockStroke(QUndoCommand):
 
     def undo(self) -> None:
         self.layer._write(self.rect, self.before)
-
-
-class LockBrush(Brush):
-    """The lock brush: paints pixels to keep into a LockLayer; right button or Alt unlocks.
-    Whole token cells are what the model keeps, so the canvas shows the locked cells."""
-
-    name = "lock"
-    shortcut = "K"
-
-    def __init__(self, layer: LockLayer, size: int = 32) -> None:
-        super().__init__(size)
-        self.layer = layer
-
-    def press(self, doc: Document, pos: QPointF, erase: bool = False) -> None:
-        super().press(self.layer, pos, erase)  # type: ignore[arg-type]  # same stroke API

@@ -16,17 +16,17 @@ import numpy as np
 from PySide6.QtCore import QObject, QRect, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
-from editor import geometry as g
-from editor.classes import class_names
 from editor.core import exemplar
+from editor.core import geometry as g
+from editor.core.classes import class_names
+from editor.core.imageio import limit_text, too_large
 from editor.core.jobs import Job, JobResult, Sampling, next_job_id
-from editor.document import Document
-from editor.imageconv import to_qimage
-from editor.imageio import limit_text, too_large
-from editor.locks import LockLayer
+from editor.state.document import Document
+from editor.state.imageconv import to_qimage
+from editor.state.locks import LockLayer
 
 if TYPE_CHECKING:
-    from editor.worker import Worker
+    from editor.state.worker import Worker
 
 INPAINT_MAX_WINDOWS = g.INPAINT_MAX_WINDOWS
 OUTPAINT_MAX_WINDOWS = g.OUTPAINT_MAX_WINDOWS
@@ -181,7 +181,7 @@ class Controller(QObject):
         return self._start(job, text, self.doc.mask & ~job.mask)
 
     def start(self, job: Job, text: str, mask_after: np.ndarray | None = None) -> bool:
-        """Run a job built elsewhere (branch from a step, re-roll: editor.steps)."""
+        """Run a job built elsewhere (branch from a step, re-roll: editor.state.steps)."""
         if not self.ready:
             return False
         return self._start(job, text, self.doc.mask & ~job.mask if mask_after is None

@@ -40,15 +40,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtGui import QUndoCommand
 
-from editor import document as d
+from editor.core.geometry import MAX_FEATHER, Window
+from editor.core.history import DecodeHistory, StepRecord
+from editor.core.imageio import MAX_PIXELS, atomic_file, too_large
 from editor.core.jobs import ORDERS, SCHEDULES, Job, JobResult, Sampling
-from editor.geometry import MAX_FEATHER, Window
-from editor.history import DecodeHistory, StepRecord
-from editor.imageio import MAX_PIXELS, atomic_file, too_large
+from editor.core.limits import MAX_CANDIDATES, MAX_STEPS
+from editor.state import document as d
 
 if TYPE_CHECKING:
-    from editor.controller import Controller
-    from editor.steps import Steps
+    from editor.state.controller import Controller
+    from editor.state.steps import Steps
 
 FORMAT = "maskgit-editor-project"
 VERSION = 1
@@ -61,7 +62,7 @@ MAX_MANIFEST = 16 << 20  # JSON of structure only: arrays are members (840 step 
 MAX_DECODED = 6 << 30
 MAX_HISTORY = 10_000  # undo entries
 MAX_NOTES, MAX_NOTE = 20, 300  # shown in the status bar
-MAX_STEPS, MAX_CANDIDATES = 64, 8  # the sampling panel's largest values (widgets.py)
+
 MAX_WINDOWS = 64  # an outpaint plans at most OUTPAINT_MAX_WINDOWS; room for older plans
 
 
@@ -652,7 +653,7 @@ def _command(e: dict[str, Any], doc: d.Document, locks: Any) -> QUndoCommand | N
         return d._Canvas(doc, text, d.Snapshot(bi, bm.astype(bool), (int(bo[0]), int(bo[1]))),
                          d.Snapshot(ai, am.astype(bool), (int(ao[0]), int(ao[1]))))
     if e["type"] == "lock" and locks is not None:
-        from editor.locks import _LockStroke
+        from editor.state.locks import _LockStroke
 
         cmd = _LockStroke.__new__(_LockStroke)
         QUndoCommand.__init__(cmd, text)
@@ -663,7 +664,7 @@ def _command(e: dict[str, Any], doc: d.Document, locks: Any) -> QUndoCommand | N
 
 
 def _restore_candidate(c: dict[str, Any], doc: d.Document, controller: Controller) -> None:
-    from editor.controller import Candidate
+    from editor.state.controller import Candidate
 
     kw = dict(c["job"])
     kw["windows"] = [Window(**{**w, "core": tuple(w["core"])}) for w in kw.get("windows", [])]

@@ -71,7 +71,7 @@ class Worker(QObject):
     # job id, window index, step, total, preview patch (h, w, 3) uint8, rect (x0, y0, x1, y1),
     # confidence (t, t) float32, masked (t, t) bool (tokens still undecided)
     step_ready = Signal(int, int, int, int, object, object, object, object)
-    # job id, list[editor.history.StepRecord]: every candidate of one step of one window
+    # job id, list[editor.core.history.StepRecord]: every candidate of one step of one window
     records_ready = Signal(int, object)
     finished = Signal(int, object)  # job id, JobResult
     failed = Signal(int, str)  # job id, message

@@ -1,0 +1,7 @@
+"""The largest values the editor makes, defined once: the sampling panel's ranges, the CLI's
+checks and the project reader's bounds all read them."""
+
+from __future__ import annotations
+
+MAX_STEPS = 64  # decoding steps: each step is one transformer pass per window
+MAX_CANDIDATES = 8  # candidates decoded in one batch
