@@ -1,9 +1,10 @@
 """The controller: turns the document and a request (Generate, Regenerate as CLASS, New image,
 an outpaint drag) into worker Jobs, shows their steps, and commits each result as ONE undo entry.
 
-It holds the session state (model, sampling values, class, current job, current candidate) and
-knows no widgets; the window binds to its signals. Results are candidates: the committed entry
-can be accepted, swapped for another candidate of the same batch, or regenerated with a new seed.
+It holds the running state (model, current job, current candidate), reads the user's settings
+(editor.state.settings) and knows no widgets; the window binds to its signals. Results are
+candidates: the committed entry can be accepted, swapped for another candidate of the same
+batch, or regenerated with a new seed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from editor.core.jobs import Job, JobResult, Sampling, next_job_id
 from editor.state.document import Document
 from editor.state.imageconv import to_qimage
 from editor.state.locks import LockLayer
+from editor.state.settings import Settings
 
 if TYPE_CHECKING:
     from editor.state.worker import Worker
@@ -66,17 +68,14 @@ class Controller(QObject):
     error = Signal(str, str)  # title, text: shown in a message box
     message = Signal(str)  # status bar
 
-    def __init__(self, doc: Document, worker: Worker, parent: QObject | None = None) -> None:
+    def __init__(self, doc: Document, worker: Worker, parent: QObject | None = None,
+                 settings: Settings | None = None) -> None:
         super().__init__(parent)
         self.doc = doc
         self.worker = worker
-        self.sampling = Sampling()
-        self.class_id: int | None = None  # None: automatic
-        self.seed = 0
-        self.random_seed = True
-        self.candidates = 4  # decoded in one batch (window by window in multi-window edits)
+        self.settings = settings if settings is not None else Settings(self)
+        self.seed = 0  # the last seed used (a fixed seed: the settings' own)
         self.feather = 4
-        self.fill_on_release = True  # an outpaint drag generates as soon as it is released
         self.model_name = ""
         self.window = 0  # 0 until a model is loaded
         self.tokens = 0
@@ -107,6 +106,32 @@ class Controller(QObject):
         doc.undo_stack.indexChanged.connect(self._on_undo_index)
 
     # ------------------------------------------------------------------ state
+    @property
+    def sampling(self) -> Sampling:
+        return self.settings.sampling()
+
+    @property
+    def class_id(self) -> int | None:
+        """The class a plain Generate asks for (None: automatic)."""
+        return self.settings.class_id
+
+    @property
+    def random_seed(self) -> bool:
+        return self.settings.random_seed
+
+    @property
+    def candidates(self) -> int:
+        """Decoded in one batch (window by window in multi-window edits)."""
+        return self.settings.candidates
+
+    @property
+    def fill_on_release(self) -> bool:
+        return self.settings.fill_on_release
+
+    @fill_on_release.setter
+    def fill_on_release(self, on: bool) -> None:
+        self.settings.fill_on_release = on
+
     @property
     def busy(self) -> bool:
         return self.job is not None
@@ -315,8 +340,7 @@ class Controller(QObject):
 
     # ------------------------------------------------------------------ job plumbing
     def _next_seed(self) -> int:
-        if self.random_seed:
-            self.seed = random.randrange(2**31)
+        self.seed = random.randrange(2**31) if self.random_seed else self.settings.seed
         return self.seed
 
     def _start(self, job: Job, text: str, mask_after: np.ndarray) -> bool:

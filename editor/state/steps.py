@@ -241,7 +241,7 @@ class Steps(QObject):
             return seed
         if self.c.random_seed:
             return random.randrange(2**31)
-        self.c.seed += 1
+        self.c.seed = self.c.settings.seed + 1  # the next seed after the one Generate uses
         return self.c.seed
 
     # ------------------------------------------------------------------ candidates strip

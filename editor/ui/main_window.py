@@ -141,7 +141,7 @@ class MainWindow(QMainWindow):
                       "lock": LockBrush(self.controller.locks)}
         self.candidate_bar = CandidateBar()
         self.class_picker = ClassPicker()
-        self.sampling = SamplingPanel()
+        self.sampling = SamplingPanel(self.controller.settings)
         self.sample_picker = SamplePicker(samples())
 
         central = QWidget()
@@ -266,7 +266,7 @@ class MainWindow(QMainWindow):
                                    checkable=True)
         self.a_grid.setChecked(True)
         self.a_fill = self._action("Fill on edge release", self._set_fill, checkable=True)
-        self.a_fill.setChecked(True)
+        self.a_fill.setChecked(self.controller.fill_on_release)
         self.a_smaller = self._action("Smaller brush", lambda: self._brush_step(1 / 1.25), "[")
         self.a_bigger = self._action("Bigger brush", lambda: self._brush_step(1.25), "]")
         self._update_history_actions()
@@ -376,10 +376,11 @@ class MainWindow(QMainWindow):
         self.candidate_bar.regenerate.connect(c.regenerate)
         self.candidate_bar.discard.connect(self._discard)
         self.candidate_bar.show_index.connect(c.show_candidate)
-        self.class_picker.class_changed.connect(self._on_class)
+        st = c.settings
+        self.class_picker.class_changed.connect(lambda cid: setattr(st, "class_id", cid))
+        st.changed.connect(self._on_setting)
         self.regen_button.clicked.connect(self.regenerate_as)
         self.new_button.clicked.connect(self.new_image)
-        self.sampling.changed.connect(self._sync_sampling)
         self.sampling.model_chosen.connect(self._choose_model)
         self.brush_size.valueChanged.connect(self._set_brush_size)
         self.tolerance.valueChanged.connect(
@@ -391,7 +392,6 @@ class MainWindow(QMainWindow):
         self.doc.canvas_changed.connect(self._retire_start_page)
         self.doc.undo_stack.indexChanged.connect(self._retire_start_page)
         self.sample_picker.picked.connect(self.open_path)
-        self._sync_sampling()
 
     def _retire_start_page(self, *_args: object) -> None:
         self.canvas.set_hint("")
@@ -653,16 +653,14 @@ class MainWindow(QMainWindow):
         self.controller.fill_on_release = on
 
     # ------------------------------------------------------------------ generation
-    def _sync_sampling(self) -> None:
-        c, s = self.controller, self.sampling
-        c.sampling = s.sampling()
-        c.random_seed = s.random_seed.isChecked()
-        if not c.random_seed:
-            c.seed = s.seed.value()
-        c.candidates = s.candidates.value()
+    def _on_setting(self, name: str, value: object) -> None:
+        if name == "class_id":
+            self.class_picker.set_class(value)  # type: ignore[arg-type]
+            self._on_class(value)  # type: ignore[arg-type]
+        elif name == "fill_on_release":
+            self.a_fill.setChecked(bool(value))
 
     def _on_class(self, class_id: int | None) -> None:
-        self.controller.class_id = class_id
         name = self.class_picker.class_name(class_id)
         self.regen_button.setText(f"Regenerate selection as {name}")
         self.a_regen_as.setText(f"Regenerate selection as {name}")
@@ -682,23 +680,20 @@ class MainWindow(QMainWindow):
         self.class_note.setVisible(weak)
 
     def generate(self) -> None:
-        self._sync_sampling()
         self.controller.generate()
 
     def regenerate_as(self) -> None:
-        self._sync_sampling()
-        cid = self.class_picker.class_id()
+        cid = self.controller.class_id
         self.controller.regenerate_as(cid, self.class_picker.class_name(cid))
 
     def new_image(self) -> None:
-        cid = self.class_picker.class_id()
+        cid = self.controller.class_id
         if cid is None:
             self.show_error("Pick a class", "A new image is generated as one ImageNet class: "
                             "pick it in the Class list (type to search).")
             return
         if not self._may_discard():
             return
-        self._sync_sampling()
         if self.controller.new_image(cid, class_names()[cid]):
             QTimer.singleShot(0, self.canvas.fit)
 
@@ -805,7 +800,7 @@ class MainWindow(QMainWindow):
             # A class from an earlier run would silently steer today's plain Generate; older
             # settings files still hold one.
             remembered.pop("class_id", None)
-            self.session.apply_settings(remembered)
+            self.controller.settings.apply(remembered)
 
     def _save_layout(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
@@ -813,8 +808,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue("brush", self.brush_size.value())
         # Steps, schedule, order, temperatures, seed and candidates; the model has its own
         # key (loaded at start); the class is chosen anew each run (projects keep theirs).
-        sampling = {k: v for k, v in self.session.settings().items()
-                    if k not in ("model", "class_id")}
+        sampling = self.controller.settings.to_dict()
+        sampling.pop("class_id")
         self.settings.setValue("sampling", json.dumps(sampling))
 
     def _update_title(self, *_args) -> None:

@@ -99,20 +99,14 @@ class Session(QObject):
 
     # ------------------------------------------------------------------ state
     def settings(self) -> dict[str, Any]:
-        w, c = self.win, self.win.controller
-        s = w.sampling
-        return dict(model=c.model_name, class_id=w.class_picker.class_id(),
-                    steps=s.steps.value(), schedule=s.schedule.currentText(),
-                    order=s.order.currentText(),
-                    choice_temperature=s.choice.value(), random_seed=s.random_seed.isChecked(),
-                    seed=s.seed.value(), candidates=s.candidates.value(),
-                    guidance=s.guidance.isChecked())
+        """The settings a project keeps: the model's name and the observable settings."""
+        c = self.win.controller
+        return dict(model=c.model_name, **c.settings.to_dict())
 
     def apply_settings(self, st: dict[str, Any]) -> list[str]:
-        """The panel's values from a project; returns notes for the status bar. A damaged
-        file keeps the panel's values."""
-        with contextlib.suppress(TypeError, ValueError, OverflowError):
-            self._apply_settings(st)
+        """The settings from a project; returns notes for the status bar. A damaged value
+        keeps the current one."""
+        self.win.controller.settings.apply(st)
         # A project may come from anyone: the model it names is mentioned, never loaded (a
         # weights file runs through the model loader) nor made the startup model.
         model = str(st.get("model") or "")
@@ -120,29 +114,6 @@ class Session(QObject):
             return [f"made with the model {Path(model).name[:80]}: choose it under Model to "
                     "use it"]
         return []
-
-    def _apply_settings(self, st: dict[str, Any]) -> None:
-        w = self.win
-        s = w.sampling
-        if "steps" in st:
-            s.steps.setValue(int(st["steps"]))
-        for name in ("schedule", "order"):
-            combo = getattr(s, name)
-            i = combo.findText(str(st.get(name)))
-            if i >= 0:
-                combo.setCurrentIndex(i)
-        if "choice_temperature" in st:
-            s.choice.setValue(float(st["choice_temperature"]))
-        if "random_seed" in st:
-            s.random_seed.setChecked(bool(st["random_seed"]))
-        if "seed" in st:
-            s.seed.setValue(int(st["seed"]))
-        if "candidates" in st:
-            s.candidates.setValue(int(st["candidates"]))
-        if "guidance" in st:
-            s.guidance.setChecked(bool(st["guidance"]))
-        cid = st.get("class_id")
-        w.class_picker.set_class(int(cid) if cid is not None and 0 <= int(cid) < 1000 else None)
 
     def _touch(self, r: QRect) -> None:
         b = [r.x(), r.y(), r.x() + r.width(), r.y() + r.height()]

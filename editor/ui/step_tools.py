@@ -79,16 +79,12 @@ class StepTools(QObject):
 
     # ------------------------------------------------------------------ actions
     def branch(self, index: int, temperature: float) -> None:
-        w = self.win
-        w._sync_sampling()
-        self.steps.branch(index, w.class_picker.class_id(), temperature)
+        self.steps.branch(index, self.steps.c.class_id, temperature)
 
     def reroll(self, fraction: float) -> None:
-        self.win._sync_sampling()
         self.steps.reroll(fraction)
 
     def vary(self, fraction: float, seed: int | None = None) -> bool:
-        self.win._sync_sampling()
         return self.steps.vary(fraction, seed)
 
     def show_heatmap(self, on: bool) -> None:

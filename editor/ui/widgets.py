@@ -1,6 +1,6 @@
 """Panels of the main window: the ImageNet class picker, the sampling panel, the candidate bar.
 
-They only show and edit values; the main window copies them into the controller.
+They show and edit the observable settings (editor.state.settings); nobody reads their values.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from editor.core.classes import class_names
-from editor.core.jobs import ORDERS, SCHEDULES, Sampling
+from editor.core.jobs import ORDERS, SCHEDULES
 from editor.core.limits import MAX_CANDIDATES, MAX_STEPS
+from editor.state.settings import MAX_CHOICE_TEMPERATURE, MAX_SEED, Settings
+from editor.ui.bind import bind_check, bind_combo_text, bind_spin
 
 AUTO = "Automatic (from the picture)"
 
@@ -114,15 +116,14 @@ class ClassPicker(QWidget):
 
 
 class SamplingPanel(QWidget):
-    """Steps, schedule, choice temperature, seed (random or fixed), candidates, model."""
+    """Steps, schedule, choice temperature, seed (random or fixed), candidates, model; bound
+    to `settings`."""
 
-    changed = Signal()
     model_chosen = Signal(str)  # "default", "tiny" or a path; "…" asks for a file
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        d = Sampling()
-        self.steps = QSpinBox(minimum=2, maximum=MAX_STEPS, value=d.steps)
+        self.steps = QSpinBox(minimum=2, maximum=MAX_STEPS)
         self.steps.setToolTip("Decoding steps: more is slower and a little better")
         self.schedule = QComboBox()
         self.schedule.addItems(SCHEDULES)
@@ -132,18 +133,16 @@ class SamplingPanel(QWidget):
         self.order.setToolTip("Which tokens each step keeps: the most confident (MaskGIT) or "
                               "the next of a fixed Halton order spread over the grid "
                               "(Halton-MaskGIT; choice temperature then has no effect)")
-        self.choice = QDoubleSpinBox(minimum=0.0, maximum=20.0, singleStep=0.5,
-                                     value=d.choice_temperature)
+        self.choice = QDoubleSpinBox(minimum=0.0, maximum=MAX_CHOICE_TEMPERATURE, singleStep=0.5)
         self.choice.setToolTip("Randomness of which tokens are kept each step (0 = greedy)")
-        self.guidance = QCheckBox("Follow the photo", checked=d.guidance)
+        self.guidance = QCheckBox("Follow the photo")
         self.guidance.setToolTip("Without a requested class, start from an exemplar fill of the "
                                  "hole, draw tokens also from the photo's own, and take fine "
                                  "detail from the photo (sharper, in keeping with the picture). "
                                  "Off: the model alone.")
-        self.random_seed = QCheckBox("random", checked=True)
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
-        self.seed.setEnabled(False)
-        self.candidates = QSpinBox(minimum=1, maximum=MAX_CANDIDATES, value=4)
+        self.random_seed = QCheckBox("random")
+        self.seed = QSpinBox(minimum=0, maximum=MAX_SEED)
+        self.candidates = QSpinBox(minimum=1, maximum=MAX_CANDIDATES)
         self.candidates.setToolTip("Results decoded together in one batch, shown side by side "
                                    "under the canvas; click one to see it, again to accept "
                                    "it. Edits spanning "
@@ -170,21 +169,16 @@ class SamplingPanel(QWidget):
         form.addRow("Seed", seed_row)
         form.addRow("Candidates", self.candidates)
 
+        for box, name in ((self.steps, "steps"), (self.seed, "seed"),
+                          (self.candidates, "candidates"), (self.choice, "choice_temperature")):
+            bind_spin(box, settings, name)
+        bind_combo_text(self.schedule, settings, "schedule")
+        bind_combo_text(self.order, settings, "order")
+        bind_check(self.random_seed, settings, "random_seed")
+        bind_check(self.guidance, settings, "guidance")
         self.random_seed.toggled.connect(lambda on: self.seed.setEnabled(not on))
-        for w in (self.steps, self.seed, self.candidates):
-            w.valueChanged.connect(self.changed)
-        self.choice.valueChanged.connect(self.changed)
-        self.schedule.currentIndexChanged.connect(self.changed)
-        self.order.currentIndexChanged.connect(self.changed)
-        self.random_seed.toggled.connect(self.changed)
-        self.guidance.toggled.connect(self.changed)
+        self.seed.setEnabled(not settings.random_seed)
         self.model.activated.connect(lambda i: self.model_chosen.emit(self.model.itemData(i)))
-
-    def sampling(self, start_step: int = 2) -> Sampling:
-        steps = self.steps.value()
-        return Sampling(steps, min(start_step, steps - 1), self.schedule.currentText(),
-                        self.choice.value(), order=self.order.currentText(),
-                        guidance=self.guidance.isChecked())
 
     def add_model_path(self, path: str) -> None:
         i = self.model.findData(path)
