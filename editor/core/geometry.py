@@ -2,7 +2,8 @@
 
 Shared by the app (through the worker) and the headless CLI, so both change exactly the same
 pixels. Conventions: images are (H, W, 3) uint8, masks (H, W) bool with True = regenerate,
-rectangles are (x, y, w, h) in image pixels and may reach outside the image (padding).
+rectangles are `Rect`s, (x0, y0, x1, y1) with exclusive ends in image pixels; a Window's square
+is (x, y, size) and may reach outside the image (padding).
 
 The guarantees the tests check as properties:
 
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+# The one rectangle convention of the editor: (x0, y0, x1, y1) in image pixels, exclusive ends.
+Rect = tuple[int, int, int, int]
 MAX_FEATHER = 8  # the CLI promise: pixels more than this outside the mask are bit-identical
 INPAINT_MAX_WINDOWS = 4  # beyond this many native windows a blob is decoded downscaled instead
 # Share of known pixels every window must see. A window that is all hole has nothing to condition
@@ -53,17 +56,18 @@ class Window:
     size: int
     window: int
     tokens: int
-    core: tuple[int, int, int, int]
+    core: Rect
 
     @property
     def scale(self) -> float:
         return self.size / self.window
 
     @property
-    def rect(self) -> tuple[int, int, int, int]:
-        return (self.x, self.y, self.size, self.size)
+    def rect(self) -> Rect:
+        """The square it reads, overhang included."""
+        return (self.x, self.y, self.x + self.size, self.y + self.size)
 
-    def clipped(self, height: int, width: int) -> tuple[int, int, int, int]:
+    def clipped(self, height: int, width: int) -> Rect:
         """(x0, y0, x1, y1) of the window inside an image of that size."""
         return (
             max(self.x, 0),
@@ -73,7 +77,7 @@ class Window:
         )
 
 
-def bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+def bbox(mask: np.ndarray) -> Rect | None:
     """(x0, y0, x1, y1), exclusive ends, of the True pixels; None for an empty mask."""
     rows = np.flatnonzero(mask.any(1))
     if rows.size == 0:
@@ -83,8 +87,8 @@ def bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def changed_box(
-    before: np.ndarray, after: np.ndarray, within: tuple[int, int, int, int] | None
-) -> tuple[int, int, int, int] | None:
+    before: np.ndarray, after: np.ndarray, within: Rect | None
+) -> Rect | None:
     """bbox of the pixels where `before` and `after` differ, looking only inside `within`
     (x0, y0, x1, y1; None: nothing can have changed), so a brush stroke on a 24 MP mask
     compares the stroke's box, not the whole mask."""
@@ -95,8 +99,8 @@ def changed_box(
     return None if box is None else (box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0)
 
 
-def union(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int]
-          ) -> tuple[int, int, int, int]:
+def union(a: Rect | None, b: Rect
+          ) -> Rect:
     """The smallest (x0, y0, x1, y1) holding both (a may be None: nothing yet)."""
     if a is None:
         return b
@@ -132,7 +136,7 @@ def _core(start: int, size: int, margin: int, length: int) -> tuple[int, int]:
 
 def tile(
     mask: np.ndarray, window: int, tokens: int, scale: float = 1.0, overlap: float = 0.0,
-    box: tuple[int, int, int, int] | None = None,
+    box: Rect | None = None,
 ) -> list[Window]:
     """Windows of side round(window * scale) whose cores cover every True pixel of `mask`
     (`box`: the mask's bbox when the caller has it)."""
@@ -325,7 +329,7 @@ def blend_region(
     keep: np.ndarray | None = None,
     hole: np.ndarray | None = None,
     seam: int = 0,
-) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+) -> tuple[np.ndarray, Rect]:
     """`image` with the model's (window, window, 3) `result` for `win` blended in where `mask`
     (already restricted to this window, e.g. by `core_mask`) says, feathered by `feather` px:
     returns (the window's in-image region of that, its rect (x0, y0, x1, y1)), without copying

@@ -1,22 +1,26 @@
 """The document: image, mask, canvas size, and the undo stack that records every change.
 
-Knows no widgets; the canvas and the window bind to its signals. Every change goes through a
-QUndoCommand, so undo covers mask strokes, canvas extensions and generations alike. Commands
-store only the changed rectangle (before and after) unless the canvas size changes.
+Knows no widgets; the canvas and the window bind to its signals. Every change goes through an
+`EditCommand` (a QUndoCommand around an editor.core.edits edit), so undo covers mask strokes,
+canvas extensions and generations alike, and every entry serialises itself (to_dict /
+from_dict) for the project file. Edits store only the changed rectangle (before and after)
+unless the canvas size changes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from editor.core import geometry as g
-
-Rect = tuple[int, int, int, int]  # (x0, y0, x1, y1), exclusive ends
+from editor.core.edits import CanvasEdit, Edit, LockEdit, Pixels, RegionEdit
+from editor.core.edits import from_dict as edit_from_dict
+from editor.core.geometry import Rect
 
 
 def qrect(r: Rect) -> QRect:
@@ -77,15 +81,26 @@ class Document(QObject):
     def snapshot(self) -> Snapshot:
         return Snapshot(self._image.copy(), self._mask.copy(), self.origin)
 
+    def pixels(self, lock: np.ndarray | None = None) -> Pixels:
+        """Copies of the editable arrays (with `lock`, the lock layer's)."""
+        locked = np.zeros(self._mask.shape, bool) if lock is None else lock.copy()
+        return Pixels(self._image.copy(), self._mask.copy(), self.origin, locked)
+
     def reset(self, image: np.ndarray, path: Path | None = None, masked: bool = False,
               alpha: np.ndarray | None = None, straight: np.ndarray | None = None,
-              exif: bytes | None = None, icc_profile: bytes | None = None) -> None:
-        """A new document: forget the history (opening a file, New image)."""
+              exif: bytes | None = None, icc_profile: bytes | None = None,
+              mask: np.ndarray | None = None, origin: tuple[int, int] = (0, 0),
+              original: np.ndarray | None = None) -> None:
+        """A new document: forget the history (opening a file, New image, a reopened project:
+        its `mask`, `origin` and `original`)."""
         self.undo_stack.clear()
         self._image = np.ascontiguousarray(image, np.uint8).copy()
-        self._mask = np.full(self._image.shape[:2], masked, bool)
-        self.original = self._image.copy()
-        self.origin = (0, 0)
+        self._mask = (np.full(self._image.shape[:2], masked, bool) if mask is None
+                      else mask.astype(bool).copy())
+        if self._mask.shape != self._image.shape[:2]:
+            raise ValueError("the mask does not match the image")
+        self.original = self._image.copy() if original is None else original
+        self.origin = (int(origin[0]), int(origin[1]))
         self.path = path
         self.alpha, self.straight, self.exif = alpha, straight, exif
         self.icc_profile = icc_profile
@@ -137,7 +152,7 @@ class Document(QObject):
         box = g.changed_box(before, self._mask, self._stroke_box)
         if box is None:
             return False
-        self.undo_stack.push(_Region(self, text, box, mask=(before, self._mask)))
+        self.push(RegionEdit.between(text, box, mask=(before, self._mask)))
         return True
 
     def cancel_stroke(self) -> None:
@@ -149,7 +164,7 @@ class Document(QObject):
     def set_mask(self, mask: np.ndarray, text: str) -> None:
         box = g.bbox(mask != self._mask)
         if box is not None:
-            self.undo_stack.push(_Region(self, text, box, mask=(self._mask, mask)))
+            self.push(RegionEdit.between(text, box, mask=(self._mask, mask)))
 
     # ------------------------------------------------------------------ results and canvas
     def apply_result(self, image: np.ndarray, rect: Rect, mask: np.ndarray, text: str) -> None:
@@ -160,24 +175,39 @@ class Document(QObject):
         r = rect if box is None else (
             min(rect[0], box[0]), min(rect[1], box[1]), max(rect[2], box[2]), max(rect[3], box[3])
         )
-        self.undo_stack.push(
-            _Region(self, text, r, image=(self._image, image), mask=(self._mask, mask))
-        )
+        self.push(RegionEdit.between(text, r, image=(self._image, image), mask=(self._mask, mask)))
 
     def extend(self, left: int = 0, top: int = 0, right: int = 0, bottom: int = 0) -> None:
         """Grow the canvas; the new border is masked so Generate fills it."""
         if left == top == right == bottom == 0:
             return
         img, m = g.extend(self._image, self._mask, left, top, right, bottom)
-        after = Snapshot(img, m, (self.origin[0] + left, self.origin[1] + top))
-        self.undo_stack.push(_Canvas(self, "Extend canvas", self.snapshot(), after))
+        after = (img, m, (self.origin[0] + left, self.origin[1] + top))
+        self.push(CanvasEdit("Extend canvas", self._whole(), after))
 
     def replace(self, image: np.ndarray, mask: np.ndarray, text: str) -> None:
         """Whole-canvas change, possibly of another size (a generated new image)."""
-        after = Snapshot(image.copy(), mask.copy(), self.origin)
-        self.undo_stack.push(_Canvas(self, text, self.snapshot(), after))
+        self.push(CanvasEdit(text, self._whole(), (image.copy(), mask.copy(), self.origin)))
 
-    # ------------------------------------------------------------------ used by the commands
+    def _whole(self) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        return self._image.copy(), self._mask.copy(), self.origin
+
+    # ------------------------------------------------------------------ undo entries
+    def push(self, edit: RegionEdit | CanvasEdit) -> None:
+        """Do `edit` as one undo entry."""
+        self.undo_stack.push(EditCommand(self, edit))
+
+    def apply_edit(self, edit: Edit, forward: bool = True) -> None:
+        """Redo (forward) or undo `edit` here: EditCommand's work."""
+        if isinstance(edit, RegionEdit):
+            edit.check(self._mask.shape)
+            self._write(edit.rect, *edit.side(forward))
+        elif isinstance(edit, CanvasEdit):
+            image, mask, origin = edit.after if forward else edit.before
+            self._restore(Snapshot(image, mask, origin))
+        else:
+            raise TypeError(f"a document does not apply {type(edit).__name__}")
+
     def _write(self, rect: Rect, image: np.ndarray | None, mask: np.ndarray | None) -> None:
         x0, y0, x1, y1 = rect
         if image is not None:
@@ -192,38 +222,34 @@ class Document(QObject):
         self.canvas_changed.emit()
 
 
-class _Region(QUndoCommand):
-    def __init__(
-        self,
-        doc: Document,
-        text: str,
-        rect: Rect,
-        image: tuple[np.ndarray, np.ndarray] | None = None,
-        mask: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> None:
-        super().__init__(text)
-        self.doc, self.rect = doc, rect
-        x0, y0, x1, y1 = rect
+class EditTarget(Protocol):
+    def apply_edit(self, edit: Any, forward: bool = True) -> None: ...
 
-        def cut(pair: tuple[np.ndarray, np.ndarray] | None) -> tuple | None:
-            return None if pair is None else tuple(a[y0:y1, x0:x1].copy() for a in pair)
 
-        self.image, self.mask = cut(image), cut(mask)
+class EditCommand(QUndoCommand):
+    """One undo entry: an editor.core.edits edit done to its target (the document, or the lock
+    layer for a LockEdit)."""
+
+    def __init__(self, target: EditTarget, edit: Edit) -> None:
+        super().__init__(edit.text)
+        self.target, self.edit = target, edit
 
     def redo(self) -> None:
-        self.doc._write(self.rect, *(p and p[1] for p in (self.image, self.mask)))
+        self.target.apply_edit(self.edit, True)
 
     def undo(self) -> None:
-        self.doc._write(self.rect, *(p and p[0] for p in (self.image, self.mask)))
+        self.target.apply_edit(self.edit, False)
 
+    def to_dict(self) -> dict[str, Any]:
+        return self.edit.to_dict()
 
-class _Canvas(QUndoCommand):
-    def __init__(self, doc: Document, text: str, before: Snapshot, after: Snapshot) -> None:
-        super().__init__(text)
-        self.doc, self.before, self.after = doc, before, after
-
-    def redo(self) -> None:
-        self.doc._restore(self.after)
-
-    def undo(self) -> None:
-        self.doc._restore(self.before)
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], doc: Document, locks: EditTarget | None
+                  ) -> EditCommand:
+        """An entry read back (a project file); raises ValueError for one it cannot be."""
+        edit = edit_from_dict(d)
+        if isinstance(edit, LockEdit):
+            if locks is None:
+                raise ValueError("a lock entry without a lock layer")
+            return cls(locks, edit)
+        return cls(doc, edit)

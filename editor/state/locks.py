@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QObject, QRect, Signal
-from PySide6.QtGui import QUndoCommand
 
 from editor.core import geometry as g
-from editor.state.document import Document, Rect, qrect
+from editor.core.edits import Edit, LockEdit, shift_lock
+from editor.core.geometry import Rect
+from editor.state.document import Document, EditCommand, qrect
 
 
 class LockLayer(QObject):
@@ -65,7 +66,7 @@ class LockLayer(QObject):
         if box is None:
             return False
         text = text.replace("Paint mask", "Lock").replace("Erase mask", "Unlock")
-        self.doc.undo_stack.push(_LockStroke(self, text, box, before, self._locked))
+        self._push(text, box, before, self._locked)
         return True
 
     def cancel_stroke(self) -> None:
@@ -78,7 +79,28 @@ class LockLayer(QObject):
         """Replace the whole lock as one undo entry (tests, "lock the last result")."""
         box = g.bbox(locked != self._locked)
         if box is not None:
-            self.doc.undo_stack.push(_LockStroke(self, text, box, self._locked, locked))
+            self._push(text, box, self._locked, locked)
+
+    def load(self, locked: np.ndarray | None) -> None:
+        """Replace the whole lock without an undo entry (a reopened project's state)."""
+        shape = self.doc.mask.shape
+        if locked is not None and locked.shape != shape:
+            raise ValueError("the lock does not fit the document")
+        self._locked = np.zeros(shape, bool) if locked is None else locked.astype(bool)
+        self._origin = self.doc.origin
+        self.mask_changed.emit(QRect(0, 0, shape[1], shape[0]))
+
+    def _push(self, text: str, rect: Rect, before: np.ndarray, after: np.ndarray) -> None:
+        x0, y0, x1, y1 = rect
+        edit = LockEdit(text, rect, before[y0:y1, x0:x1].copy(), after[y0:y1, x0:x1].copy())
+        self.doc.undo_stack.push(EditCommand(self, edit))
+
+    def apply_edit(self, edit: Edit, forward: bool = True) -> None:
+        """Redo (forward) or undo a LockEdit: EditCommand's work."""
+        if not isinstance(edit, LockEdit):
+            raise TypeError(f"a lock layer does not apply {type(edit).__name__}")
+        edit.check(self._locked.shape)
+        self._write(edit.rect, edit.after if forward else edit.before)
 
     def _write(self, rect: Rect, part: np.ndarray) -> None:
         x0, y0, x1, y1 = rect
@@ -89,28 +111,10 @@ class LockLayer(QObject):
         """Follow canvas changes: a new document clears the lock, an extension (or its undo)
         shifts it by the change of origin."""
         shape, origin = self.doc.mask.shape, self.doc.origin
-        new = np.zeros(shape, bool)
         if self.doc.undo_stack.count() and self._locked.any():
             dx, dy = origin[0] - self._origin[0], origin[1] - self._origin[1]
-            h, w = self._locked.shape
-            sy0, sx0 = max(-dy, 0), max(-dx, 0)
-            sy1, sx1 = min(h, shape[0] - dy), min(w, shape[1] - dx)
-            if sy0 < sy1 and sx0 < sx1:
-                new[sy0 + dy : sy1 + dy, sx0 + dx : sx1 + dx] = self._locked[sy0:sy1, sx0:sx1]
+            new = shift_lock(self._locked, shape, dx, dy)
+        else:
+            new = np.zeros(shape, bool)
         self._locked, self._origin = new, origin
         self.mask_changed.emit(QRect(0, 0, shape[1], shape[0]))
-
-
-class _LockStroke(QUndoCommand):
-    def __init__(self, layer: LockLayer, text: str, rect: Rect, before: np.ndarray,
-                 after: np.ndarray) -> None:
-        super().__init__(text)
-        self.layer, self.rect = layer, rect
-        x0, y0, x1, y1 = rect
-        self.before, self.after = before[y0:y1, x0:x1].copy(), after[y0:y1, x0:x1].copy()
-
-    def redo(self) -> None:
-        self.layer._write(self.rect, self.after)
-
-    def undo(self) -> None:
-        self.layer._write(self.rect, self.before)

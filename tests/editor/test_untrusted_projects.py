@@ -20,6 +20,7 @@ import pytest
 from fakes import make_window
 from test_project import edit_session
 
+from editor.core import project_file
 from editor.state import project
 
 
@@ -62,7 +63,7 @@ def test_a_member_named_many_times_is_decoded_once(saved, tmp_path, monkeypatch)
     manifest["settings"]["x"] = [{"$npy": "a/big.npy.z"}] * 40  # 480 MB if each were decoded
     loads = []
     real = np.load
-    monkeypatch.setattr(project.np, "load", lambda *a, **k: loads.append(1) or real(*a, **k))
+    monkeypatch.setattr(project_file.np, "load", lambda *a, **k: loads.append(1) or real(*a, **k))
     tracemalloc.start()
     try:
         st = project.read(_write(tmp_path / "many.maskgit", members, manifest))
@@ -77,7 +78,7 @@ def test_a_member_named_many_times_is_decoded_once(saved, tmp_path, monkeypatch)
 def test_arrays_beyond_the_memory_budget_are_refused_before_decoding(saved, tmp_path,
                                                                      monkeypatch):
     _path, members, manifest = saved
-    monkeypatch.setattr(project, "MAX_DECODED", 50 << 20)  # stands in for the 6 GB budget
+    monkeypatch.setattr(project_file, "MAX_DECODED", 50 << 20)  # stands in for the 6 GB budget
     for i in range(5):
         members[f"a/x{i}.npy.z"] = _npy(np.zeros((2000, 2000, 3), np.uint8))
     manifest["settings"]["x"] = [{"$npy": f"a/x{i}.npy.z"} for i in range(5)]
@@ -106,9 +107,10 @@ def test_notes_and_history_counts_are_bounded(saved, tmp_path):
     _path, members, manifest = saved
     manifest["notes"] = ["x" * 1000] + ["y" * 20] * 100_000
     st = project.read(_write(tmp_path / "notes.maskgit", members, manifest))
-    assert len(st.notes) <= project.MAX_NOTES and max(map(len, st.notes)) <= project.MAX_NOTE
+    assert len(st.notes) <= project_file.MAX_NOTES
+    assert max(map(len, st.notes)) <= project_file.MAX_NOTE
     manifest["notes"] = []
-    manifest["history"] = manifest["history"][:1] * (project.MAX_HISTORY + 1)
+    manifest["history"] = manifest["history"][:1] * (project_file.MAX_HISTORY + 1)
     with pytest.raises(project.ProjectError, match="history"):
         project.read(_write(tmp_path / "hist.maskgit", members, manifest))
 

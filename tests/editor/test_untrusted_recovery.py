@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fakes import make_window
 
-from editor.core import imageio
+from editor.core import imageio, project_file
 from editor.state import project
 from editor.ui import session
 
@@ -141,7 +141,7 @@ def test_a_zip_bomb_orphan_is_kept_aside_unread(qtbot, tmp_path, win, monkeypatc
         f.write(b'{"format": "maskgit-editor-project"}')
         for _ in range(64):
             f.write(b" " * (1 << 20))
-    monkeypatch.setattr(project.json, "loads", lambda *a: pytest.fail("the bomb was read"))
+    monkeypatch.setattr(project_file.json, "loads", lambda *a: pytest.fail("the bomb was read"))
     monkeypatch.setenv("MASKGIT_EDITOR_RECOVER", "yes")
     assert not win.session.offer_recovery()
     assert len(list(session.autosave_dir().glob("*.damaged"))) == 1
