@@ -10,7 +10,7 @@ batch, or regenerated with a new seed.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +25,7 @@ from editor.core.jobs import Job, JobResult, Sampling, next_job_id
 from editor.state.document import Document
 from editor.state.imageconv import to_qimage
 from editor.state.locks import LockLayer
+from editor.state.results import Candidate, Results
 from editor.state.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,16 +39,6 @@ FILL_MAX_PIXELS = 100_000  # the classic fill runs on the GUI thread: ~1.1 us a 
 def mask_after_fill(job: Job) -> np.ndarray:
     """The pixels a fill job filled (its mask less locked cells)."""
     return job.mask if job.locked is None else job.mask & ~job.locked
-
-
-@dataclass
-class Candidate:
-    job: Job
-    result: JobResult
-    index: int  # which of result.images is committed
-    undo_index: int  # the undo stack index right after the commit
-    text: str
-    entry: object = None  # the undo command of the commit (undo + redo find it again)
 
 
 class Controller(QObject):
@@ -80,8 +71,6 @@ class Controller(QObject):
         self.window = 0  # 0 until a model is loaded
         self.tokens = 0
         self.job: Job | None = None  # the running job; steps of any other id are dropped
-        self.candidate: Candidate | None = None
-        self._parked: Candidate | None = None  # undone; pending again if redo reaches it
         self.dropped_steps = 0  # stale steps seen (tests and the log use it)
         self._job_text = ""
         self._job_mask_after: np.ndarray | None = None
@@ -103,7 +92,9 @@ class Controller(QObject):
         self._plan_timer.timeout.connect(self.update_plan)
         doc.mask_changed.connect(lambda _r: self._plan_timer.start())
         doc.canvas_changed.connect(self._plan_timer.start)
-        doc.undo_stack.indexChanged.connect(self._on_undo_index)
+        # Job -> candidates -> undo entry -> batches and step histories: one store.
+        self.results = Results(doc, lambda: self.busy, self)
+        self.results.pending_changed.connect(self.candidate_changed)
 
     # ------------------------------------------------------------------ state
     @property
@@ -131,6 +122,11 @@ class Controller(QObject):
     @fill_on_release.setter
     def fill_on_release(self, on: bool) -> None:
         self.settings.fill_on_release = on
+
+    @property
+    def candidate(self) -> Candidate | None:
+        """The committed candidate not yet accepted (editor.state.results)."""
+        return self.results.pending
 
     @property
     def busy(self) -> bool:
@@ -288,23 +284,13 @@ class Controller(QObject):
             return
         self.worker.cancel(self.job.id)
         self._end_job()
-        self._put_back()
+        self.results.put_back()
         self.message.emit("Cancelled")
-
-    def _put_back(self) -> None:
-        """A regeneration that ends without a result gives back the candidate it took off:
-        redo reaches its entry again, and _on_undo_index makes it pending."""
-        c, stack = self._parked, self.doc.undo_stack
-        if c is not None and stack.index() == c.undo_index - 1 and stack.canRedo():
-            stack.redo()
 
     # ------------------------------------------------------------------ candidates
     def accept(self) -> None:
         """Keep the committed candidate (it already is in the document and the undo stack)."""
-        self._parked = None
-        if self.candidate is not None:
-            self.candidate = None
-            self.candidate_changed.emit(-1, 0)
+        self.results.accept()
 
     def regenerate(self) -> bool:
         """Throw the committed candidate away and decode the same request with a new seed."""
@@ -314,8 +300,7 @@ class Controller(QObject):
         undone = self.doc.undo_stack.index() == c.undo_index
         if undone:
             self.doc.undo_stack.undo()
-        self.candidate = None
-        self.candidate_changed.emit(-1, 0)
+        self.results.drop()
         # A re-roll or a branch decodes the mask of the history it came from, not the
         # document's (which that history's commit emptied): keep it, or nothing is decoded.
         own_mask = c.job.token_mask is not None or c.job.branch is not None
@@ -325,7 +310,7 @@ class Controller(QObject):
                       id=next_job_id(), locked=self.locks.copy())
         after = np.zeros_like(job.mask) if job.kind == "generate" else self.doc.mask & ~job.mask
         self._start(job, c.text, after)
-        self._parked = c if undone else None  # cancel or failure put it back
+        self.results.park(c if undone else None)  # cancel or failure put it back
         return True
 
     def show_candidate(self, index: int) -> None:
@@ -392,7 +377,7 @@ class Controller(QObject):
         job, text, mask_after = self.job, self._job_text, self._job_mask_after
         assert job is not None and mask_after is not None
         self._end_job()
-        self._parked = None  # a result came: nothing to give back
+        self.results.park(None)  # a result came: nothing to give back
         x0, y0, x1, y1 = result.changed
         if result.images[0].shape != self.doc.image.shape or not np.array_equal(
             self.doc.image[y0:y1, x0:x1], job.image[y0:y1, x0:x1]
@@ -418,18 +403,14 @@ class Controller(QObject):
                 mask_after: np.ndarray | None = None) -> None:
         after = mask_after if mask_after is not None else self.doc.mask & ~job.mask
         self.doc.apply_result(result.images[index], result.changed, after, text)
-        stack = self.doc.undo_stack
-        self.candidate = Candidate(job, result, index, stack.index(), text,
-                                   stack.command(stack.index() - 1))
-        self._parked = None
-        self.candidate_changed.emit(index, len(result.images))
+        self.results.commit(job, result, index, text)
 
     @Slot(int, str)
     def _on_failed(self, job_id: int, text: str) -> None:
         if not self._current(job_id):
             return
         self._end_job()
-        self._put_back()
+        self.results.put_back()
         self.error.emit("Generation failed", text)
 
     @Slot(int)
@@ -455,16 +436,3 @@ class Controller(QObject):
         self.message.emit(f"Model not loaded; still using {self.model_name or 'no model'}")
         self.model_failed.emit(name)
         self.model_changed.emit(self.model_name, self.window, self.tokens)
-
-    @Slot(int)
-    def _on_undo_index(self, index: int) -> None:
-        # Undoing past the committed candidate leaves nothing to swap or regenerate, until a
-        # redo reaches that very entry again.
-        c, parked = self.candidate, self._parked
-        if c is not None and index != c.undo_index:
-            self._parked, self.candidate = c, None
-            self.candidate_changed.emit(-1, 0)
-        elif (c is None and parked is not None and index == parked.undo_index and not self.busy
-              and self.doc.undo_stack.command(index - 1) is parked.entry):
-            self.candidate, self._parked = parked, None
-            self.candidate_changed.emit(parked.index, len(parked.result.images))

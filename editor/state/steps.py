@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
@@ -21,31 +21,9 @@ from editor.core import geometry as g
 from editor.core.history import DecodeHistory, StepRecord, weakest
 from editor.core.jobs import Job, JobResult
 from editor.state.controller import Controller
+from editor.state.results import Batch, Kept
 
 NO_DECODE = "Generate something first: the step tools work on the last decode."
-KEEP_DECODES = 8  # decodes whose step history comes back when undo / redo reaches them
-
-
-@dataclass
-class Batch:
-    """The last step of every candidate of one committed decode (the candidates strip)."""
-
-    job_id: int
-    records: list[StepRecord]
-    shape: tuple[int, int]  # the document's size then: a restore needs the same canvas
-
-
-@dataclass
-class _Kept:
-    """The step history behind one undo entry (a generation, branch, re-roll...)."""
-
-    entry: object  # that undo command: another one at the same index is another state
-    chain: list[DecodeHistory]
-    window: int
-    candidate: int
-    region: np.ndarray | None
-
-
 class Steps(QObject):
     changed = Signal()  # history, availability or the chosen candidate changed
     live = Signal(int, object)  # job id, list[StepRecord]: newest step of the running decode
@@ -67,10 +45,9 @@ class Steps(QObject):
         self.index = -1  # the scrubbed step (index into the steps); -1: the newest
         self.region: np.ndarray | None = None  # (t, t): the cells the user asked to regenerate
         self.reason = NO_DECODE
-        self.batches: list[Batch] = []  # newest first; kept until the document is replaced
+        self.results = controller.results  # batches and the histories kept per undo entry
         self._reroll = False
         self._planned = 0  # windows the current mask needs (the controller's last plan)
-        self._kept: dict[int, _Kept] = {}  # undo index -> the decode that entry committed
         controller.plan_changed.connect(self._on_plan)
         controller.worker.records_ready.connect(self._on_records)
         controller.result_committed.connect(self._on_result)
@@ -81,6 +58,11 @@ class Steps(QObject):
         self.doc.canvas_changed.connect(self._on_canvas)
 
     # ------------------------------------------------------------------ state
+    @property
+    def batches(self) -> list[Batch]:
+        """The candidates strip's batches, newest first (editor.state.results)."""
+        return self.results.batches
+
     @property
     def steps(self) -> list[list[StepRecord]]:
         if self.c.busy:  # the running decode's (none yet, or several windows: none at all)
@@ -292,14 +274,14 @@ class Steps(QObject):
         self.live_steps, self.index, self.candidate = [], -1, 0
         self._mark()
         if len(chain) == 1:
-            self.batches.insert(0, Batch(result.job_id, list(chain[0].steps[-1]),
+            self.results.add_batch(Batch(result.job_id, list(chain[0].steps[-1]),
                                          self.doc.mask.shape))
             self.batches_changed.emit()
         elif chain:  # each window's records are partial: the strip shows whole pictures
             self.show_batch(result)
         keep_region = self._reroll and self.region is not None and len(chain) == 1
         # Entries above this one were a redo branch the commit discarded.
-        self._kept = {i: k for i, k in self._kept.items() if i < self.undo_index}
+        self.results.forget_from(self.undo_index)
         self._take(chain, len(chain) - 1, None if not keep_region else self.region)
         self._reroll = False
 
@@ -317,7 +299,7 @@ class Steps(QObject):
         x0, y0, x1, y1 = result.changed
         pictures = [StepRecord.picture(im[y0:y1, x0:x1].copy(), result.changed)
                     for im in result.images]
-        self.batches.insert(0, Batch(result.job_id, pictures, self.doc.mask.shape))
+        self.results.add_batch(Batch(result.job_id, pictures, self.doc.mask.shape))
         self.batches_changed.emit()
 
     def select_window(self, window: int) -> None:
@@ -341,10 +323,8 @@ class Steps(QObject):
         """Remember the history for its undo entry, so undo / redo can bring it back."""
         if not self.chain or not self.in_stack():
             return
-        self._kept[self.undo_index] = _Kept(self._entry, self.chain, self.window,
-                                            self.candidate, self.region)
-        while len(self._kept) > KEEP_DECODES:
-            del self._kept[min(self._kept)]
+        self.results.keep(self.undo_index, Kept(self._entry, self.chain, self.window,
+                                                self.candidate, self.region))
 
     @Slot(int)
     def _on_index(self, index: int) -> None:
@@ -354,8 +334,8 @@ class Steps(QObject):
     def _follow_undo(self, index: int) -> None:
         """Undo / redo reached an entry that committed a decode: its history is the one shown."""
         stack = self.doc.undo_stack
-        self._kept = {i: k for i, k in self._kept.items() if i <= stack.count()}
-        k = self._kept.get(index)
+        self.results.forget_from(stack.count() + 1)
+        k = self.results.kept(index)
         if (k is not None and not self.c.busy and index != self.undo_index
                 and self._entry_at(index) is k.entry):
             self.candidate, self.index = k.candidate, -1
@@ -371,14 +351,13 @@ class Steps(QObject):
             return
         # A flip commits the other candidate as a new undo entry (undo, then push): the
         # batch's history moves to it, whatever the undo in between showed.
-        k = next((k for k in self._kept.values()
-                  if k.chain and k.chain[0].job_id == c.result.job_id), None)
+        k = self.results.kept_for_job(c.result.job_id)
         if k is None:
             if index != self.candidate:
                 self.candidate = index
                 self.changed.emit()
             return
-        self._kept = {i: v for i, v in self._kept.items() if v is not k}
+        self.results.forget(k)
         self.candidate, self.index = index, -1
         self._mark()
         self._take(k.chain, k.window, k.region)
@@ -402,7 +381,7 @@ class Steps(QObject):
     def _on_canvas(self) -> None:
         if self.doc.undo_stack.count() == 0:  # a new document: its history is gone
             self.history, self.region, self.reason = None, None, NO_DECODE
-            self.chain, self.window, self._kept = [], 0, {}
-            self.batches, self.live_steps = [], []
+            self.chain, self.window, self.live_steps = [], 0, []
+            self.results.clear()
         self.batches_changed.emit()  # thumbnails of another canvas size can't be put back
         self.changed.emit()
