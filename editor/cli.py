@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return app_main(argv)
     if argv[0] == "train":
-        from models.train import main as train_main
+        from models.training.cli import main as train_main
 
         return train_main(argv[1:])
     args = build_parser().parse_args(argv)

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import numpy as np
@@ -45,6 +46,8 @@ def save(model: MaskGIT, path: str | Path, dtype: torch.dtype = torch.float32) -
         for k, v in model.state_dict().items()
     }
     meta = {"format": FORMAT, "config": json.dumps(model.config.to_dict())}
+    if model.trained_classes is not None:
+        meta["trained_classes"] = json.dumps(sorted(model.trained_classes))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written in a fresh private folder next to the target (mkdtemp: 0700, unpredictable), then
@@ -160,7 +163,27 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> MaskGIT:
         raise CheckpointError(f"{path}: cannot read weights ({e})") from e
     model = _empty(config)
     _assign(model, tensors, str(path))
+    model.trained_classes = read_trained_classes(path, config)
     return model.to(device).eval()
+
+
+def read_trained_classes(path: str | Path, config: MaskGITConfig) -> tuple[int, ...] | None:
+    """The classes the file says its transformer was trained on (None when it does not say)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        raw = (f.metadata() or {}).get("trained_classes")
+    if raw is None:
+        return None
+    try:
+        classes = json.loads(raw)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: invalid trained_classes in metadata ({e})") from e
+    n = config.transformer.num_classes
+    if (not isinstance(classes, list) or not classes
+            or not all(type(c) is int and 0 <= c < n for c in classes)):
+        raise CheckpointError(f"{path}: trained_classes is not a list of class ids below {n}")
+    return tuple(sorted(set(classes)))
 
 
 def _empty(config: MaskGITConfig) -> MaskGIT:
@@ -240,7 +263,7 @@ def read_flax_msgpack(path: str | Path) -> dict[str, np.ndarray]:
 
 def write_flax_msgpack(flat: Mapping[str, np.ndarray], path: str | Path) -> None:
     """Write a flat {'a/b': array} tree as a Flax msgpack checkpoint (for tests and tools)."""
-    tree: dict = {}
+    tree: dict[str, Any] = {}
     for key, value in flat.items():
         node = tree
         *parents, leaf = key.split("/")
@@ -321,11 +344,13 @@ def _conv(a: np.ndarray) -> np.ndarray:
     return a.transpose(3, 2, 0, 1)  # Flax (kh, kw, in, out) -> torch (out, in, kh, kw)
 
 
-def _tokenizer_state(flat: Mapping[str, np.ndarray], model: nn.Module, source: str) -> dict:
+def _tokenizer_state(
+    flat: Mapping[str, np.ndarray], model: nn.Module, source: str
+) -> dict[str, np.ndarray]:
     """Map the official VQVAE tree onto our VQGAN's state_dict names."""
     sd: dict[str, np.ndarray] = {"quantizer.codebook": _get(flat, "quantizer/codebook", source)}
     for part in ("encoder", "decoder"):
-        module = getattr(model, part)
+        module: Any = getattr(model, part)
         convs = [f"{part}.conv_in"]
         blocks = []
         for name, m in module.blocks.named_children():
@@ -352,14 +377,16 @@ def _tokenizer_state(flat: Mapping[str, np.ndarray], model: nn.Module, source: s
     return sd
 
 
-def _transformer_state(flat: Mapping[str, np.ndarray], cfg: TransformerConfig, source: str) -> dict:
+def _transformer_state(
+    flat: Mapping[str, np.ndarray], cfg: TransformerConfig, source: str
+) -> dict[str, np.ndarray]:
     """Map the official BERT tree onto our Transformer's state_dict names."""
     d = cfg.hidden_size
 
     def g(key: str) -> np.ndarray:
         return _get(flat, key, source)
 
-    sd = {
+    sd: dict[str, np.ndarray] = {
         "word_embeddings.weight": g("Embed_0/word_embeddings/embedding"),
         "position_embeddings.weight": g("Embed_0/position_embeddings/embedding"),
         "embed_ln.weight": g("Embed_0/embeddings_ln/scale"),
@@ -450,11 +477,36 @@ def official_from_flat(
     config = MaskGITConfig(name or f"imagenet-{tok_cfg.image_size}", tok_cfg, tr_cfg)
     check_config(config, f"{tok_src} + {tr_src}")
     model = _empty(config)
-    _assign(
-        model.tokenizer, _to_torch(_tokenizer_state(tok_flat, model.tokenizer, tok_src)), tok_src
-    )
-    _assign(model.transformer, _to_torch(_transformer_state(tr_flat, tr_cfg, tr_src)), tr_src)
+    tok_read, tr_read = _Recorded(tok_flat), _Recorded(tr_flat)
+    tok_sd = _tokenizer_state(tok_read, model.tokenizer, tok_src)
+    tr_sd = _transformer_state(tr_read, tr_cfg, tr_src)
+    tok_read.check_all_read(tok_src)
+    tr_read.check_all_read(tr_src)
+    _assign(model.tokenizer, _to_torch(tok_sd), tok_src)
+    _assign(model.transformer, _to_torch(tr_sd), tr_src)
     return model.eval()
+
+
+class _Recorded(dict[str, np.ndarray]):
+    """A flat parameter tree that remembers which entries the mapping read, so a parameter it
+    does not know (another architecture, a newer layer) is an error instead of silently left
+    out of the model."""
+
+    def __init__(self, flat: Mapping[str, np.ndarray]):
+        super().__init__(flat)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def check_all_read(self, source: str) -> None:
+        unmapped = sorted(set(self) - self.read)
+        if unmapped:
+            raise CheckpointError(
+                f"{source}: {len(unmapped)} parameter(s) this loader does not map, e.g. "
+                f"{unmapped[0]!r}: not a MaskGIT checkpoint of the known layout"
+            )
 
 
 # ----------------------------------------------------------------------------- foreign torch

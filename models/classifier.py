@@ -17,6 +17,7 @@ the code package travels.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -65,7 +66,8 @@ def _build_network(variant: str = "lite0") -> nn.Module:
             "efficientnet-lite-pytorch not installed: pip install 'maskgit-editor[train]'"
         ) from e
     # image_size=None selects TF-style "same" padding computed per input, so any size works.
-    return EfficientNet.from_name(f"efficientnet-{variant}", image_size=None)
+    net: nn.Module = EfficientNet.from_name(f"efficientnet-{variant}", image_size=None)
+    return net
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
@@ -73,7 +75,8 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return {k: v.float() for k, v in load_file(str(path)).items()}
-    return torch.load(str(path), map_location="cpu", weights_only=True)
+    state: dict[str, torch.Tensor] = torch.load(str(path), map_location="cpu", weights_only=True)
+    return state
 
 
 class Classifier(nn.Module):
@@ -82,7 +85,8 @@ class Classifier(nn.Module):
     def __init__(self, net: nn.Module, input_size: int = INPUT_SIZE):
         super().__init__()
         self.input_size = input_size
-        self.net = net.eval()
+        # EfficientNet's private layers (_blocks, _fc, ...) are reached by name: untyped.
+        self.net: Any = net.eval()
         self.net.requires_grad_(False)
 
     def train(self, mode: bool = True) -> Classifier:
@@ -117,11 +121,12 @@ class Classifier(nn.Module):
 
     def features(self, images: torch.Tensor, size: int | None = None) -> torch.Tensor:
         """(B, 1280) globally pooled head features (for KID/FID)."""
-        x = self.net.extract_features(self._prepare(images, size))
+        x: torch.Tensor = self.net.extract_features(self._prepare(images, size))
         return x.mean((2, 3))
 
     def logits(self, images: torch.Tensor, size: int | None = None) -> torch.Tensor:
-        return self.net._fc(self.features(images, size))  # (B, 1000)
+        logits: torch.Tensor = self.net._fc(self.features(images, size))  # (B, 1000)
+        return logits
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:

@@ -41,7 +41,8 @@ def match_colour(
     gain = b.std(0) / np.maximum(a.std(0), 1e-3)
     gain = np.clip(gain, 1.0 / max_gain, max_gain)
     out = (d - a.mean(0)) * gain + b.mean(0)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    matched: np.ndarray = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return matched
 
 
 def fill_smooth(values: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -49,15 +50,15 @@ def fill_smooth(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     of them everywhere else (push-pull: average down a pyramid until every cell has a known
     pixel, then fill each level's holes from the level below). Unknown pixels far from known ones
     get a wide average, pixels next to them nearly their value: a membrane, in O(H W)."""
-    w = known.astype(np.float32)
-    v = values.astype(np.float32) * w[..., None]
+    w: np.ndarray = known.astype(np.float32)
+    v: np.ndarray = values.astype(np.float32) * w[..., None]
     pyramid = [(v, w)]
     while (w <= 0).any() and min(w.shape) > 1:
         size = ((w.shape[1] + 1) // 2, (w.shape[0] + 1) // 2)
         v = cv2.resize(v, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
         w = cv2.resize(w, size, interpolation=cv2.INTER_AREA)
         pyramid.append((v, w))
-    est = None
+    est: np.ndarray | None = None
     for v, w in reversed(pyramid):
         own = v / np.maximum(w, 1e-6)[..., None]
         if est is None:
@@ -69,6 +70,7 @@ def fill_smooth(values: np.ndarray, known: np.ndarray) -> np.ndarray:
         # estimate, so holes are filled from ever wider rings without a seam between levels.
         trust = np.clip(w * 2.0, 0.0, 1.0)[..., None]
         est = trust * own + (1.0 - trust) * up
+    assert est is not None  # the pyramid has at least its first level
     return est
 
 
@@ -84,4 +86,5 @@ def harmonize(decoded: np.ndarray, reference: np.ndarray, known: np.ndarray) -> 
         return matched
     m = matched.astype(np.float32)
     residual = fill_smooth(reference.astype(np.float32) - m, known)
-    return np.clip(m + residual + 0.5, 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(m + residual + 0.5, 0, 255).astype(np.uint8)
+    return out

@@ -25,11 +25,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+if TYPE_CHECKING:
+    from models.classifier import Classifier
 
 PHOTO_DOMAINS = ("scene", "animal", "monument", "object")
 TEXTURE_DOMAINS = ("surface", "terrain", "sky", "aerial")
@@ -152,7 +156,7 @@ class CropBank:
     groups: torch.Tensor  # (N,) long index of the source image's group (split key)
     labels: torch.Tensor | None = None  # (N,) long ImageNet class ids
     label_probs: torch.Tensor | None = None  # (N,) float, the classifier's top-1 probability
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -162,7 +166,9 @@ class CropBank:
         return self.images.shape[-1]
 
     def to(self, device: str | torch.device) -> CropBank:
-        mv = lambda t: None if t is None else t.to(device)  # noqa: E731
+        def mv(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
         return CropBank(
             self.images.to(device),
             self.domains.to(device),
@@ -233,7 +239,8 @@ def cut_crops(
                     continue
                 crop = Image.fromarray(rgb[y : y + side, x : x + side])
                 if side != crop_size:
-                    crop = crop.resize((crop_size, crop_size), Image.BICUBIC, reducing_gap=3.0)
+                    crop = crop.resize((crop_size, crop_size), Image.Resampling.BICUBIC,
+                                       reducing_gap=3.0)
                 arr = np.asarray(crop)
                 if arr.std() < min_std:
                     continue
@@ -252,7 +259,9 @@ def cut_crops(
 
 
 @torch.no_grad()
-def pseudo_label(bank: CropBank, classifier, out_size: int, batch_size: int = 64) -> None:
+def pseudo_label(
+    bank: CropBank, classifier: Classifier, out_size: int, batch_size: int = 64
+) -> None:
     """Fill `bank.labels` with the classifier's top-1 ImageNet class of each crop's centre
     `out_size` square (what the model sees without augmentation)."""
     dev = next(classifier.parameters()).device
@@ -281,18 +290,19 @@ def save_bank(bank: CropBank, path: str | Path, quality: int = 90) -> None:
         )
         blobs.append(np.frombuffer(buf.getvalue(), np.uint8))
     offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "jpeg": np.concatenate(blobs),
         "offsets": offsets,
-        "size": np.int64(bank.size),
+        "size": np.array(bank.size, dtype=np.int64),
         "domains": bank.domains.numpy(),
         "groups": bank.groups.numpy(),
     }
     if bank.labels is not None:
         arrays["labels"] = bank.labels.numpy()
+    if bank.label_probs is not None:
         arrays["label_probs"] = bank.label_probs.numpy()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
+    np.savez(path, **arrays)  # type: ignore[arg-type]  # the stub types **kwds as allow_pickle
 
 
 def load_bank(path: str | Path) -> CropBank:
@@ -346,7 +356,7 @@ def augment(
     theta = torch.zeros(b, 2, 3, device=dev)
     theta[:, 0, 0], theta[:, 0, 2] = sx, cx
     theta[:, 1, 1], theta[:, 1, 2] = side, cy
-    grid = F.affine_grid(theta, (b, 3, out_size, out_size), align_corners=False)
+    grid = F.affine_grid(theta, [b, 3, out_size, out_size], align_corners=False)
     x = images.float() / 255
     # Area-like prefilter: the region is shrunk by up to S / out_size; a bilinear sample of a
     # pre-blurred image avoids aliasing without a per-sample resize.

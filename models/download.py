@@ -49,33 +49,51 @@ def fetch(
     headers = {"Range": f"bytes={have}-"} if have else {}
     try:
         with requests.get(url, headers=headers, stream=True, timeout=timeout) as r:
-            if r.status_code == 416 and have:  # the part is already complete
-                pass
-            else:
-                r.raise_for_status()
-                if have and r.status_code != 206:  # the server ignored Range: start over
-                    have = 0
-                total = int(r.headers.get("Content-Length", 0)) + have or None
-                with (
-                    part.open("ab" if have else "wb") as f,
-                    tqdm(
-                        total=total,
-                        initial=have,
-                        unit="B",
-                        unit_scale=True,
-                        desc=dest.name,
-                        disable=not progress,
-                    ) as bar,
-                ):
-                    for chunk in r.iter_content(CHUNK):
-                        f.write(chunk)
-                        bar.update(len(chunk))
-                        if on_chunk:
-                            on_chunk(len(chunk))
+            if not (r.status_code == 416 and have):  # 416: the part is already complete
+                _write(r, part, have, dest.name, progress, on_chunk)
     except requests.RequestException as e:
         raise DownloadError(
             f"download of {url} stopped ({e}); run the same command again to resume"
         ) from e
+    _verify(part, dest, size, sha256)
+    part.replace(dest)
+    return dest
+
+
+def _write(
+    r: requests.Response,
+    part: Path,
+    have: int,
+    name: str,
+    progress: bool,
+    on_chunk: Callable[[int], None] | None,
+) -> None:
+    """Append the response to `part` (or start it over when the server ignored Range)."""
+    r.raise_for_status()
+    if have and r.status_code != 206:  # the server ignored Range: start over
+        have = 0
+    total = int(r.headers.get("Content-Length", 0)) + have or None
+    with (
+        part.open("ab" if have else "wb") as f,
+        tqdm(
+            total=total,
+            initial=have,
+            unit="B",
+            unit_scale=True,
+            desc=name,
+            disable=not progress,
+        ) as bar,
+    ):
+        for chunk in r.iter_content(CHUNK):
+            f.write(chunk)
+            bar.update(len(chunk))
+            if on_chunk:
+                on_chunk(len(chunk))
+
+
+def _verify(part: Path, dest: Path, size: int | None, sha256: str | None) -> None:
+    """Raise DownloadError unless `part` has `size` bytes and the digest `sha256`; a part that
+    can never become right (too long, wrong digest) is deleted so the next try starts clean."""
     got = part.stat().st_size
     if size is not None and got != size:
         if got > size:
@@ -88,5 +106,3 @@ def fetch(
             f"{dest.name}: SHA-256 mismatch (got {digest[:16]}..., expected {sha256[:16]}...); "
             "the file was deleted"
         )
-    part.replace(dest)
-    return dest

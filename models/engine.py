@@ -13,12 +13,17 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from models import sampler
 from models.maskgit import MaskGIT
+from models.tokenizer import with_memory_format
+
+if TYPE_CHECKING:
+    from models.classifier import Classifier
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ class Engine:
             for part in (model.transformer, model.tokenizer.encoder, model.tokenizer.decoder):
                 part.to(torch.bfloat16)
         # Convolutions on NHWC are markedly faster with oneDNN (and cuDNN).
-        model.tokenizer.to(memory_format=torch.channels_last)
+        with_memory_format(model.tokenizer, torch.channels_last)
         self._encoded: tuple[bytes, torch.Tensor] | None = None
         # How many candidates get a decoded preview at intermediate steps (None: all). A
         # 256 px VQGAN decode costs ~270 ms on a 2-core CPU, more than a transformer step, so
@@ -134,7 +139,7 @@ class Engine:
     def tokens_per_side(self) -> int:
         return self.config.tokens_per_side
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
         if not self.bf16:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
@@ -228,7 +233,7 @@ class Engine:
         def logits_fn(ids: torch.Tensor) -> torch.Tensor:
             seq = torch.cat([class_tokens[:, None], ids], 1)  # (B, 1+N)
             with self._autocast():
-                logits = self.model.transformer(seq)
+                logits: torch.Tensor = self.model.transformer(seq)
             return logits[:, 1:, :k]  # image positions, codebook ids only
 
         return logits_fn
@@ -300,11 +305,8 @@ class Engine:
         n0: int | None,
         region_mask: np.ndarray | None = None,
     ) -> Iterator[list[Step]]:
-        if class_id is None:
-            first = image if image is None or image.ndim == 3 else image[0]
-            class_id = self.auto_class(first, token_mask) if first is not None else 0
         cfg = self.config.transformer
-        cls = torch.full((candidates,), cfg.class_token(class_id), device=self.device)
+        cls = self._class_tokens(image, token_mask, class_id, candidates)
         t = self.tokens_per_side
         ids = torch.as_tensor(tokens, device=self.device).long().reshape(-1, t * t)
         if ids.shape[0] not in (1, candidates):
@@ -320,15 +322,7 @@ class Engine:
         if params.remask < 1 and n0 is None and image is not None and bool(mask.any()):
             ids, start_step = self._exemplar_start(ids, guess, mask, logits_fn, params, gen)
             n0 = int(mask.sum())
-        prior_fn = None
-        if params.prior > 0:
-            source = ~torch.as_tensor(region_mask, device=self.device).flatten()[None]
-            codebook = self.model.tokenizer.quantizer.codebook.detach()
-
-            def prior_fn(cur: torch.Tensor) -> torch.Tensor:
-                return sampler.exemplar_prior(cur, cur != cfg.mask_token_id,
-                                              source.expand_as(cur), codebook, t)
-
+        prior_fn = self._prior_fn(region_mask) if params.prior > 0 else None
         for s in sampler.decode(
             ids,
             logits_fn,
@@ -344,27 +338,60 @@ class Engine:
             prior_fn=prior_fn,
             prior_weight=params.prior,
         ):
-            grid = s.tokens.view(-1, t, t)
-            last = s.step == s.total - 1
-            live = grid if last or self.live_previews is None else grid[: self.live_previews]
-            if region is None or last:
-                previews = self._decode(live)
-            else:
-                previews = self._decode_region(live, region, image)
-            if len(previews) < candidates:
-                previews = np.concatenate([previews, self._unchanged(image, candidates)[
-                    len(previews):]])
-            yield [
-                Step(
-                    s.step,
-                    s.total,
-                    s.tokens[b].view(t, t).cpu().numpy(),
-                    s.masked[b].view(t, t).cpu().numpy(),
-                    previews[b],
-                    s.confidence[b].view(t, t).float().cpu().numpy(),
-                )
-                for b in range(candidates)
-            ]
+            yield self._steps(s, image, region, candidates)
+
+    def _class_tokens(
+        self, image: np.ndarray | None, token_mask: np.ndarray, class_id: int | None,
+        candidates: int,
+    ) -> torch.Tensor:
+        """(B,) class token ids; `class_id` None: the automatic class of the (first) image."""
+        if class_id is None:
+            first = image if image is None or image.ndim == 3 else image[0]
+            class_id = self.auto_class(first, token_mask) if first is not None else 0
+        token = self.config.transformer.class_token(class_id)
+        return torch.full((candidates,), token, device=self.device)
+
+    def _prior_fn(self, region_mask: np.ndarray) -> sampler.PriorFn:
+        """The exemplar token prior over the tokens outside `region_mask`."""
+        mask_id, t = self.config.transformer.mask_token_id, self.tokens_per_side
+        source = ~torch.as_tensor(region_mask, device=self.device).flatten()[None]
+        codebook = self.model.tokenizer.quantizer.codebook.detach()
+
+        def prior_fn(cur: torch.Tensor) -> torch.Tensor:
+            return sampler.exemplar_prior(cur, cur != mask_id, source.expand_as(cur), codebook, t)
+
+        return prior_fn
+
+    def _steps(
+        self,
+        s: sampler.DecodeStep,
+        image: np.ndarray | None,
+        region: tuple[slice, slice, slice, slice] | None,
+        candidates: int,
+    ) -> list[Step]:
+        """One decoding step as numpy Steps, with the previews this step gets."""
+        t = self.tokens_per_side
+        grid = s.tokens.view(-1, t, t)
+        last = s.step == s.total - 1
+        live = grid if last or self.live_previews is None else grid[: self.live_previews]
+        if region is None or last or image is None:
+            previews = self._decode(live)
+        else:
+            previews = self._decode_region(live, region, image)
+        if len(previews) < candidates:
+            previews = np.concatenate([previews, self._unchanged(image, candidates)[
+                len(previews):]])
+        return [
+            Step(
+                s.step,
+                s.total,
+                s.tokens[b].view(t, t).cpu().numpy(),
+                s.masked[b].view(t, t).cpu().numpy(),
+                previews[b],
+                s.confidence[b].view(t, t).float().cpu().numpy(),
+            )
+            for b in range(candidates)
+        ]
 
     def _exemplar_start(
         self,
@@ -445,12 +472,18 @@ class Engine:
             pix = np.kron(token_mask, np.ones((f, f), bool))
             x[pix] = 0.5
         clf = _classifier(str(self.device))
-        probs = clf.predict(torch.from_numpy(x).permute(2, 0, 1)[None].to(self.device))
-        return int(probs[0].argmax())
+        probs = clf.predict(torch.from_numpy(x).permute(2, 0, 1)[None].to(self.device))[0]
+        trained = self.model.trained_classes
+        if trained is None:
+            return int(probs.argmax())
+        # A class the transformer never saw conditions it on an untrained embedding: the most
+        # likely class among those it was trained on instead.
+        ids = torch.tensor(trained, device=probs.device)
+        return int(ids[probs[ids].argmax()])
 
 
 @functools.cache
-def _classifier(device: str):
+def _classifier(device: str) -> Classifier:
     from models.classifier import load_classifier
 
     return load_classifier(torch.device(device))

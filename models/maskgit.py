@@ -6,6 +6,7 @@ Chang et al., "MaskGIT: Masked Generative Image Transformer", CVPR 2022.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
@@ -38,7 +39,7 @@ class MaskGITConfig:
     def tokens_per_side(self) -> int:
         return self.tokenizer.tokens_per_side
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "tokenizer": self.tokenizer.to_dict(),
@@ -46,7 +47,7 @@ class MaskGITConfig:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> MaskGITConfig:
+    def from_dict(cls, d: dict[str, Any]) -> MaskGITConfig:
         return cls(
             name=d["name"],
             tokenizer=TokenizerConfig.from_dict(d["tokenizer"]),
@@ -60,6 +61,9 @@ class MaskGIT(nn.Module):
         self.config = config
         self.tokenizer = VQGAN(config.tokenizer)
         self.transformer = Transformer(config.transformer)
+        # The ImageNet classes the transformer was trained on, when its file records them (None:
+        # unknown, e.g. the official models, trained on all 1000).
+        self.trained_classes: tuple[int, ...] | None = None
 
 
 def preset(name: str) -> MaskGITConfig:

@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -119,10 +120,11 @@ def digests_file() -> Path:
     return cache_dir() / "digests.json"
 
 
-def recorded_digest(filename: str) -> dict | None:
+def recorded_digest(filename: str) -> dict[str, Any] | None:
     """{'size': int, 'sha256': str} recorded after the first verified download, if any."""
     try:
-        return json.loads(digests_file().read_text()).get(filename)
+        digest: dict[str, Any] | None = json.loads(digests_file().read_text()).get(filename)
+        return digest
     except (OSError, ValueError):
         return None
 

@@ -172,39 +172,19 @@ def decode(
     if n0 is None:
         n0 = (cur == mask_id).sum(-1)
     n0 = n0.reshape(-1, 1).expand(cur.shape[0], 1)  # (B, 1) tokens to generate, per row
-    if order == "halton":
-        side = math.isqrt(cur.shape[1])
-        if side * side != cur.shape[1]:
-            raise ValueError(f"halton order needs a square token grid, got {cur.shape[1]}")
-        # Later in the sequence = less "confident": those are masked again first.
-        halton = -halton_rank(side).to(device=device, dtype=torch.float32)[None]
+    # Later in the sequence = less "confident": those are masked again first.
+    halton = -_halton(cur.shape[1], device)[None] if order == "halton" else None
     for step in range(start_step, steps):
         unknown = cur == mask_id  # (B, N)
-        logits = logits_fn(cur).float()  # (B, N, K)
-        if temperature != 1.0:
-            logits = logits / max(temperature, 1e-4)
-        probs = torch.softmax(logits, -1)
-        if prior_fn is not None and prior_weight > 0:
-            probs = (1 - prior_weight) * probs + prior_weight * prior_fn(cur)
-            logits = torch.log(probs.clamp_min(1e-30))
-        # Gumbel-max is an exact categorical draw and takes our explicit generator.
-        sampled = (logits + gumbel(tuple(logits.shape), generator, device)).argmax(-1)
-        sampled = torch.where(unknown, sampled, cur)
-        conf = probs.gather(-1, sampled.clamp(max=logits.shape[-1] - 1)[..., None])[..., 0]
+        sampled, conf = _draw(cur, unknown, logits_fn, generator, temperature, prior_fn,
+                              prior_weight)
         ratio = (step + 1) / steps
         if step == steps - 1:
             remask = torch.zeros_like(unknown)
         else:
-            mask_len = torch.tensor(
-                [math.floor(int(n) * mask_ratio(ratio, schedule, int(n))) for n in n0[:, 0]],
-                device=device,
-            )[:, None]
-            mask_len = torch.maximum(
-                torch.ones_like(mask_len),
-                torch.minimum(unknown.sum(-1, keepdim=True) - 1, mask_len),
-            )
+            mask_len = _mask_len(n0, unknown, ratio, schedule)
             # Known tokens get +inf so they are never picked; the Gumbel term anneals to zero.
-            if order == "halton":
+            if halton is not None:
                 score = torch.where(unknown, halton, torch.inf)
             else:
                 score = torch.where(unknown, torch.log(conf.clamp_min(1e-30)), torch.inf)
@@ -215,3 +195,48 @@ def decode(
             remask = (score < cutoff) & unknown
         cur = torch.where(remask, torch.full_like(sampled, mask_id), sampled)
         yield DecodeStep(step, steps, sampled, remask, conf)
+
+
+def _halton(n: int, device: torch.device) -> torch.Tensor:
+    """(N,) float32 Halton rank of each position of a square grid of N tokens."""
+    side = math.isqrt(n)
+    if side * side != n:
+        raise ValueError(f"halton order needs a square token grid, got {n}")
+    return halton_rank(side).to(device=device, dtype=torch.float32)
+
+
+def _draw(
+    cur: torch.Tensor,
+    unknown: torch.Tensor,
+    logits_fn: LogitsFn,
+    generator: torch.Generator,
+    temperature: float,
+    prior_fn: PriorFn | None,
+    prior_weight: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(every position sampled (B, N), its probability (B, N)); known positions keep theirs."""
+    logits = logits_fn(cur).float()  # (B, N, K)
+    if temperature != 1.0:
+        logits = logits / max(temperature, 1e-4)
+    probs = torch.softmax(logits, -1)
+    if prior_fn is not None and prior_weight > 0:
+        probs = (1 - prior_weight) * probs + prior_weight * prior_fn(cur)
+        logits = torch.log(probs.clamp_min(1e-30))
+    # Gumbel-max is an exact categorical draw and takes our explicit generator.
+    sampled = (logits + gumbel(tuple(logits.shape), generator, cur.device)).argmax(-1)
+    sampled = torch.where(unknown, sampled, cur)
+    conf = probs.gather(-1, sampled.clamp(max=logits.shape[-1] - 1)[..., None])[..., 0]
+    return sampled, conf
+
+
+def _mask_len(n0: torch.Tensor, unknown: torch.Tensor, ratio: float, schedule: str) -> torch.Tensor:
+    """(B, 1) how many tokens go back to the mask: floor(n0 * schedule(ratio)), clamped to
+    [1, unknown - 1] so every step decides at least one token and keeps one for the next."""
+    mask_len = torch.tensor(
+        [math.floor(int(n) * mask_ratio(ratio, schedule, int(n))) for n in n0[:, 0]],
+        device=unknown.device,
+    )[:, None]
+    return torch.maximum(
+        torch.ones_like(mask_len),
+        torch.minimum(unknown.sum(-1, keepdim=True) - 1, mask_len),
+    )

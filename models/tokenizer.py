@@ -9,6 +9,7 @@ NCHW floats in [0, 1]; tokens are (B, h, w) codebook ids with h = H / 2**(levels
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -37,19 +38,19 @@ class TokenizerConfig:
     @property
     def downsample(self) -> int:
         """Pixels per token side (f)."""
-        return 2 ** (len(self.channel_multipliers) - 1)
+        return int(2 ** (len(self.channel_multipliers) - 1))
 
     @property
     def tokens_per_side(self) -> int:
         return self.image_size // self.downsample
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["channel_multipliers"] = list(self.channel_multipliers)
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> TokenizerConfig:
+    def from_dict(cls, d: dict[str, Any]) -> TokenizerConfig:
         d = dict(d)
         d["channel_multipliers"] = tuple(d["channel_multipliers"])
         return cls(**d)
@@ -72,10 +73,11 @@ class ResBlock(nn.Module):
         self.shortcut = nn.Conv2d(out_ch, out_ch, 1, bias=False) if in_ch != out_ch else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
+        h: torch.Tensor = self.conv1(F.silu(self.norm1(x)))
         h = self.conv2(F.silu(self.norm2(h)))
         if self.shortcut is not None:
-            return h + self.shortcut(h)
+            s: torch.Tensor = self.shortcut(h)
+            return h + s
         return h + x
 
 
@@ -99,7 +101,8 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(self.conv_in(x))
-        return self.conv_out(F.silu(self.norm_out(h)))  # (B, D, h, w)
+        z: torch.Tensor = self.conv_out(F.silu(self.norm_out(h)))  # (B, D, h, w)
+        return z
 
 
 class Decoder(nn.Module):
@@ -122,7 +125,8 @@ class Decoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.blocks(self.conv_in(z))
-        return self.conv_out(F.silu(self.norm_out(h)))  # (B, 3, H, W)
+        x: torch.Tensor = self.conv_out(F.silu(self.norm_out(h)))  # (B, 3, H, W)
+        return x
 
 
 class VectorQuantizer(nn.Module):
@@ -159,7 +163,8 @@ class VQGAN(nn.Module):
     @torch.no_grad()
     def decode_from_indices(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, h, w) token ids -> (B, 3, h*f, w*f) images (not clipped, like the original)."""
-        return self.decoder(self.quantizer.lookup(ids))
+        x: torch.Tensor = self.decoder(self.quantizer.lookup(ids))
+        return x
 
 
 PRESETS: dict[str, TokenizerConfig] = {
@@ -187,3 +192,12 @@ PRESETS: dict[str, TokenizerConfig] = {
         image_size=32,
     ),
 }
+
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def with_memory_format(module: M, memory_format: torch.memory_format) -> M:
+    """`module.to(memory_format=...)` in place (NHWC convolutions are faster with oneDNN and
+    cuDNN); torch's type stubs of Module.to leave the keyword out."""
+    return module.to(memory_format=memory_format)  # type: ignore[call-overload,no-any-return]

@@ -9,6 +9,7 @@ mask token (the last id, which is where the official code's -1 lands after Flax'
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -43,11 +44,11 @@ class TransformerConfig:
             raise ValueError(f"class id {class_id} outside 0..{self.num_classes - 1}")
         return self.codebook_size + class_id
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> TransformerConfig:
+    def from_dict(cls, d: dict[str, Any]) -> TransformerConfig:
         return cls(**d)
 
 
@@ -90,7 +91,8 @@ class Layer(nn.Module):
         q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, d // self.num_heads).unbind(2)
         a = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))  # (B, heads, N, dh)
         x = self.attn_ln(x + self.attn_out(a.transpose(1, 2).reshape(b, n, d)))
-        return self.mlp_ln(x + self.mlp_out(gelu(self.mlp_in(x))))
+        out: torch.Tensor = self.mlp_ln(x + self.mlp_out(gelu(self.mlp_in(x))))
+        return out
 
 
 class Transformer(nn.Module):
@@ -124,7 +126,8 @@ class Transformer(nn.Module):
             x = layer(x)
         x = self.head_ln(gelu(self.head_dense(x)))
         # Tied output projection: logits are similarities to the input embeddings.
-        return x @ self.word_embeddings.weight.t() + self.head_bias
+        logits: torch.Tensor = x @ self.word_embeddings.weight.t() + self.head_bias
+        return logits
 
 
 PRESETS: dict[str, TransformerConfig] = {

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.checkpoint import load_official
+from models.checkpoint import CheckpointError, load_official, read_flax_msgpack, write_flax_msgpack
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "official-small"
 
@@ -39,7 +39,9 @@ def test_tokenizer_indices_match_exactly(official):
 def test_tokenizer_decode_matches(official):
     model, e = official
     decoded = model.tokenizer.decode_from_indices(torch.from_numpy(e["indices"]).long())
-    assert np.abs(decoded.permute(0, 2, 3, 1).numpy() - e["decoded"]).max() <= 1e-3
+    # Measured 4.8e-5 to 7.3e-5 (1 or 2 threads) on pixels up to 5.9: float32 convolutions summed
+    # in another order than XLA's.
+    assert np.abs(decoded.permute(0, 2, 3, 1).numpy() - e["decoded"]).max() <= 2e-4
 
 
 def test_transformer_logits_match(official):
@@ -50,4 +52,25 @@ def test_transformer_logits_match(official):
     with torch.no_grad():
         logits = model.transformer(tokens)
     assert logits.shape == e["logits"].shape
-    assert np.abs(logits.numpy() - e["logits"]).max() <= 1e-3
+    # Measured 1.9e-6 on logits up to 3.8 (a few float32 ulps).
+    assert np.abs(logits.numpy() - e["logits"]).max() <= 5e-6
+
+
+@pytest.mark.parametrize(
+    ("file", "key"),
+    [
+        ("tokenizer_checkpoint", "quantizer/ema_cluster_size"),
+        ("maskgit_checkpoint", "TransformerLayer_1/Attention_0/self_attention/rotary/kernel"),
+    ],
+)
+def test_a_parameter_the_loader_does_not_map_is_an_error(tmp_path, file, key):
+    # A checkpoint with more than the official layout (here one extra array) must not load with
+    # that array silently dropped.
+    for name in ("tokenizer_checkpoint", "maskgit_checkpoint"):
+        flat = read_flax_msgpack(FIXTURE / name)
+        if name == file:
+            flat[key] = np.zeros((4, 4), np.float32)
+        write_flax_msgpack(flat, tmp_path / name)
+    with pytest.raises(CheckpointError, match="does not map") as err:
+        load_official(tmp_path / "tokenizer_checkpoint", tmp_path / "maskgit_checkpoint")
+    assert key in str(err.value) and file in str(err.value)

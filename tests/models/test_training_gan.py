@@ -1,4 +1,5 @@
-"""A few steps of the decoder's adversarial fine-tuning on the 'tiny' preset (models/train_gan.py):
+"""A few steps of the decoder's adversarial fine-tuning on the 'tiny' preset
+(models/training/decoder_gan.py):
 it trains, resumes exactly, and never touches the encoder or the codebook."""
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 from models import data as D
-from models import train_gan
 from models.checkpoint import load, save
 from models.maskgit import MaskGIT, preset
+from models.training import cli, decoder_gan
 
 
 @pytest.fixture(scope="module")
@@ -32,18 +33,19 @@ def files(tmp_path_factory):
     return d
 
 
-def _cfg(files) -> train_gan.GanConfig:
+def _cfg(files) -> decoder_gan.GanConfig:
     # No perceptual network (keeps the test fast); the discriminator reaches the decoder from
     # step 1, so the adaptive weight is exercised.
-    return train_gan.GanConfig(model=str(files / "tiny.safetensors"), batch_size=2,
-                               disc_start=1, disc_channels=8, disc_layers=2,
-                               perceptual_weight=0.0, ckpt_minutes=1e9, val_crops=0,
-                               warmup_steps=1)
+    return decoder_gan.GanConfig(model=str(files / "tiny.safetensors"), batch_size=2,
+                                 disc_start=1, disc_channels=8, disc_layers=2,
+                                 perceptual_weight=0.0, ckpt_minutes=1e9, val_crops=0,
+                                 warmup_steps=1)
 
 
 def _run(files, out, steps):
-    return train_gan.run(_cfg(files), str(files / "train.npz"), str(files / "val.npz"), out,
-                         steps=steps, minutes=None)
+    decoder_gan.run(_cfg(files), str(files / "train.npz"), str(files / "val.npz"), out,
+                    steps=steps, minutes=None)
+    return 0
 
 
 def _log(out):
@@ -58,8 +60,8 @@ def test_trains_resumes_exactly_and_keeps_the_tokens(files, tmp_path):
     assert any(r.get("resumed") and r["step"] == 2 for r in _log(split))
     assert [r["checkpoint"] for r in _log(split) if "checkpoint" in r] == [0, 2, 4]
     assert (split / "samples" / "000004.png").is_file()
-    a = load_file(str(straight / train_gan.CKPT_NAME))
-    b = load_file(str(split / train_gan.CKPT_NAME))
+    a = load_file(str(straight / decoder_gan.CKPT_NAME))
+    b = load_file(str(split / decoder_gan.CKPT_NAME))
     assert a.keys() == b.keys()
     for k in a:  # interrupted and resumed == run straight through, bit for bit
         assert torch.equal(a[k], b[k]), k
@@ -67,8 +69,9 @@ def test_trains_resumes_exactly_and_keeps_the_tokens(files, tmp_path):
     # Export: only the decoder changes; every other tensor (the encoder, the codebook, the
     # transformer) is byte-identical and the config is the same.
     exported = tmp_path / "tuned.safetensors"
-    train_gan.main(["--model", str(files / "tiny.safetensors"), "--export",
-                    str(split / "snapshots" / "decoder-000004.safetensors"), str(exported)])
+    assert cli.main(["decoder", "--model", str(files / "tiny.safetensors"), "--export",
+                     str(split / "snapshots" / "decoder-000004.safetensors"),
+                     str(exported)]) == 0
     before = load_file(str(files / "tiny.safetensors"))
     after = load_file(str(exported))
     assert before.keys() == after.keys()
@@ -86,7 +89,7 @@ def test_a_step_leaves_encoder_and_codebook_untouched(files):
     tok = model.tokenizer.float()
     frozen = {k: v.clone() for k, v in tok.state_dict().items() if not k.startswith("decoder.")}
     dec = {k: v.clone() for k, v in tok.decoder.state_dict().items()}
-    trainer = train_gan.Trainer(_cfg(files), D.load_bank(files / "train.npz"), tok, None)
+    trainer = decoder_gan.Trainer(_cfg(files), D.load_bank(files / "train.npz"), tok, None)
     for _ in range(2):
         parts = trainer.train_step()
     assert parts["lam"] > 0  # the adversarial term reached the decoder
@@ -97,8 +100,8 @@ def test_a_step_leaves_encoder_and_codebook_untouched(files):
 
 
 def test_config_is_frozen_and_cli_covers_it():
-    cfg = train_gan.GanConfig()
+    cfg = decoder_gan.GanConfig()
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.lr = 1.0  # type: ignore[misc]
-    args = train_gan.build_parser().parse_args(["--data", "x.npz", "--lr", "3e-4", "--no-amp"])
+    args = cli.decoder_parser().parse_args(["--data", "x.npz", "--lr", "3e-4", "--no-amp"])
     assert args.lr == 3e-4 and args.amp is False and args.batch_size == cfg.batch_size

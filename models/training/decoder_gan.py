@@ -1,6 +1,6 @@
-"""Adversarial fine-tuning of a trained tokenizer's decoder (VQGAN: Esser et al., "Taming
-Transformers for High-Resolution Image Synthesis", CVPR 2021; the loss of taming-transformers'
-`VQLPIPSWithDiscriminator`).
+"""Adversarial fine-tuning of a trained tokenizer's decoder (`train decoder`). VQGAN: Esser et
+al., "Taming Transformers for High-Resolution Image Synthesis", CVPR 2021; the loss of
+taming-transformers' `VQLPIPSWithDiscriminator`.
 
 Only the decoder learns. The encoder and the codebook are frozen (and run in float32, as at
 inference), so every image keeps its token ids: the transformer trained on those ids, and every
@@ -8,7 +8,7 @@ saved project, stay valid with the new decoder. The objective:
 
     rec  = l1 |x - x'| + l2 (x - x')^2 + p * perceptual(x, x')      (perceptual: EfficientNet-Lite0
                                                                      features, LPIPS-style, as in
-                                                                     models/train.py)
+                                                                     the tokenizer loop)
     gen  = -D(x')                                                    (hinge generator loss)
     loss = rec + w * lambda * gen,  lambda = ||d rec / d W|| / (||d gen / d W|| + 1e-4)
 
@@ -27,27 +27,26 @@ time. EfficientNet-Lite2 is never used here: it is the judge of the selection.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from models import data as D
 from models.checkpoint import load as load_model
-from models.classifier import load_classifier, perceptual_distance
+from models.classifier import Classifier, load_classifier, perceptual_distance
+from models.maskgit import MaskGITConfig
 from models.tokenizer import VQGAN
+from models.training.checkpoint import restore_state, save_state
+from models.training.data import save_grid, spread
 
-CKPT_FORMAT = "maskgit-editor/train-decoder-1"
 CKPT_NAME = "decoder-gan.ckpt.safetensors"
 
 
@@ -86,7 +85,7 @@ class GanConfig:
     log_seconds: float = 60.0  # wall-clock between log lines
     val_crops: int = 32  # validation crops evaluated at each checkpoint (0: all)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
         return d
@@ -130,7 +129,8 @@ class PatchDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.luma:  # Rec. 601 luma
             x = (x * x.new_tensor([0.299, 0.587, 0.114])[:, None, None]).sum(1, keepdim=True)
-        return self.net(x * 2 - 1)  # (B, 1, h, w) logits
+        out: torch.Tensor = self.net(x * 2 - 1)  # (B, 1, h, w) logits
+        return out
 
 
 def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -148,13 +148,13 @@ def quantized(tok: VQGAN, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def reconstruction_loss(
-    cfg: GanConfig, classifier, xr: torch.Tensor, x: torch.Tensor
-) -> tuple[torch.Tensor, dict]:
+    cfg: GanConfig, classifier: Classifier | None, xr: torch.Tensor, x: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     l1 = (xr - x).abs().mean()
     l2 = (xr - x).pow(2).mean()
     rec = cfg.l1_weight * l1 + cfg.l2_weight * l2
     perc = torch.zeros(())
-    if cfg.perceptual_weight > 0:
+    if cfg.perceptual_weight > 0 and classifier is not None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.amp):
             perc = perceptual_distance(classifier, xr, x, cfg.perceptual_size).mean()
         rec = rec + cfg.perceptual_weight * perc.float()
@@ -167,15 +167,23 @@ def adaptive_weight(
     """VQGAN's lambda: balance the two gradients at the decoder's last layer."""
     g_rec = torch.autograd.grad(rec, last, retain_graph=True)[0]
     g_gen = torch.autograd.grad(gen, last, retain_graph=True)[0]
-    lam = g_rec.norm() / (g_gen.norm() + 1e-4)
+    lam: torch.Tensor = g_rec.norm() / (g_gen.norm() + 1e-4)
     return lam.clamp(0, 1e4).detach() * cfg.disc_weight
 
 
 class Trainer:
     """The decoder, the discriminator, their optimizers and the data stream of one run."""
 
-    def __init__(self, cfg: GanConfig, train: D.CropBank, tok: VQGAN, classifier):
+    def __init__(
+        self,
+        cfg: GanConfig,
+        train: D.CropBank,
+        tok: VQGAN,
+        classifier: Classifier | None,
+        config: MaskGITConfig | None = None,
+    ):
         self.cfg = cfg
+        self.config = config  # of the model the decoder belongs to, recorded in checkpoints
         self.tok = tok
         self.classifier = classifier
         self.size = tok.config.image_size
@@ -192,16 +200,17 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0
 
-    def autocast(self):
+    def autocast(self) -> torch.autocast:
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.amp)
 
-    def train_step(self) -> dict[str, float]:
+    def _decoder_step(
+        self, x: torch.Tensor, zq: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One update of the decoder; (its reconstructions, the loss parts)."""
         cfg = self.cfg
-        x, _ = self.sampler.next()
-        zq, _ = quantized(self.tok, x)
         for g in self.opt_g.param_groups:
             g["lr"] = cfg.lr * min(1.0, (self.step + 1) / max(1, cfg.warmup_steps))
-        # Decoder step. D is frozen here so this backward does not fill D's gradients.
+        # D is frozen here so this backward does not fill D's gradients.
         self.disc.requires_grad_(False)
         with self.autocast():
             xr = self.decoder(zq)
@@ -216,9 +225,15 @@ class Trainer:
             lam = adaptive_weight(rec, gen, self.decoder.conv_out.weight, cfg)
             loss = rec + lam * gen
         self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         gnorm = torch.nn.utils.clip_grad_norm_(self.decoder.parameters(), cfg.clip)
         self.opt_g.step()
+        return xr, {**parts, "loss": loss, "gen": gen, "lam": lam, "grad_norm": gnorm}
+
+    def train_step(self) -> dict[str, float]:
+        x, _ = self.sampler.next()
+        zq, _ = quantized(self.tok, x)
+        xr, parts = self._decoder_step(x, zq)
         # Discriminator step: real crops against the reconstructions just made.
         self.disc.requires_grad_(True)
         with self.autocast():
@@ -226,69 +241,43 @@ class Trainer:
             fake = self.disc(xr.detach()).float()
         d_loss = hinge_d_loss(real, fake)
         self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
+        torch.autograd.backward(d_loss)
         self.opt_d.step()
         self.step += 1
         mse = (xr.detach().clamp(0, 1) - x).pow(2).mean((1, 2, 3))
-        out = {k: float(v.detach()) for k, v in parts.items()}
-        out.update(loss=float(loss.detach()), gen=float(gen.detach()), lam=float(lam),
-                   d_loss=float(d_loss.detach()), d_real=float(real.detach().mean()),
-                   d_fake=float(fake.detach().mean()), grad_norm=float(gnorm),
-                   psnr=float((-10 * torch.log10(mse.clamp_min(1e-10))).mean()))
-        return out
+        parts.update(d_loss=d_loss, d_real=real.mean(), d_fake=fake.mean(),
+                     psnr=(-10 * torch.log10(mse.clamp_min(1e-10))).mean())
+        order = ("l1", "l2", "perceptual", "loss", "gen", "lam", "d_loss", "d_real", "d_fake",
+                 "grad_norm", "psnr")
+        return {k: float(parts[k].detach()) for k in order}
 
     # ------------------------------------------------------------------------- checkpoints
 
-    def _parts(self) -> tuple[tuple[str, nn.Module, torch.optim.Optimizer], ...]:
-        return (("decoder", self.decoder, self.opt_g), ("disc", self.disc, self.opt_d))
+    def _parts(self) -> dict[str, tuple[nn.Module, torch.optim.Optimizer]]:
+        return {"tokenizer.decoder": (self.decoder, self.opt_g), "disc": (self.disc, self.opt_d)}
 
     def save(self, path: Path) -> None:
         """Both networks, both optimizers, step, time and the data generator, in one file."""
-        t: dict[str, torch.Tensor] = {}
-        for name, mod, opt in self._parts():
-            t.update({f"{name}.{k}": v.detach().float().contiguous()
-                      for k, v in mod.state_dict().items()})
-            names = {id(p): n for n, p in mod.named_parameters()}
-            for p, st in opt.state.items():
-                for k, v in st.items():
-                    t[f"opt_{name}.{names[id(p)]}.{k}"] = v.detach().float().contiguous()
-        t["generator"] = self.gen.get_state()
-        meta = {"format": CKPT_FORMAT, "config": json.dumps(self.cfg.to_dict()),
-                "state": json.dumps({"step": self.step, "elapsed": self.elapsed})}
-        tmp = path.with_suffix(".tmp")
-        save_file(t, str(tmp), metadata=meta)
-        os.replace(tmp, path)  # a crash mid-write never destroys the last good checkpoint
+        save_state(path, "decoder", self._parts(), {"step": self.step, "elapsed": self.elapsed},
+                   config=self.config, extra={"generator": self.gen.get_state()},
+                   run=self.cfg.to_dict())
 
     def restore(self, path: Path) -> None:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        if meta.get("format") != CKPT_FORMAT:
-            raise SystemExit(f"{path}: not a decoder fine-tuning checkpoint")
-        t = load_file(str(path))
-        for name, mod, opt in self._parts():
-            sd = mod.state_dict()
-            mod.load_state_dict({k: t[f"{name}.{k}"].to(v.dtype) for k, v in sd.items()})
-            for n, p in mod.named_parameters():
-                prefix = f"opt_{name}.{n}."
-                st = {k[len(prefix):]: v for k, v in t.items() if k.startswith(prefix)}
-                if st:
-                    opt.state[p] = st
-        self.gen.set_state(t["generator"])
-        state = json.loads(meta["state"])
+        state, extra = restore_state(path, self._parts())
+        self.gen.set_state(extra["generator"])
         self.step, self.elapsed = state["step"], state["elapsed"]
 
-
-def save_decoder(decoder: nn.Module, path: Path, meta: dict) -> None:
-    """float32 decoder-only weights ('tokenizer.decoder.' keys), for selection and export."""
-    t = {f"tokenizer.decoder.{k}": v.detach().float().contiguous()
-         for k, v in decoder.state_dict().items()}
-    save_file(t, str(path), metadata={k: json.dumps(v) for k, v in meta.items()})
+    def snapshot(self, path: Path) -> None:
+        """float32 decoder-only weights ('tokenizer.decoder.' keys), for selection and export."""
+        save_state(path, "decoder", {"tokenizer.decoder": (self.decoder, None)},
+                   {"step": self.step}, config=self.config,
+                   run={"base_model": self.cfg.model, **self.cfg.to_dict()})
 
 
 @torch.no_grad()
 def evaluate(
-    tok: VQGAN, decoder: nn.Module, classifier, images: torch.Tensor, amp: bool
-) -> tuple[dict, torch.Tensor]:
+    tok: VQGAN, decoder: nn.Module, classifier: Classifier | None, images: torch.Tensor, amp: bool
+) -> tuple[dict[str, float], torch.Tensor]:
     """(PSNR and Lite0 perceptual distance on central crops, the reconstructions)."""
     decoder.eval()
     ps, perc, recs = [], [], []
@@ -309,23 +298,42 @@ def evaluate(
     return metrics, torch.cat(recs)
 
 
-def save_grid(rows: list[torch.Tensor], path: Path) -> None:
-    from models.train import save_grid as grid
-
-    grid(rows, path)
-
-
 # ----------------------------------------------------------------------------- the job
 
 
-def run(cfg: GanConfig, data: str, val_data: str | None, out: Path, steps: int | None,
-        minutes: float | None, classifier_weights: str | None = None) -> int:
-    """Train until `steps` (total) or `minutes` (this invocation) run out; resumes from `out`."""
-    from tqdm import tqdm
+@dataclass
+class GanRun:
+    """One invocation of the job: the trainer and what its checkpoints compare against."""
 
+    cfg: GanConfig
+    out: Path
+    trainer: Trainer
+    start_decoder: dict[str, torch.Tensor]  # the decoder before any fine-tuning
+    val_x: torch.Tensor | None  # central validation crops
+
+    def checkpoint(self) -> None:
+        trainer, out = self.trainer, self.out
+        trainer.save(out / CKPT_NAME)
+        trainer.snapshot(out / "snapshots" / f"decoder-{trainer.step:06d}.safetensors")
+        rec: dict[str, Any] = {"checkpoint": trainer.step, "elapsed": round(trainer.elapsed, 1)}
+        if self.val_x is not None:
+            metrics, recs = evaluate(trainer.tok, trainer.decoder, trainer.classifier, self.val_x,
+                                     self.cfg.amp)
+            rec.update(metrics)
+            k = spread(len(self.val_x), 8)
+            before = {k2: v.clone() for k2, v in trainer.decoder.state_dict().items()}
+            trainer.decoder.load_state_dict(self.start_decoder)
+            with torch.no_grad():
+                base = trainer.decoder(quantized(trainer.tok, self.val_x[k])[0]).float()
+            trainer.decoder.load_state_dict(before)
+            save_grid([self.val_x[k], base, recs[k]], out / "samples" / f"{trainer.step:06d}.png")
+        _log(out, rec)
+
+
+def _start(cfg: GanConfig, data: str, val_data: str | None, out: Path,
+           classifier_weights: str | None) -> GanRun:
     torch.set_num_threads(cfg.threads)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "snapshots").mkdir(exist_ok=True)
+    (out / "snapshots").mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(exist_ok=True)
     model = load_model(cfg.model)
     tok = model.tokenizer.float()
@@ -335,41 +343,30 @@ def run(cfg: GanConfig, data: str, val_data: str | None, out: Path, steps: int |
     # The perceptual network: EfficientNet-Lite0 (never Lite2, the selection's judge).
     classifier = (load_classifier("cpu", classifier_weights)
                   if cfg.perceptual_weight > 0 else None)
-    trainer = Trainer(cfg, train, tok, classifier)
+    trainer = Trainer(cfg, train, tok, classifier, model.config)
     ckpt = out / CKPT_NAME
     if ckpt.is_file():
         trainer.restore(ckpt)
         _log(out, {"resumed": str(ckpt), "step": trainer.step, "elapsed": trainer.elapsed})
     else:
         _log(out, {"config": cfg.to_dict(), "data": data, "val_data": val_data})
-
     val_x = None
     if val is not None:
-        n = len(val) if not cfg.val_crops else min(cfg.val_crops, len(val))
-        sel = torch.linspace(0, len(val) - 1, n).long()  # spread over every domain
+        sel = spread(len(val), cfg.val_crops or len(val))  # spread over every domain
         val_x = D.center(val.images[sel], trainer.size)
         if trainer.step == 0:
             metrics, _ = evaluate(tok, tok.decoder, classifier, val_x, cfg.amp)
             _log(out, {"checkpoint": 0, **metrics})
+    return GanRun(cfg, out, trainer, start_decoder, val_x)
 
-    def checkpoint() -> None:
-        trainer.save(ckpt)
-        save_decoder(trainer.decoder, out / "snapshots" / f"decoder-{trainer.step:06d}.safetensors",
-                     {"step": trainer.step, "base_model": cfg.model, "config": cfg.to_dict()})
-        rec = {"checkpoint": trainer.step, "elapsed": round(trainer.elapsed, 1)}
-        if val_x is not None:
-            metrics, recs = evaluate(tok, trainer.decoder, classifier, val_x, cfg.amp)
-            rec.update(metrics)
-            k = torch.linspace(0, len(val_x) - 1, min(8, len(val_x))).long()
-            now = trainer.decoder.state_dict()
-            before = {k2: v.clone() for k2, v in now.items()}
-            trainer.decoder.load_state_dict(start_decoder)
-            with torch.no_grad():
-                base = trainer.decoder(quantized(tok, val_x[k])[0]).float()
-            trainer.decoder.load_state_dict(before)
-            save_grid([val_x[k], base, recs[k]], out / "samples" / f"{trainer.step:06d}.png")
-        _log(out, rec)
 
+def run(cfg: GanConfig, data: str, val_data: str | None, out: Path, steps: int | None,
+        minutes: float | None, classifier_weights: str | None = None) -> None:
+    """Train until `steps` (total) or `minutes` (this invocation) run out; resumes from `out`."""
+    from tqdm import tqdm
+
+    job = _start(cfg, data, val_data, out, classifier_weights)
+    trainer = job.trainer
     bar = tqdm(total=steps or None, initial=trainer.step, mininterval=30, desc="decoder",
                file=sys.stderr)
     t0 = time.monotonic()
@@ -378,19 +375,14 @@ def run(cfg: GanConfig, data: str, val_data: str | None, out: Path, steps: int |
     sums: dict[str, float] = {}
     n = 0
     trained = False
-    while True:
-        now = time.monotonic()
-        if steps is not None and trainer.step >= steps:
-            break
-        if minutes is not None and now - t0 >= minutes * 60:
-            break
-        parts = trainer.train_step()
+    while (steps is None or trainer.step < steps) and (
+            minutes is None or time.monotonic() - t0 < minutes * 60):
+        for k, v in trainer.train_step().items():
+            sums[k] = sums.get(k, 0.0) + v
+        n += 1
         trained = True
         trainer.elapsed = base_elapsed + time.monotonic() - t0
         bar.update(1)
-        for k, v in parts.items():
-            sums[k] = sums.get(k, 0.0) + v
-        n += 1
         now = time.monotonic()
         if now - t_log >= cfg.log_seconds:
             _log(out, {"step": trainer.step, "elapsed": round(trainer.elapsed, 1),
@@ -398,80 +390,14 @@ def run(cfg: GanConfig, data: str, val_data: str | None, out: Path, steps: int |
                        **{k: round(v / n, 5) for k, v in sums.items()}})
             sums, n, t_log = {}, 0, now
         if now - t_ckpt >= cfg.ckpt_minutes * 60:
-            checkpoint()
+            job.checkpoint()
             t_ckpt = time.monotonic()
     bar.close()
-    if trained:
-        checkpoint()
-    return 0
+    if trained:  # a run whose budget was already spent has nothing new to save
+        job.checkpoint()
 
 
-def _log(out: Path, record: dict) -> None:
+def _log(out: Path, record: dict[str, Any]) -> None:
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}
     with open(out / "log.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
-
-
-def export(model_path: str, decoder_path: str, out: str) -> None:
-    """`model_path` with its decoder replaced by `decoder_path`'s, in the same dtype and config.
-    Every other tensor is copied byte for byte."""
-    from models.checkpoint import read_config
-
-    with safe_open(model_path, framework="pt") as f:
-        meta = f.metadata() or {}
-        t = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
-    read_config(Path(model_path))  # a MaskGIT file of ours, or raise
-    new = load_file(decoder_path)
-    missing = [k for k in t if k.startswith("tokenizer.decoder.") and k not in new]
-    extra = [k for k in new if k not in t]
-    if missing or extra:
-        raise SystemExit(f"decoder keys do not match: missing {missing[:3]}, extra {extra[:3]}")
-    for k, v in new.items():
-        t[k] = v.to(t[k].dtype).contiguous()
-    save_file(t, out, metadata=meta)
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="maskgit-editor train decoder",
-                                     description=__doc__.split("\n")[0])
-    p.add_argument("--data", help="training crop bank (.npz from `train pack`)")
-    p.add_argument("--val-data", help="validation crop bank (.npz)")
-    p.add_argument("--out", default="runs/decoder-gan", help="checkpoint, snapshots, samples, log")
-    p.add_argument("--steps", type=int, help="total step budget (resumes included)")
-    p.add_argument("--minutes", type=float, help="wall-clock budget of this invocation")
-    p.add_argument("--classifier-weights",
-                   help="EfficientNet-Lite0 weights for the perceptual loss")
-    p.add_argument("--export", nargs=2, metavar=("DECODER", "OUT"),
-                   help="write --model with the decoder of this snapshot to OUT, and stop")
-    for f in dataclasses.fields(GanConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
-        elif f.name == "betas":
-            p.add_argument(flag, type=float, nargs=2, default=f.default)
-        else:
-            typ = {"int": int, "float": float, "str": str}[f.type]
-            p.add_argument(flag, type=typ, default=f.default)
-    return p
-
-
-def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
-    if args is None:
-        args = build_parser().parse_args(argv)
-    if args.export:
-        export(args.model, args.export[0], args.export[1])
-        return 0
-    if not args.data:
-        raise SystemExit("--data is required")
-    cfg = GanConfig(**{f.name: (tuple(getattr(args, f.name)) if f.name == "betas"
-                                else getattr(args, f.name))
-                       for f in dataclasses.fields(GanConfig)})
-    return run(cfg, args.data, args.val_data, Path(args.out), args.steps, args.minutes,
-               args.classifier_weights)
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,17 +1,22 @@
-"""A few training steps of the tokenizer and transformer on the 'tiny' preset (models/train.py)."""
+"""A few training steps of the tokenizer and transformer on the 'tiny' preset (models/training)."""
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from models import train
 from models.checkpoint import load
 from models.maskgit import preset
+from models.training import cli
+from models.training.checkpoint import read_weights
+from models.training.env import Budget, Env, TrainingError
+from models.training.transformer import mask_tokens, preview_decode
 
 pytest.importorskip("efficientnet_lite_pytorch")
 
@@ -41,7 +46,7 @@ def tokenizer_run(folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("tok")
     args = ["tokenizer", "--data", str(folder), "--out", str(out), "--steps", "3",
             "--restart-every", "2", "--perceptual-size", "64", *COMMON]
-    assert train.main(args) == 0
+    assert cli.main(args) == 0
     return out, args
 
 
@@ -58,13 +63,13 @@ def test_tokenizer_trains_with_finite_losses(tokenizer_run):
 def test_tokenizer_resumes_from_its_checkpoint(tokenizer_run):
     out, args = tokenizer_run
     args = [a if a != "3" else "5" for a in args]  # same run, longer step budget
-    assert train.main(args) == 0
+    assert cli.main(args) == 0
     log = _log(out)
     resumed = [r for r in log if "resumed" in r]
     assert resumed and resumed[-1]["step"] == 3
     assert [r for r in log if "checkpoint" in r][-1]["checkpoint"] == 5
     # Resuming once the budget is spent is a no-op, not a crash.
-    assert train.main(args) == 0
+    assert cli.main(args) == 0
     assert [r for r in _log(out) if "checkpoint" in r][-1]["checkpoint"] == 5
 
 
@@ -75,7 +80,7 @@ def test_transformer_trains_and_exports(tokenizer_run, folder, tmp_path):
     full = tmp_path / "full.safetensors"
     args = ["transformer", "--data", str(folder), "--tokenizer", ckpt, "--out", str(out),
             "--steps", "2", "--shard-mb", "0.2", "--export", str(full), *COMMON]
-    assert train.main(args) == 0
+    assert cli.main(args) == 0
     log = _log(out)
     assert all(np.isfinite(r["loss"]) for r in log if "step" in r)
     assert np.isfinite([r for r in log if "checkpoint" in r][-1]["val_loss"])
@@ -86,7 +91,7 @@ def test_transformer_trains_and_exports(tokenizer_run, folder, tmp_path):
     shards = sorted(str(p) for p in out.glob("transformer-*.safetensors"))
     assert len(shards) > 1
     again = tmp_path / "again.safetensors"
-    assert train.main(["export", "--tokenizer", ckpt, "--transformer", *shards,
+    assert cli.main(["export", "--tokenizer", ckpt, "--transformer", *shards,
                        "--out", str(again), "--half"]) == 0
     a, b = load(again).state_dict(), model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -94,7 +99,7 @@ def test_transformer_trains_and_exports(tokenizer_run, folder, tmp_path):
 
 def test_mask_tokens_follows_the_cosine_schedule():
     tokens = torch.randint(0, 1024, (2000, 64))
-    inp, mask = train.mask_tokens(tokens, 2024, torch.Generator().manual_seed(0))
+    inp, mask = mask_tokens(tokens, 2024, torch.Generator().manual_seed(0))
     assert mask.sum(1).min() >= 1
     assert torch.equal(inp[~mask], tokens[~mask]) and (inp[mask] == 2024).all()
     # E[cos(pi/2 r)] = 2/pi for r ~ U(0, 1).
@@ -108,11 +113,40 @@ def test_preview_decode_fills_every_masked_token():
     from models.transformer import Transformer
 
     net = Transformer(cfg).eval()
-    env = train.Env("cpu", amp=False)
+    env = Env("cpu", amp=False)
     tokens = torch.randint(0, cfg.codebook_size, (2, cfg.num_image_tokens))
     mask = torch.zeros_like(tokens, dtype=torch.bool)
     mask[:, 10:40] = True
-    out = train.preview_decode(net, cfg, torch.tensor([1, 2]), tokens, mask, 6,
-                               torch.Generator().manual_seed(0), env)
+    out = preview_decode(net, cfg, torch.tensor([1, 2]), tokens, mask, 6,
+                         torch.Generator().manual_seed(0), env)
     assert (out < cfg.codebook_size).all()
     assert torch.equal(out[~mask], tokens[~mask])
+
+
+def test_library_functions_raise_and_only_the_cli_turns_errors_into_exit_codes(tmp_path, capsys):
+    with pytest.raises(TrainingError, match="--steps"):
+        Budget(None, None)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not weights")
+    with pytest.raises(TrainingError, match="not a .safetensors file"):
+        read_weights([bad], "tokenizer")
+    argv = ["export", "--tokenizer", str(bad), "--transformer", str(bad), "--out",
+            str(tmp_path / "out.safetensors")]
+    assert cli.main(argv) == 2
+    assert "not a .safetensors file" in capsys.readouterr().err
+    # Nothing under models/ ends the process but the training CLI's `__main__` guard.
+    root = Path(__file__).resolve().parents[2] / "models"
+    exits = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            name = ""
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                name = ast.unparse(exc)
+            elif isinstance(node, ast.Call):
+                name = ast.unparse(node.func)
+            if name in ("SystemExit", "sys.exit", "exit", "quit", "os._exit"):
+                exits.append(f"{path.relative_to(root)}:{node.lineno}")
+    main_guard = [n.lineno for n in ast.parse((root / "training" / "cli.py").read_text()).body
+                  if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)]
+    assert exits == [f"training/cli.py:{main_guard[0] + 1}"]

@@ -1,0 +1,88 @@
+"""`maskgit-editor train all` end to end on CPU with the tiny preset: every stage runs, a re-run
+continues instead of starting over, and the exported file records the classes it was trained
+on, which the automatic class then keeps to."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models.checkpoint import load, save
+from models.engine import Engine
+from models.maskgit import MaskGIT, preset
+from models.training import cli
+
+pytest.importorskip("efficientnet_lite_pytorch")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        yy, xx = np.mgrid[0:48, 0:48]
+        img = np.stack([np.sin(xx / (2 + i) + yy / 5 + c) * 90 + 128 for c in range(3)], -1)
+        img = (img + rng.normal(0, 6, img.shape)).clip(0, 255).astype(np.uint8)
+        Image.fromarray(img).save(d / f"im{i}.png")
+    return d
+
+
+def _argv(folder, out, *more):
+    fast = ["--batch-size=2", "--warmup-steps=1", "--log-seconds=0", "--val-fraction=0.34"]
+    return ["all", "--data", str(folder), "--out", str(out), "--preset", "tiny",
+            "--device", "cpu", "--tokenizer-steps", "2", "--transformer-steps", "2",
+            *[f"--tokenizer-arg={a}" for a in [*fast, "--perceptual-weight=0"]],
+            *[f"--transformer-arg={a}" for a in fast], *more]
+
+
+def test_retrain_runs_every_stage_and_resumes(folder, tmp_path):
+    out = tmp_path / "retrain"
+    # Interrupted after the tokenizer (as a lost machine would leave it)...
+    assert cli.main(_argv(folder, out, "--until", "tokenizer")) == 0
+    record = json.loads((out / "retrain.json").read_text())
+    assert list(record["done"]) == ["tokenizer"]
+    tok_ckpt = out / "tokenizer" / "tokenizer.ckpt.safetensors"
+    before = tok_ckpt.stat().st_mtime_ns
+    # ... the same command continues with the transformer, not with the tokenizer again.
+    assert cli.main(_argv(folder, out)) == 0
+    record = json.loads((out / "retrain.json").read_text())
+    assert list(record["done"]) == ["tokenizer", "transformer", "export", "quality"]
+    assert tok_ckpt.stat().st_mtime_ns == before
+    assert record["done"]["quality"] == {"seconds": record["done"]["quality"]["seconds"],
+                                         "skipped": "no --photos"}
+
+    model = load(out / "model.safetensors")
+    assert model.config.tokenizer == dataclasses.replace(preset("tiny").tokenizer, norm_groups=8)
+    # The classes of the training crops (pseudo-labels of 4 of the 6 images) are recorded.
+    assert model.trained_classes is not None and 1 <= len(model.trained_classes) <= 4
+    assert record["done"]["export"]["trained_classes"] == len(model.trained_classes)
+    # Everything done: a third run does nothing.
+    assert cli.main(_argv(folder, out)) == 0
+    lines = (out / "transformer" / "log.jsonl").read_text().splitlines()
+    log = [json.loads(line) for line in lines]
+    assert [r["checkpoint"] for r in log if "checkpoint" in r] == [2]
+
+
+def test_auto_class_keeps_to_the_trained_classes(tmp_path):
+    torch.manual_seed(0)
+    model = MaskGIT(preset("tiny"))
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    # A file without the record (every file before it) behaves as before: the classifier's top-1.
+    save(model, tmp_path / "old.safetensors")
+    old = load(tmp_path / "old.safetensors")
+    assert old.trained_classes is None
+    top1 = Engine(old, device="cpu", bf16=False).auto_class(image)
+    # A file that records its classes: the most likely of those, never an untrained one.
+    others = tuple(c for c in (3, 500, 999) if c != top1)
+    model.trained_classes = others
+    save(model, tmp_path / "new.safetensors")
+    new = load(tmp_path / "new.safetensors")
+    assert new.trained_classes == tuple(sorted(others))
+    assert Engine(new, device="cpu", bf16=False).auto_class(image) in others
+    new.trained_classes = (*others, top1)
+    assert Engine(new, device="cpu", bf16=False).auto_class(image) == top1
