@@ -140,8 +140,8 @@ class Progress:
     def add(self, values: dict[str, torch.Tensor]) -> None:
         self.bar.update(1)
         for k, v in values.items():
-            self.sums[k] = self.sums[k] + v.detach().float() if k in self.sums else (
-                v.detach().float())
+            v = v.detach().float()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
         self.n += 1
 
     def note(self, **values: float) -> None:

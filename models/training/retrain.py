@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from models.training.checkpoint import export
+from models.training.checkpoint import export, read_weights
 from models.training.env import TrainingError
 
 STAGES = ("tokenizer", "transformer", "export", "quality")
@@ -94,10 +94,10 @@ def _transformer(args: argparse.Namespace) -> dict[str, Any]:
     from models.training.tokenizer import CKPT_NAME
 
     tok = _paths(args)["tokenizer"] / CKPT_NAME
-    # With validation data the shards keep the best validation loss (see checkpoint_transformer).
-    shards = ["--shard-mb", "1024"] if args.val_data else []
+    # The float16 shards keep the weights of the best validation loss (the last ones when there
+    # is no validation data): what gets exported.
     _run_job(["transformer", *_loop_args(args, "transformer"), "--tokenizer", str(tok),
-              *shards, *args.transformer_args])
+              "--shard-mb", "1024", *args.transformer_args])
     return {}
 
 
@@ -106,10 +106,13 @@ def _export(args: argparse.Namespace) -> dict[str, Any]:
     from models.training.transformer import CKPT_NAME as TF
 
     paths = _paths(args)
-    shards = sorted(str(p) for p in paths["transformer"].glob("transformer-*.safetensors"))
-    model = export([paths["tokenizer"] / TOK], shards or [paths["transformer"] / TF],
-                   paths["model"], args.name or args.preset, half=True)
-    return {"model": str(paths["model"]), "from": "best-val shards" if shards else "last step",
+    # The shards hold the best validation loss; the checkpoint only if no shard was written.
+    transformer = sorted(paths["transformer"].glob("transformer-*.safetensors")) or [
+        paths["transformer"] / TF]
+    model = export([paths["tokenizer"] / TOK], transformer, paths["model"],
+                   args.name or args.preset, half=True)
+    return {"model": str(paths["model"]),
+            "transformer_step": read_weights(transformer, "transformer").state.get("step"),
             "trained_classes": len(model.trained_classes or ())}
 
 

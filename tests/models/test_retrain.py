@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,7 +17,8 @@ from PIL import Image
 from models.checkpoint import load, save
 from models.engine import Engine
 from models.maskgit import MaskGIT, preset
-from models.training import cli
+from models.training import cli, retrain
+from models.training.env import TrainingError
 
 pytest.importorskip("efficientnet_lite_pytorch")
 
@@ -86,3 +89,32 @@ def test_auto_class_keeps_to_the_trained_classes(tmp_path):
     assert Engine(new, device="cpu", bf16=False).auto_class(image) in others
     new.trained_classes = (*others, top1)
     assert Engine(new, device="cpu", bf16=False).auto_class(image) == top1
+
+
+def test_the_quality_stage_runs_bench_quality_on_the_exported_file(tmp_path, monkeypatch):
+    # The real benchmark takes about 35 s on this CPU for one photo and one mask kind (run by
+    # hand: `train all --preset tiny --photos resources/samples --quality-arg=--limit=1 ...`);
+    # here its process is replaced, to check what the stage asks of it.
+    calls = []
+
+    def fake_run(cmd, check):
+        calls.append(cmd)
+        (tmp_path / "quality.json").write_text("{}")
+        return subprocess.CompletedProcess(cmd, 0 if len(calls) == 1 else 3)
+
+    monkeypatch.setattr(retrain.subprocess, "run", fake_run)
+    args = cli.build_parser().parse_args(["all", "--data", "x", "--out", str(tmp_path),
+                                          "--photos", "photos", "--device", "cpu",
+                                          "--quality-arg=--limit=1"])
+    assert retrain._quality(args) == {"json": str(tmp_path / "quality.json")}
+    cmd = calls[0]
+    assert cmd[:3] == [sys.executable, "-m", "bench.quality"]
+
+    def opt(name):
+        return cmd[cmd.index(name) + 1]
+
+    assert opt("--model") == str(tmp_path / "model.safetensors")
+    assert opt("--photos") == "photos" and opt("--split") == "test"
+    assert opt("--device") == "cpu" and cmd[-1] == "--limit=1"
+    with pytest.raises(TrainingError, match="bench/quality failed"):
+        retrain._quality(args)
