@@ -11,7 +11,7 @@ from types import TracebackType
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from editor.cli import device
+from editor.core.device import device
 from editor.state.worker import Worker, WorkerThread
 from editor.ui.main_window import MainWindow
 

@@ -6,21 +6,17 @@ Heavy imports (torch, Qt) happen inside the subcommand that needs them, so `--he
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from editor.core.device import device
 from editor.core.jobs import ORDERS, SCHEDULES
-from editor.core.limits import MAX_STEPS
+from editor.core.limits import MAX_CHOICE_TEMPERATURE, MAX_STEPS
 
 DESCRIPTION = "MaskGIT Editor: inpaint, outpaint and regenerate parts of photos with MaskGIT."
 EPILOG = ("Without a command it opens the app: maskgit-editor [IMAGE] [--model NAME|PATH] "
           "[--device cpu|cuda|mps|auto].")
-
-
-MAX_CHOICE_TEMPERATURE = 20.0  # the app's box; beyond it the order is noise
-DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -46,13 +42,6 @@ def _choice_temperature(text: str) -> float:
     if not 0 <= value <= MAX_CHOICE_TEMPERATURE:
         raise argparse.ArgumentTypeError(f"must be in 0..{MAX_CHOICE_TEMPERATURE:g}, got {text}")
     return value
-
-
-def device(text: str) -> str:
-    """An argparse type for --device (torch's own error for a bad name is a traceback)."""
-    if not DEVICE.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not one of auto, cpu, cuda, cuda:N, mps")
-    return text
 
 
 SUBCOMMANDS = ("inpaint", "outpaint", "weights", "train", "bench")

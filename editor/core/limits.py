@@ -5,3 +5,5 @@ from __future__ import annotations
 
 MAX_STEPS = 64  # decoding steps: each step is one transformer pass per window
 MAX_CANDIDATES = 8  # candidates decoded in one batch
+MAX_CHOICE_TEMPERATURE = 20.0  # the sampling panel's box; beyond it the order is noise
+MAX_SEED = 2**31 - 1  # the sampling panel's seed box

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtGui import QColor, QImage, QPainter
 
 from editor.core import imageio
@@ -49,6 +50,15 @@ def from_qimage(image: QImage) -> np.ndarray:
     h, w, bpl = img.height(), img.width(), img.bytesPerLine()
     raw = np.frombuffer(img.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)
     return raw[:, : 3 * w].reshape(h, w, 3).copy()
+
+
+def png_bytes(image: QImage) -> bytes:
+    """`image` as PNG bytes (fastest compression: they are decoded right away), so an image from
+    the clipboard goes through the same checks as a file (editor.core.imageio.decode)."""
+    buf = QBuffer()
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buf, "PNG", 0)
+    return bytes(buf.data())
 
 
 def load_image(path: str | Path) -> np.ndarray:

@@ -15,11 +15,9 @@ from typing import Any, Generic, TypeVar, overload
 from PySide6.QtCore import QObject, Signal
 
 from editor.core.jobs import ORDERS, SCHEDULES, Sampling
-from editor.core.limits import MAX_CANDIDATES, MAX_STEPS
+from editor.core.limits import MAX_CANDIDATES, MAX_CHOICE_TEMPERATURE, MAX_SEED, MAX_STEPS
 
 T = TypeVar("T")
-MAX_CHOICE_TEMPERATURE = 20.0
-MAX_SEED = 2**31 - 1
 NUM_CLASSES = 1000
 
 

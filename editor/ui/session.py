@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from editor.state import project
 
 if TYPE_CHECKING:
-    from editor.ui.main_window import MainWindow
+    from editor.ui.host import Host
 
 AUTOSAVE_MS = int(os.environ.get("MASKGIT_EDITOR_AUTOSAVE_MS", "3000"))
 PROJECT_FILTER = f"MaskGIT Editor project (*{project.EXT})"
@@ -64,8 +64,8 @@ class Session(QObject):
     recovered = Signal(str)
     failed = Signal(str)  # the first autosave error after a success (any thread)
 
-    def __init__(self, win: MainWindow) -> None:
-        super().__init__(win)
+    def __init__(self, win: Host) -> None:
+        super().__init__(win.window())
         self.win = win
         self.path = autosave_dir() / f"session-{os.getpid()}-{uuid.uuid4().hex[:8]}{project.EXT}"
         self._lock: QLockFile | None = None
@@ -144,13 +144,13 @@ class Session(QObject):
 
     def capture(self) -> project.State:
         w = self.win
-        return project.capture(w.doc, w.controller, self.settings(), steps=w.step_tools.steps)
+        return project.capture(w.doc, w.controller, self.settings(), steps=w.steps)
 
     def restore(self, st: project.State) -> list[str]:
         w = self.win
         w.controller.cancel()
         w.controller.accept()
-        notes = project.restore(st, w.doc, w.controller, w.step_tools.steps)
+        notes = project.restore(st, w.doc, w.controller, w.steps)
         notes += self.apply_settings(st.settings)
         QTimer.singleShot(0, w.canvas.fit)
         return notes
@@ -161,7 +161,8 @@ class Session(QObject):
         if path is None:
             start = str(self.project_path
                         or (w.doc.path or Path("untitled")).with_suffix(project.EXT))
-            path, _ = QFileDialog.getSaveFileName(w, "Save project", start, PROJECT_FILTER)
+            path, _ = QFileDialog.getSaveFileName(w.window(), "Save project", start,
+                                                  PROJECT_FILTER)
             if not path:
                 return False
         p = Path(path)
@@ -181,14 +182,14 @@ class Session(QObject):
         self.project_path = p
         self.unsaved_recovery = False
         self.win.doc.undo_stack.setClean()
-        self.win._update_title()
+        self.win.update_title()
 
     @Slot(str)
     def _forget_project(self, _path: str = "") -> None:
         self.unsaved_recovery = False
         if self.project_path is not None:
             self.project_path = None
-            self.win._update_title()
+            self.win.update_title()
 
     def open_project(self, path: str | Path) -> bool:
         w = self.win
@@ -233,7 +234,7 @@ class Session(QObject):
                 return None
         self._dirty = False
         st = project.capture(self.win.doc, self.win.controller, self.settings(), self._pixels(),
-                             self.win.step_tools.steps)
+                             self.win.steps)
         self._pending = self._pool.submit(project.write, self.path, st, 1, self._cache)
         self._pending.add_done_callback(self._written)
         return self._pending
@@ -315,7 +316,7 @@ class Session(QObject):
             box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved work?",
                               f"MaskGIT Editor did not close properly. Work on {name} "
                               f"({info['index']} edits, {when}) can be recovered.",
-                              QMessageBox.StandardButton.NoButton, self.win)
+                              QMessageBox.StandardButton.NoButton, self.win.window())
             rec = box.addButton("Recover", QMessageBox.ButtonRole.AcceptRole)
             dis = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
             box.addButton("Later", QMessageBox.ButtonRole.RejectRole)

@@ -1,34 +1,31 @@
-"""Wires the step tools into the main window: the Steps dock (scrubber, branch, heatmap,
-re-roll), the candidates strip under the canvas, the heatmap and lock overlays on the canvas.
-
-Kept out of main_window.py so that file only has to construct it.
+"""The step tools' widgets bound to the Steps state: the Steps dock (scrubber, branch, heatmap,
+re-roll), the candidates strip, the heatmap and lock overlays on the canvas. The main window
+places `dock` and `strip`; this wires them to the controller, the Steps and the canvas.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QRect, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QWidget
 
+from editor.state.controller import Controller
 from editor.state.imageconv import to_qimage
 from editor.state.steps import Steps
 from editor.ui.candidates import CandidateStrip
+from editor.ui.canvas import Canvas
 from editor.ui.overlays import HeatmapOverlay, LockOverlay
 from editor.ui.scrubber import StepScrubber
 
-if TYPE_CHECKING:
-    from editor.ui.main_window import MainWindow
-
 
 class StepTools(QObject):
-    def __init__(self, win: MainWindow) -> None:
-        super().__init__(win)  # a QObject child: its slots disconnect when the window goes
-        self.win = win
-        c, cv = win.controller, win.canvas
-        self.steps = Steps(c, win)
+    def __init__(self, controller: Controller, canvas: Canvas, parent: QWidget) -> None:
+        super().__init__(parent)  # a QObject child: its slots disconnect when the window goes
+        self.controller, self.canvas = controller, canvas
+        c, cv = controller, canvas
+        self.steps = Steps(c, parent)
         self.scrubber = StepScrubber(self.steps)
         self.strip = CandidateStrip(self.steps)
         self.heat = HeatmapOverlay()
@@ -52,13 +49,9 @@ class StepTools(QObject):
         QHBoxLayout(holder).setContentsMargins(0, 0, 0, 0)
         holder.layout().addWidget(sc.window_box)
 
-        dock = QDockWidget("Steps", win)
-        dock.setObjectName("steps-dock")
-        dock.setWidget(self.scrubber)
-        win.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self.dock = dock
-        central = win.centralWidget().layout()
-        central.insertWidget(central.indexOf(win.candidate_bar), self.strip)
+        self.dock = QDockWidget("Steps", parent)
+        self.dock.setObjectName("steps-dock")
+        self.dock.setWidget(self.scrubber)
 
         # Live steps go through the scrubber: once the user scrubs back, the canvas shows the
         # chosen step instead of each new one (multi-window decodes have no history: live).
@@ -94,7 +87,7 @@ class StepTools(QObject):
     def pick(self, batch: int, index: int) -> None:
         """A click on a pending candidate's thumbnail shows it on the canvas (still pending:
         compare, step through, Regenerate); a click on the one shown accepts it."""
-        c = self.win.controller
+        c = self.controller
         newest = self.steps.batches[0].job_id if self.steps.batches else -1
         if batch == 0 and c.candidate is not None and c.candidate.result.job_id == newest:
             if index == c.candidate.index:
@@ -106,11 +99,11 @@ class StepTools(QObject):
 
     # ------------------------------------------------------------------ canvas
     def _on_locks(self, _rect: QRect) -> None:
-        self.locks.set_locked(self.win.controller.locks.mask)
+        self.locks.set_locked(self.controller.locks.mask)
 
     def _live_patch(self, patch: QImage, rect: QRect, text: str) -> None:
         if self.scrubber.following:
-            cv = self.win.canvas
+            cv = self.canvas
             if not cv.previewing:
                 # The Steps change at a job's start arrives before the controller is busy and
                 # ends the preview; a single window's steps restart it (_on_shown), a
@@ -120,12 +113,12 @@ class StepTools(QObject):
 
     def _live_cells(self, win: object, masked: object) -> None:
         if self.scrubber.following:
-            self.win.canvas.show_undecided(win, masked)  # type: ignore[arg-type]
+            self.canvas.show_undecided(win, masked)  # type: ignore[arg-type]
 
     def _on_shown(self, rec: object, index: int, count: int) -> None:
-        cv = self.win.canvas
+        cv = self.canvas
         if rec is None:  # the newest step of a finished decode: the document itself
-            if cv.previewing and not self.win.controller.busy:
+            if cv.previewing and not self.controller.busy:
                 cv.end_preview()
         else:
             if not cv.previewing:
@@ -143,8 +136,8 @@ class StepTools(QObject):
             self._follow()
 
     def _follow(self) -> None:
-        s, cv = self.steps, self.win.canvas
-        if not s.current and not self.win.controller.busy and (s.index != -1 or cv.previewing):
+        s, cv = self.steps, self.canvas
+        if not s.current and not self.controller.busy and (s.index != -1 or cv.previewing):
             s.index = -1  # the result was undone or edited: scrubbing ends
             if cv.previewing:
                 cv.end_preview()
@@ -152,7 +145,7 @@ class StepTools(QObject):
         self._update_heat()
 
     def _window(self) -> object:
-        c = self.win.controller
+        c = self.controller
         if c.busy and c.job is not None and len(c.job.windows) == 1:
             return c.job.windows[0]
         return self.steps.history.window if self.steps.history is not None else None
@@ -163,9 +156,9 @@ class StepTools(QObject):
         s = self.steps
         rec = s.record(s.index if index is None else index)
         win = self._window()
-        if rec is None or win is None or (not self.win.controller.busy and not s.current
+        if rec is None or win is None or (not self.controller.busy and not s.current
                                           and s.index == -1):
             self.heat.set_heat(None, None)
             return
-        region = s.region if not self.win.controller.busy else None
+        region = s.region if not self.controller.busy else None
         self.heat.set_heat(win, rec.confidence, region)  # type: ignore[arg-type]

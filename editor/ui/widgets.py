@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 
 from editor.core.classes import class_names
 from editor.core.jobs import ORDERS, SCHEDULES
-from editor.core.limits import MAX_CANDIDATES, MAX_STEPS
-from editor.state.settings import MAX_CHOICE_TEMPERATURE, MAX_SEED, Settings
+from editor.core.limits import MAX_CANDIDATES, MAX_CHOICE_TEMPERATURE, MAX_SEED, MAX_STEPS
+from editor.state.settings import Settings
 from editor.ui.bind import bind_check, bind_combo_text, bind_spin
 
 AUTO = "Automatic (from the picture)"

@@ -98,13 +98,13 @@ def test_app_refuses_each_bad_weights_file_and_keeps_its_model(qtbot, tmp_path, 
         lambda name, device: engine if name == "tiny" else load_engine(name, "cpu"))
     try:
         with qtbot.waitSignal(win.controller.model_changed, timeout=5000):
-            win._choose_model("tiny")
+            win.models.choose("tiny")
         assert win.settings.value("model") == "tiny"
         for name, (path, words) in files.items():
             win.last_error = None
             win.sampling.add_model_path(str(path))  # as "Open .safetensors…" lists it
             with qtbot.waitSignal(win.controller.model_changed, timeout=20_000):
-                win._choose_model(str(path))  # as picked in the model menu
+                win.models.choose(str(path))  # as picked in the model menu
             assert win.sampling.model.findData(str(path)) < 0, "a file that failed is dropped"
             assert "still using tiny" in win.statusBar().currentMessage()
             assert win.last_error is not None and win.last_error[0] == "Model not loaded", name

@@ -90,9 +90,9 @@ def test_dragging_a_corner_grows_two_sides(qtbot, win):
 def test_tab_shows_the_original_while_held(qtbot, win):
     win.canvas.setFocus()
     qtbot.keyPress(win.canvas, Qt.Key.Key_Tab)
-    assert win.canvas._original_item.isVisible()
+    assert win.canvas.showing_original
     qtbot.keyRelease(win.canvas, Qt.Key.Key_Tab)
-    assert not win.canvas._original_item.isVisible()
+    assert not win.canvas.showing_original
 
 
 def test_wheel_zooms_about_the_pointer(qtbot, win):
@@ -170,7 +170,7 @@ def test_a_refused_outpaint_drag_leaves_the_zoom_alone(qtbot, win):
 
 
 def test_grow_and_shrink_the_mask(qtbot, win):
-    from editor.ui.main_window import MASK_STEP
+    from editor.core.masks import MASK_STEP
 
     m = np.zeros(win.doc.mask.shape, bool)
     m[20:28, 20:30] = True

@@ -23,7 +23,7 @@ def test_save_and_open_round_trip(qtbot, win, tmp_path, ext):
     if ext == "png":
         assert np.array_equal(back, win.doc.image)
     assert win.open_path(path)
-    assert str(path.resolve()) in win._recent()
+    assert str(path.resolve()) in win.files.recent()
     assert win.recent_menu.actions()[0].text() == str(path.resolve())
 
 
@@ -225,7 +225,7 @@ def test_a_damaged_settings_file_gives_the_defaults(qtbot, tmp_path, engine):
         "[General]\n" + "".join(f"{k}={bad}\n" for k in ("recent", "sampling", "brush")))
     win = make_window(qtbot, tmp_path, engine)  # reads that file: no exception
     try:
-        assert win._recent() == [] and win.sampling.steps.value() == 12
+        assert win.files.recent() == [] and win.sampling.steps.value() == 12
     finally:
         win.close()
 

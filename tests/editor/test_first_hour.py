@@ -107,7 +107,7 @@ def test_every_window_of_an_outpaint_paints_its_live_steps_on_the_canvas(qtbot, 
 
     def painted(_job, step, total):  # after the canvas got the step
         shown.append((win.canvas.previewing, win.progress_label.text(),
-                      len(win.canvas._patches)))
+                      len(win.canvas.preview.patches)))
 
     win.controller.step_painted.connect(painted)
     win.sampling.candidates.setValue(3)
@@ -157,7 +157,7 @@ def test_a_class_with_a_model_that_cannot_draw_objects_says_so_and_how_to_get_on
     win.class_picker.set_class(207)
     assert not note.isVisibleTo(win), "the fake model is not known to be weak"
     win.controller.model_name = "default"
-    win._on_model("default", 128, 16)
+    win.controller.model_changed.emit("default", 128, 16)
     assert note.isVisibleTo(win)
     assert "golden retriever" in note.text()
     assert "maskgit-editor weights download imagenet-256" in note.text()

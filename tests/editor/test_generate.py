@@ -28,7 +28,7 @@ def record_steps(win):
 
     def on(job_id, step, total):
         img = win.canvas.preview_image()
-        undecided = sum(int(m.sum()) for m in win.canvas._overlay.undecided.values())
+        undecided = sum(int(m.sum()) for m in win.canvas.overlay.undecided.values())
         seen.append((job_id, step, total, img.pixelColor(28, 20).red(), undecided))
 
     win.controller.step_painted.connect(on)

@@ -26,7 +26,7 @@ def test_export_then_import_round_trips_the_mask(qtbot, win, tmp_path):
         assert im.size == (64, 48)
         px = np.asarray(im.convert("L"))
     assert set(np.unique(px)) <= {0, 255} and np.array_equal(px == 255, m)
-    win._set_mask(False)
+    win.set_whole_mask(False)
     assert not win.doc.mask.any()
     assert win.import_mask(path)
     assert np.array_equal(win.doc.mask, m)
@@ -56,7 +56,7 @@ def test_a_mask_of_the_same_aspect_ratio_is_scaled(qtbot, win, tmp_path):
         big = np.kron(m, np.ones((2, 2), bool)) if scale == 2 else m[::2, ::2]
         assert big.shape == (h, w)
         Image.fromarray(big.astype(np.uint8) * 255).save(path)
-        win._set_mask(False)
+        win.set_whole_mask(False)
         assert win.import_mask(path)
         want = m if scale == 2 else np.kron(m[::2, ::2], np.ones((2, 2), bool))
         assert np.array_equal(win.doc.mask, want), name
@@ -94,7 +94,7 @@ def test_the_file_menu_entries_go_through_the_dialogs(qtbot, win, tmp_path, monk
     monkeypatch.setattr(QFileDialog, "getOpenFileName",
                         lambda *a, **k: (str(path.with_suffix(".png")), ""))
     win.a_export_mask.trigger()
-    win._set_mask(False)
+    win.set_whole_mask(False)
     win.a_import_mask.trigger()
     assert np.array_equal(win.doc.mask, m)
     assert not win.export_mask(tmp_path / "m.jpg")

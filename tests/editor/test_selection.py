@@ -112,7 +112,7 @@ def test_magic_wand_click_uses_the_toolbar_tolerance_as_one_undo_entry(win, qtbo
 
 
 def test_the_help_lists_both_selection_tools():
-    from editor.ui.main_window import HELP
+    from editor.ui.help import HELP
 
     keys = dict(HELP)
     assert "GrabCut" in keys["O"] and "magic wand" in keys["W"]
