@@ -49,6 +49,7 @@ run: $(STAMP) sysdeps
 lint: $(STAMP)
 	$(BIN)/ruff check editor models tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: $(STAMP) lint
 	$(MAKE) --no-print-directory sysdeps XVFB=1

@@ -244,7 +244,7 @@ def cells_of(mask_square: np.ndarray, tokens: int) -> np.ndarray:
     sat = np.zeros((size + 1, size + 1), np.int64)
     sat[1:, 1:] = mask_square.astype(np.int64).cumsum(0).cumsum(1)
     total = sat[hi][:, hi] - sat[lo][:, hi] - sat[hi][:, lo] + sat[lo][:, lo]
-    return total > 0
+    return np.asarray(total > 0)
 
 
 def dilate(cells: np.ndarray, ring: int = 1) -> np.ndarray:
@@ -396,4 +396,4 @@ def covered(mask: np.ndarray, windows: Iterable[Window]) -> np.ndarray:
     for v in windows:
         x0, y0, x1, y1 = v.core
         cov[y0:y1, x0:x1] = True
-    return mask & cov
+    return np.asarray(mask & cov)

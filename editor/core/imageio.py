@@ -291,7 +291,7 @@ def load_mask(path: str | Path) -> np.ndarray:
         raise ImageLoadError(f"{path}: not a readable mask ({e})") from e
     colours = loaded.straight if loaded.straight is not None else loaded.rgb
     white = colours.astype(np.uint16).sum(axis=2) > 3 * 127
-    return white if loaded.alpha is None else white & (loaded.alpha > 0)
+    return np.asarray(white if loaded.alpha is None else white & (loaded.alpha > 0))
 
 
 def save_mask(path: str | Path, mask: np.ndarray) -> None:
@@ -319,4 +319,4 @@ def fit_mask(mask: np.ndarray, shape: tuple[int, int], tolerance: float = 0.01) 
     # Sample each target pixel's centre, so a 2x mask halves and a 0.5x mask doubles exactly.
     rows = np.minimum(((np.arange(h) + 0.5) * mh / h).astype(np.intp), mh - 1)
     cols = np.minimum(((np.arange(w) + 0.5) * mw / w).astype(np.intp), mw - 1)
-    return mask[rows[:, None], cols[None, :]]
+    return np.asarray(mask[rows[:, None], cols[None, :]])

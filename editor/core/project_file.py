@@ -37,7 +37,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -274,7 +274,7 @@ def _array(z: zipfile.ZipFile, name: str, member: str, head_len: int, nbytes: in
     raw = inflate.decompress(packed, size + 1)
     if len(raw) != size:
         raise ProjectError(f"{name}: {member} is truncated or padded")
-    return np.load(io.BytesIO(raw), allow_pickle=False)
+    return np.asarray(np.load(io.BytesIO(raw), allow_pickle=False))
 
 
 def _refs(v: Any, members: set[str]) -> set[str]:
@@ -328,7 +328,8 @@ def _state(m: dict[str, Any], name: str) -> State:
                            "entries")
     notes = m.get("notes") or []
     notes = [str(x)[:MAX_NOTE] for x in notes[:MAX_NOTES]] if isinstance(notes, list) else []
-    st = State(image, mask.astype(bool), tuple(int(x) for x in m["origin"]), m["original"],
+    origin = cast("tuple[int, int]", tuple(int(x) for x in m["origin"]))  # _check: two
+    st = State(image, mask.astype(bool), origin, m["original"],
                m.get("lock"), m.get("alpha"), m.get("straight"), str(m.get("path") or ""),
                m.get("base"), history, int(m.get("index", 0)),
                dict(m.get("settings") or {}), m.get("candidate"), notes,
@@ -438,7 +439,7 @@ def window_history(s: dict[str, Any], shape: tuple[int, ...], job_id: int) -> De
     if (not isinstance(records, list) or len(records) > MAX_STEPS + 1
             or any(not isinstance(row, list) or len(row) > MAX_CANDIDATES for row in records)):
         raise ValueError(f"more than {MAX_STEPS} steps of {MAX_CANDIDATES} candidates")
-    rows = []
+    rows: list[list[StepRecord]] = []
     for row in records:
         recs = []
         for r in row:
