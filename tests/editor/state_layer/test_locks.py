@@ -1,0 +1,49 @@
+"""The lock layer without a window: its strokes are undo entries of the document's stack, it
+follows canvas extensions, and a generation never regenerates a locked cell."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from editor.state.document import Document
+from editor.state.locks import LockLayer
+
+
+def test_a_lock_is_an_undo_entry_of_the_document(qtbot):
+    doc = Document(np.zeros((16, 16, 3), np.uint8))
+    locks = LockLayer(doc)
+    want = np.zeros((16, 16), bool)
+    want[4:8, 4:8] = True
+    with qtbot.waitSignal(locks.mask_changed):
+        locks.set(want)
+    assert doc.undo_stack.count() == 1 and np.array_equal(locks.mask, want)
+    assert doc.undo_stack.command(0).to_dict()["type"] == "lock"
+    doc.undo_stack.undo()
+    assert not locks.any()
+    doc.undo_stack.redo()
+    assert np.array_equal(locks.mask, want)
+
+
+def test_the_lock_follows_an_extension_and_its_undo():
+    doc = Document(np.zeros((16, 16, 3), np.uint8))
+    locks = LockLayer(doc)
+    want = np.zeros((16, 16), bool)
+    want[0:2, 0:2] = True
+    locks.set(want)
+    doc.extend(left=3, top=1)
+    assert locks.mask.shape == (17, 19) and locks.mask[1:3, 3:5].all() and locks.mask.sum() == 4
+    doc.undo_stack.undo()
+    assert np.array_equal(locks.mask, want)
+
+
+def test_locked_cells_are_kept_out_of_a_generation(qtbot, stack):
+    m = stack.paint()
+    locked = np.zeros_like(m)
+    locked[12:20, 20:28] = True
+    stack.controller.locks.set(locked)
+    before = stack.doc.image.copy()
+    with qtbot.waitSignal(stack.controller.candidate_changed, timeout=10_000):
+        assert stack.controller.generate()
+    assert np.array_equal(stack.controller.candidate.job.locked, locked)
+    assert np.array_equal(stack.doc.image[locked], before[locked]), "locked pixels kept"
+    assert not np.array_equal(stack.doc.image[m & ~locked], before[m & ~locked])
