@@ -464,7 +464,9 @@ class Engine:
         """The ImageNet class the visible context looks like.
 
         Uses the EfficientNet-Lite0 classifier on the window with the masked area greyed out, so
-        the answer comes from what is left of the image, not from what will be replaced.
+        the answer comes from what is left of the image, not from what will be replaced. When the
+        model's file records the classes its transformer was trained on, the answer is the most
+        likely of those (files without the record: any of the 1000).
         """
         x = image.astype(np.float32) / 255
         if token_mask is not None and token_mask.any():

@@ -43,9 +43,14 @@ def _cfg(files) -> decoder_gan.GanConfig:
 
 
 def _run(files, out, steps):
-    decoder_gan.run(_cfg(files), str(files / "train.npz"), str(files / "val.npz"), out,
-                    steps=steps, minutes=None)
-    return 0
+    """`maskgit-editor train decoder` with _cfg's settings; its exit code."""
+    cfg = _cfg(files)
+    flags = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+             if getattr(cfg, f.name) != f.default}
+    argv = [f"--{k.replace('_', '-')}={v}" for k, v in flags.items()]
+    return cli.main(["decoder", *argv, "--data", str(files / "train.npz"),
+                     "--val-data", str(files / "val.npz"), "--out", str(out),
+                     "--steps", str(steps)])
 
 
 def _log(out):
