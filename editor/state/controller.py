@@ -14,8 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QRect, QTimer, Signal, Slot
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from editor.core import exemplar
 from editor.core import geometry as g
@@ -23,7 +22,6 @@ from editor.core.classes import class_names
 from editor.core.imageio import limit_text, too_large
 from editor.core.jobs import Job, JobResult, Sampling, next_job_id
 from editor.state.document import Document
-from editor.state.imageconv import to_qimage
 from editor.state.locks import LockLayer
 from editor.state.results import Candidate, Results
 from editor.state.settings import Settings
@@ -48,8 +46,6 @@ class Controller(QObject):
     model_failed = Signal(str)  # the model (name or path) that could not be loaded
     advanced = Signal(int, int)  # steps done, steps in all: the whole job, every window
     preview_started = Signal()
-    preview_patch = Signal(QImage, QRect, str)
-    preview_cells = Signal(object, object)  # Window, (t, t) bool: tokens not yet decided
     preview_ended = Signal()
     plan_changed = Signal(object, object)  # list[Window], list[(t, t) bool]
     candidate_changed = Signal(int, int)  # index, count; (-1, 0) when none pending
@@ -363,9 +359,7 @@ class Controller(QObject):
         n = len(self.job.windows)
         where = f"window {k + 1}/{n} · " if n > 1 else ""
         text = f"{where}step {step + 1}/{total}"
-        x0, y0, x1, y1 = rect
-        self.preview_patch.emit(to_qimage(patch), QRect(x0, y0, x1 - x0, y1 - y0), text)
-        self.preview_cells.emit(self.job.windows[k], masked)
+        # The step itself reaches the canvas once, through the Steps (Worker.records_ready).
         self.progress.emit(text)
         self.advanced.emit(k * total + step + 1, n * total)
         self.step_painted.emit(job_id, step, total)

@@ -26,7 +26,10 @@ from editor.state.results import Batch, Kept
 NO_DECODE = "Generate something first: the step tools work on the last decode."
 class Steps(QObject):
     changed = Signal()  # history, availability or the chosen candidate changed
-    live = Signal(int, object)  # job id, list[StepRecord]: newest step of the running decode
+    # Job id, window index, list[StepRecord]: the newest step of the running decode, every
+    # candidate. The one live preview: a single-window decode is shown through `shown`, the
+    # canvas paints the windows of a multi-window one from here.
+    live = Signal(int, int, object)
     shown = Signal(object, int, int)  # StepRecord (None: the document itself), index, count
     batches_changed = Signal()
 
@@ -246,13 +249,13 @@ class Steps(QObject):
         return True
 
     # ------------------------------------------------------------------ signals in
-    @Slot(int, object)
-    def _on_records(self, job_id: int, records: list[StepRecord]) -> None:
+    @Slot(int, int, object)
+    def _on_records(self, job_id: int, k: int, records: list[StepRecord]) -> None:
         if self.c.job is None or self.c.job.id != job_id:
             return
         if len(self.c.job.windows) > 1:
-            # Step k of one window means nothing across windows: only the strip follows.
-            self.live.emit(job_id, records)
+            # Step k of one window means nothing across windows: no history to scrub.
+            self.live.emit(job_id, k, records)
             return
         if job_id != self.live_job:
             self.live_job = job_id
@@ -261,7 +264,7 @@ class Steps(QObject):
             self.index = -1
         self.live_steps = [r for r in self.live_steps if r[0].step < records[0].step]
         self.live_steps.append(records)
-        self.live.emit(job_id, records)
+        self.live.emit(job_id, k, records)
         if self.index == -1:  # following the decode
             self.show(len(self.live_steps) - 1)
         self.changed.emit()

@@ -72,7 +72,7 @@ class Worker(QObject):
     # confidence (t, t) float32, masked (t, t) bool (tokens still undecided)
     step_ready = Signal(int, int, int, int, object, object, object, object)
     # job id, list[editor.core.history.StepRecord]: every candidate of one step of one window
-    records_ready = Signal(int, object)
+    records_ready = Signal(int, int, object)
     finished = Signal(int, object)  # job id, JobResult
     failed = Signal(int, str)  # job id, message
     cancelled = Signal(int)  # job id: stopped between steps, or superseded before it started
@@ -165,7 +165,7 @@ class Worker(QObject):
                 on_step=on_step,
                 on_class=lambda c: self.class_chosen.emit(job.id, c),
                 colour_fix=self._colour() if self._colour is not None else None,
-                on_records=lambda _k, records: self.records_ready.emit(job.id, records),
+                on_records=lambda k, records: self.records_ready.emit(job.id, k, records),
             )
         except Stopped:
             self._forget(job.id)

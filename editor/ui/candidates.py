@@ -74,7 +74,7 @@ class CandidateStrip(QScrollArea):
         b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the canvas keeps the keyboard (Tab compares)
         return b
 
-    def _on_live(self, _job: int, records: list[StepRecord]) -> None:
+    def _on_live(self, _job: int, _k: int, records: list[StepRecord]) -> None:
         if len(self.live_buttons) != len(records):
             self._clear()
             self._row.addWidget(QLabel("decoding"))

@@ -157,8 +157,6 @@ class MainWindow(QMainWindow):
     def _bind(self) -> None:
         c, cv = self.controller, self.canvas
         c.preview_started.connect(cv.begin_preview)
-        c.preview_patch.connect(cv.paint_preview)
-        c.preview_cells.connect(cv.show_undecided)
         c.preview_ended.connect(cv.end_preview)
         c.plan_changed.connect(cv.set_plan)
         c.busy_changed.connect(self._on_busy)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import contextlib
 
 from PySide6.QtCore import QObject, QRect, Qt
-from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QWidget
 
+from editor.core.history import StepRecord
 from editor.state.controller import Controller
 from editor.state.imageconv import to_qimage
 from editor.state.steps import Steps
@@ -53,12 +53,11 @@ class StepTools(QObject):
         self.dock.setObjectName("steps-dock")
         self.dock.setWidget(self.scrubber)
 
-        # Live steps go through the scrubber: once the user scrubs back, the canvas shows the
-        # chosen step instead of each new one (multi-window decodes have no history: live).
-        c.preview_patch.disconnect(cv.paint_preview)
-        c.preview_cells.disconnect(cv.show_undecided)
-        c.preview_patch.connect(self._live_patch)
-        c.preview_cells.connect(self._live_cells)
+        # The one live preview: steps reach the canvas through the Steps. A single-window
+        # decode is shown through the scrubber (`shown`): once the user scrubs back, the canvas
+        # shows the chosen step instead of each new one. A multi-window decode has no history:
+        # its windows are painted as they come (`live`).
+        self.steps.live.connect(self._live)
         c.locks.mask_changed.connect(self._on_locks)
         c.plan_changed.connect(self.locks.set_plan)
         c.candidate_changed.connect(self.strip.select)
@@ -101,19 +100,19 @@ class StepTools(QObject):
     def _on_locks(self, _rect: QRect) -> None:
         self.locks.set_locked(self.controller.locks.mask)
 
-    def _live_patch(self, patch: QImage, rect: QRect, text: str) -> None:
-        if self.scrubber.following:
-            cv = self.canvas
-            if not cv.previewing:
-                # The Steps change at a job's start arrives before the controller is busy and
-                # ends the preview; a single window's steps restart it (_on_shown), a
-                # multi-window edit's have no history to do so: every window's do it here.
-                cv.begin_preview()
-            cv.paint_preview(patch, rect, text)
-
-    def _live_cells(self, win: object, masked: object) -> None:
-        if self.scrubber.following:
-            self.canvas.show_undecided(win, masked)  # type: ignore[arg-type]
+    def _live(self, _job: int, k: int, records: list[StepRecord]) -> None:
+        c, cv = self.controller, self.canvas
+        if c.job is None or len(c.job.windows) == 1 or not self.scrubber.following:
+            return  # a single window's steps are shown by _on_shown
+        if not cv.previewing:
+            # The Steps change at a job's start arrives before the controller is busy and ends
+            # the preview: every window's steps restart it.
+            cv.begin_preview()
+        rec = records[0]
+        x0, y0, x1, y1 = rec.rect
+        text = f"window {k + 1}/{len(c.job.windows)} · step {rec.step + 1}/{rec.total}"
+        cv.paint_preview(to_qimage(rec.patch), QRect(x0, y0, x1 - x0, y1 - y0), text)
+        cv.show_undecided(c.job.windows[k], rec.masked)
 
     def _on_shown(self, rec: object, index: int, count: int) -> None:
         cv = self.canvas

@@ -18,7 +18,7 @@ def test_candidates_are_one_batched_decode_live_and_clicks_show_then_accept(qtbo
     paint_mask(win)
     strip = win.step_tools.strip
     live = []
-    win.step_tools.steps.live.connect(lambda _j, recs: live.append(len(recs)))
+    win.step_tools.steps.live.connect(lambda _j, _k, recs: live.append(len(recs)))
     generate(qtbot, win, candidates=4)
     assert len(engine.calls) == 1 and engine.calls[0]["candidates"] == 4, "one batched decode"
     s = win.controller.sampling
@@ -192,7 +192,7 @@ def test_multi_window_candidates_live_in_the_strip_and_clicks_show_then_accept(q
     n = len(win.controller.plan())
     assert n > 1
     live = []
-    win.step_tools.steps.live.connect(lambda _j, recs: live.append(len(recs)))
+    win.step_tools.steps.live.connect(lambda _j, _k, recs: live.append(len(recs)))
     generate(qtbot, win, candidates=3)
     assert [c["candidates"] for c in engine.calls] == [3] * n, "one batch per window"
     s = win.controller.sampling
@@ -486,3 +486,16 @@ def test_undoing_an_outpaint_with_locked_cells_is_clean(qtbot, win):
     win.doc.undo_stack.undo()
     win.doc.undo_stack.undo()  # the canvas and its lock layer shrink back
     assert win.doc.width == 64 and np.array_equal(win.controller.locks.mask, lock)
+
+
+def test_each_step_is_painted_once(qtbot, win):
+    """One live-preview path: a step reaches the canvas once (through the Steps), though the
+    worker reports it twice (records for the step tools, step_ready for the progress)."""
+    painted = []
+    paint = win.canvas.paint_preview
+    win.canvas.paint_preview = lambda patch, rect, text: (painted.append(text),
+                                                          paint(patch, rect, text))
+    paint_mask(win)
+    generate(qtbot, win, candidates=2)
+    s = win.controller.sampling
+    assert painted == [f"step {k + 1}/{s.steps}" for k in range(s.start_step, s.steps)]
