@@ -213,8 +213,7 @@ def test_an_orphaned_autosave_is_recovered_by_the_next_window(qtbot, tmp_path, e
     image = first.doc.image.copy()
     orphan = first.session.path
     # The process "dies": its lock goes stale (QLockFile checks the pid; here we drop it).
-    first.session._lock.unlock()
-    first.session._lock = None
+    first.session.autosaver.abandon()
     first.session.path = tmp_path / "elsewhere.maskgit"  # its close must not delete the orphan
     first.close()
     assert session.orphans() == [orphan]
@@ -414,7 +413,7 @@ def test_a_multi_window_step_history_comes_back_window_by_window(qtbot, win, tmp
     steps.select_window(0)
     with reopened(qtbot, win, tmp_path, engine) as other:
         back = other.step_tools.steps
-        assert len(back.chain) == 2 and back.window == 0 and back.current
+        assert len(back.chain) == 2 and back.window_index == 0 and back.current
         for a, b in zip(steps.chain, back.chain, strict=True):
             assert a.window == b.window and np.array_equal(a.pixel_mask, b.pixel_mask)
             assert np.array_equal(a.last().tokens, b.last().tokens)
