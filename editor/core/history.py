@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-Rect = tuple[int, int, int, int]  # (x0, y0, x1, y1) in image pixels
+from editor.core.geometry import Rect
 
 
 @dataclass(frozen=True)

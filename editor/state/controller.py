@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from editor.core import exemplar
 from editor.core import geometry as g
 from editor.core.classes import class_names
+from editor.core.geometry import Rect
 from editor.core.imageio import limit_text, too_large
 from editor.core.jobs import Job, JobResult, Sampling, next_job_id
 from editor.state.document import Document
@@ -64,7 +65,7 @@ class Controller(QObject):
         self.seed = 0  # the last seed used (a fixed seed: the settings' own)
         self.feather = 4
         self.model_name = ""
-        self.window = 0  # 0 until a model is loaded
+        self.window_px = 0  # the model window's side in pixels; 0 until a model is loaded
         self.tokens = 0
         self.job: Job | None = None  # the running job; steps of any other id are dropped
         self.dropped_steps = 0  # stale steps seen (tests and the log use it)
@@ -130,7 +131,7 @@ class Controller(QObject):
 
     @property
     def ready(self) -> bool:
-        return self.window > 0
+        return self.window_px > 0
 
     def load_model(self, name: str, device: str = "auto") -> None:
         self.message.emit(f"Loading model {name}…")
@@ -154,9 +155,9 @@ class Controller(QObject):
         if grown:
             # Overlapping windows see what their neighbours drew: no context floor needed.
             return g.plan(
-                m, self.window, self.tokens, OUTPAINT_MAX_WINDOWS, g.OUTPAINT_OVERLAP, 0.0
+                m, self.window_px, self.tokens, OUTPAINT_MAX_WINDOWS, g.OUTPAINT_OVERLAP, 0.0
             )
-        return g.plan(m, self.window, self.tokens, INPAINT_MAX_WINDOWS)
+        return g.plan(m, self.window_px, self.tokens, INPAINT_MAX_WINDOWS)
 
     @Slot()
     def update_plan(self) -> None:
@@ -249,7 +250,7 @@ class Controller(QObject):
         if not self.ready:
             self.error.emit("No model", "Load a model before generating a new image.")
             return False
-        n = self.window
+        n = self.window_px
         self.cancel()
         self.doc.reset(np.full((n, n, 3), 127, np.uint8), masked=True)
         win = g.Window(0, 0, n, n, self.tokens, (0, 0, n, n))
@@ -350,7 +351,7 @@ class Controller(QObject):
 
     @Slot(int, int, int, int, object, object, object, object)
     def _on_step(self, job_id: int, k: int, step: int, total: int, patch: np.ndarray,
-                 rect: tuple[int, int, int, int], confidence: np.ndarray,
+                 rect: Rect, confidence: np.ndarray,
                  masked: np.ndarray) -> None:
         if not self._current(job_id):
             self.dropped_steps += 1
@@ -419,7 +420,7 @@ class Controller(QObject):
 
     @Slot(str, int, int)
     def _on_model_loaded(self, name: str, window: int, tokens: int) -> None:
-        self.model_name, self.window, self.tokens = name, window, tokens
+        self.model_name, self.window_px, self.tokens = name, window, tokens
         self.model_changed.emit(name, window, tokens)
         self.message.emit(f"Model {name}: {window} px window, {tokens}×{tokens} tokens")
         self.update_plan()
@@ -429,4 +430,4 @@ class Controller(QObject):
         self.error.emit("Model not loaded", f"The model {name!r} could not be loaded.\n\n{text}")
         self.message.emit(f"Model not loaded; still using {self.model_name or 'no model'}")
         self.model_failed.emit(name)
-        self.model_changed.emit(self.model_name, self.window, self.tokens)
+        self.model_changed.emit(self.model_name, self.window_px, self.tokens)

@@ -59,7 +59,7 @@ class Kept:
 
     entry: object  # that undo command: another one at the same index is another state
     chain: list[DecodeHistory]
-    window: int
+    window_index: int
     candidate: int
     region: np.ndarray | None
 

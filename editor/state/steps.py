@@ -39,7 +39,7 @@ class Steps(QObject):
         self.doc = controller.doc
         self.history: DecodeHistory | None = None  # the chosen window's (of `chain`)
         self.chain: list[DecodeHistory] = []  # every window of the last decode, decode order
-        self.window = 0  # which one `history` is
+        self.window_index = 0  # which window of `chain` `history` is
         self.live_steps: list[list[StepRecord]] = []  # the running decode, as it arrives
         self.live_job = 0
         self.candidate = 0
@@ -307,15 +307,15 @@ class Steps(QObject):
 
     def select_window(self, window: int) -> None:
         """Point the step tools at another window of a multi-window decode."""
-        if 0 <= window < len(self.chain) and window != self.window:
+        if 0 <= window < len(self.chain) and window != self.window_index:
             self.index = -1
             self._take(self.chain, window, None)
             self.show(len(self.steps) - 1)
 
     def _take(self, chain: list[DecodeHistory], window: int, region: np.ndarray | None) -> None:
         self.chain = chain
-        self.window = min(max(window, 0), len(chain) - 1) if chain else 0
-        self.history = chain[self.window] if chain else None
+        self.window_index = min(max(window, 0), len(chain) - 1) if chain else 0
+        self.history = chain[self.window_index] if chain else None
         self.reason = "" if chain else NO_DECODE
         self.region = region if region is not None or self.history is None else (
             self.history.start_mask.copy())
@@ -326,7 +326,7 @@ class Steps(QObject):
         """Remember the history for its undo entry, so undo / redo can bring it back."""
         if not self.chain or not self.in_stack():
             return
-        self.results.keep(self.undo_index, Kept(self._entry, self.chain, self.window,
+        self.results.keep(self.undo_index, Kept(self._entry, self.chain, self.window_index,
                                                 self.candidate, self.region))
 
     @Slot(int)
@@ -343,7 +343,7 @@ class Steps(QObject):
                 and self._entry_at(index) is k.entry):
             self.candidate, self.index = k.candidate, -1
             self._mark(index)
-            self._take(k.chain, k.window, k.region)
+            self._take(k.chain, k.window_index, k.region)
             return
         self.changed.emit()
 
@@ -363,7 +363,7 @@ class Steps(QObject):
         self.results.forget(k)
         self.candidate, self.index = index, -1
         self._mark()
-        self._take(k.chain, k.window, k.region)
+        self._take(k.chain, k.window_index, k.region)
 
     @Slot()
     def _on_started(self) -> None:
@@ -384,7 +384,7 @@ class Steps(QObject):
     def _on_canvas(self) -> None:
         if self.doc.undo_stack.count() == 0:  # a new document: its history is gone
             self.history, self.region, self.reason = None, None, NO_DECODE
-            self.chain, self.window, self.live_steps = [], 0, []
+            self.chain, self.window_index, self.live_steps = [], 0, []
             self.results.clear()
         self.batches_changed.emit()  # thumbnails of another canvas size can't be put back
         self.changed.emit()

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from editor.core.geometry import Rect
 from editor.core.jobs import Job, Sampling
 from editor.core.pipeline import EngineLike, Stopped, run_job
 
@@ -148,7 +149,7 @@ class Worker(QObject):
         self.started.emit(job.id)
 
         def on_step(
-            k: int, step: Any, patch: np.ndarray, rect: tuple[int, int, int, int]
+            k: int, step: Any, patch: np.ndarray, rect: Rect
         ) -> None:
             # Copies: the receiver lives in another thread and the engine may reuse buffers.
             self.step_ready.emit(

@@ -108,7 +108,7 @@ class StepScrubber(QWidget):
         self.window_box.blockSignals(True)
         self.window_box.setRange(1, max(len(s.chain), 1))
         self.window_box.setSuffix(f" of {len(s.chain)}")
-        self.window_box.setValue(s.window + 1)
+        self.window_box.setValue(s.window_index + 1)
         self.window_box.blockSignals(False)
         self.window_box.setVisible(len(s.chain) > 1 and not s.c.busy and s.fits())
         why = s.reason

@@ -47,7 +47,7 @@ def open_app(photo: Path, model: str, ini: str) -> MainWindow | None:
     if not win.controller.ready:
         wait(win.controller.model_changed)
     win.sampling.model_status.setText(
-        f"{model}: {win.controller.window} px window, {win.controller.tokens}×"
+        f"{model}: {win.controller.window_px} px window, {win.controller.tokens}×"
         f"{win.controller.tokens} tokens")
     if not win.open_path(photo):
         print(win.last_error)

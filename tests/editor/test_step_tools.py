@@ -156,7 +156,7 @@ def test_step_tools_work_on_each_window_of_a_multi_window_edit(qtbot, win, engin
     generate(qtbot, win)
     steps, sc = win.step_tools.steps, win.step_tools.scrubber
     assert [h.window for h in steps.chain] == windows
-    assert steps.window == 1 and steps.history is steps.chain[1]
+    assert steps.window_index == 1 and steps.history is steps.chain[1]
     assert sc.window_box.isVisibleTo(sc) and sc.window_box.value() == 2
     assert sc.branch_btn.isEnabled() and sc.reroll_btn.isEnabled()
     sc.window_box.setValue(1)  # the first window: its own steps, scrubbed on the canvas
@@ -359,7 +359,7 @@ def test_undo_and_redo_bring_back_the_history_of_the_decode_they_reach(qtbot, wi
     assert len(steps.chain) == 1 and not sc.window_box.isVisibleTo(sc)
     reroll = steps.chain
     win.doc.undo_stack.undo()  # back to the two-window result: its history, window 1 chosen
-    assert steps.chain is outpaint and steps.window == 0 and steps.current
+    assert steps.chain is outpaint and steps.window_index == 0 and steps.current
     assert sc.window_box.isVisibleTo(sc) and sc.branch_btn.isEnabled()
     win.doc.undo_stack.undo()  # before any decode: the panel says its result is gone
     assert not steps.current and "since undone" in sc.label.text()
