@@ -15,7 +15,15 @@ from typing import Any, Generic, TypeVar, overload
 from PySide6.QtCore import QObject, Signal
 
 from editor.core.jobs import ORDERS, SCHEDULES, Sampling
-from editor.core.limits import MAX_CANDIDATES, MAX_CHOICE_TEMPERATURE, MAX_SEED, MAX_STEPS
+from editor.core.limits import (
+    MAX_BRUSH,
+    MAX_CANDIDATES,
+    MAX_CHOICE_TEMPERATURE,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_TOLERANCE,
+    MIN_BRUSH,
+)
 
 T = TypeVar("T")
 NUM_CLASSES = 1000
@@ -89,8 +97,11 @@ class Settings(QObject):
     candidates = Setting(4, _clamp(1, MAX_CANDIDATES, int))
     class_id: Setting[int | None] = Setting(None, _class_id)  # None: automatic
     fill_on_release = Setting(True, bool)  # an outpaint drag generates when released
+    brush_size = Setting(32, _clamp(MIN_BRUSH, MAX_BRUSH, int))  # brush, eraser, lock brush
+    wand_tolerance = Setting(32, _clamp(0, MAX_TOLERANCE, int))
 
-    # What projects and the settings file keep (fill_on_release is a menu toggle of the session).
+    # What projects and the settings file keep (fill_on_release is a menu toggle of the session;
+    # the brush size has its own key in the settings file).
     SAVED = ("steps", "schedule", "order", "choice_temperature", "random_seed", "seed",
              "candidates", "guidance", "class_id")
 

@@ -11,9 +11,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QSpinBox, QWidget
 
+from editor.core.limits import MAX_BRUSH, MAX_TOLERANCE, MIN_BRUSH
 from editor.core.masks import MASK_STEP
 from editor.core.samples import samples
-from editor.ui.tools import MAX_BRUSH, MIN_BRUSH
+from editor.ui.bind import bind_spin
 
 TOOL_LABELS = {"object": "Select object", "wand": "Magic wand"}
 Shortcut = QKeySequence | QKeySequence.StandardKey | str | None
@@ -175,10 +176,12 @@ def _toolbar(win: Window) -> None:
     tb.addActions([win.a_open, win.a_save, win.a_undo, win.a_redo])
     tb.addSeparator()
     tb.addActions(list(win.tool_actions.values()))
-    win.brush_size = QSpinBox(minimum=MIN_BRUSH, maximum=MAX_BRUSH, value=32, suffix=" px")
+    win.brush_size = QSpinBox(minimum=MIN_BRUSH, maximum=MAX_BRUSH, suffix=" px")
+    bind_spin(win.brush_size, win.controller.settings, "brush_size")
     win.brush_size.setToolTip("Brush size ( [ and ] )")
     tb.addWidget(win.brush_size)
-    win.tolerance = QSpinBox(minimum=0, maximum=255, value=32, prefix="± ")
+    win.tolerance = QSpinBox(minimum=0, maximum=MAX_TOLERANCE, prefix="± ")
+    bind_spin(win.tolerance, win.controller.settings, "wand_tolerance")
     win.tolerance.setToolTip("Magic wand tolerance: how far a colour may be from the clicked "
                              "one (per channel, 0-255)")
     tb.addWidget(win.tolerance)

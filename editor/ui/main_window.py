@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -39,6 +38,7 @@ from editor.state.steps import Steps
 from editor.ui import help as help_
 from editor.ui.actions import build_actions
 from editor.ui.canvas import Canvas
+from editor.ui.class_panel import ClassPanel
 from editor.ui.files import Files
 from editor.ui.model_choice import ModelChoice
 from editor.ui.session import Session
@@ -53,14 +53,11 @@ from editor.ui.tools import (
     RectSelect,
     Tool,
 )
-from editor.ui.widgets import CandidateBar, ClassPicker, SamplePicker, SamplingPanel
+from editor.ui.widgets import CandidateBar, SamplePicker, SamplingPanel
 
 if TYPE_CHECKING:
     from editor.state.worker import WorkerThread
 
-# The embedded model learned textures and scenes from a small corpus (MODEL_CARD.md), tiny is
-# random: a class steers their colours, it does not draw the object.
-NO_OBJECTS = ("default", "tiny")
 FIRST_HINT = ("Open a photo with Ctrl+O, or drop one here,\n"
               "or pick a class and press \u201cNew image of this class\u201d,\n"
               "or try one of the samples below.")
@@ -91,7 +88,8 @@ class MainWindow(QMainWindow):
                       "lasso": Lasso(), "object": ObjectSelect(), "wand": MagicWand(),
                       "lock": LockBrush(self.controller.locks)}
         self.candidate_bar = CandidateBar()
-        self.class_picker = ClassPicker()
+        self.class_panel = ClassPanel(self.controller)  # the Class dock
+        self.class_picker = self.class_panel.picker
         self.sampling = SamplingPanel(self.controller.settings)
         self.sample_picker = SamplePicker(samples())
 
@@ -122,21 +120,11 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ construction
     def _build_docks(self) -> None:
-        cls = QWidget()
-        v = QVBoxLayout(cls)
-        v.addWidget(self.class_picker, 1)
-        self.regen_button = QPushButton("Regenerate selection as automatic class")
-        self.new_button = QPushButton("New image of this class")
-        v.addWidget(self.regen_button)
-        v.addWidget(self.new_button)
-        self.class_note = QLabel("")
-        self.class_note.setWordWrap(True)
-        self.class_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.class_note.setVisible(False)
-        v.addWidget(self.class_note)
+        p = self.class_panel
+        self.regen_button, self.new_button, self.class_note = p.regen_button, p.new_button, p.note
         dock = QDockWidget("Class", self)
         dock.setObjectName("class-dock")
-        dock.setWidget(cls)
+        dock.setWidget(p)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         dock2 = QDockWidget("Sampling", self)
         dock2.setObjectName("sampling-dock")
@@ -165,7 +153,6 @@ class MainWindow(QMainWindow):
         c.candidate_changed.connect(self.candidate_bar.set_candidate)
         c.error.connect(self.show_error)
         c.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
-        c.model_changed.connect(lambda *_: self._update_class_note())
         c.model_failed.connect(self.sampling.forget_model_path)  # the list: only what loads
         c.class_chosen.connect(
             lambda cid: self.statusBar().showMessage(f"Automatic class: {class_names()[cid]}"))
@@ -175,14 +162,9 @@ class MainWindow(QMainWindow):
         self.candidate_bar.regenerate.connect(c.regenerate)
         self.candidate_bar.discard.connect(self._discard)
         self.candidate_bar.show_index.connect(c.show_candidate)
-        st = c.settings
-        self.class_picker.class_changed.connect(lambda cid: setattr(st, "class_id", cid))
-        st.changed.connect(self._on_setting)
+        c.settings.changed.connect(self._on_setting)
         self.regen_button.clicked.connect(self.regenerate_as)
         self.new_button.clicked.connect(self.new_image)
-        self.brush_size.valueChanged.connect(self._set_brush_size)
-        self.tolerance.valueChanged.connect(
-            lambda t: setattr(self.tools["wand"], "tolerance", t))
         self.doc.undo_stack.cleanChanged.connect(self.update_title)
         self.doc.path_changed.connect(self.update_title)
         # The blank start page says what to do; anything done to the document retires it.
@@ -210,7 +192,7 @@ class MainWindow(QMainWindow):
     def set_tool(self, name: str) -> None:
         tool = self.tools[name]
         if isinstance(tool, Brush):
-            tool.set_size(self.brush_size.value())
+            tool.set_size(self.controller.settings.brush_size)
         self.canvas.tool = tool
         self.tool_actions[name].setChecked(True)
         self.brush_size.setEnabled(isinstance(tool, Brush))
@@ -226,9 +208,10 @@ class MainWindow(QMainWindow):
         if not self.brush_size.isEnabled():  # a tool without a size: say so, change nothing
             self.statusBar().showMessage("[ and ] size the brush, eraser and lock brush", 3000)
             return
-        v = self.brush_size.value()
+        st = self.controller.settings
+        v = st.brush_size
         new = round(v * factor)
-        self.brush_size.setValue(new if new != v else v + (1 if factor > 1 else -1))
+        st.brush_size = new if new != v else v + (1 if factor > 1 else -1)
 
     def set_whole_mask(self, on: bool) -> None:
         self.doc.set_mask(np.full(self.doc.mask.shape, on), "Mask everything" if on
@@ -245,29 +228,14 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ generation
     def _on_setting(self, name: str, value: object) -> None:
         if name == "class_id":
-            self.class_picker.set_class(value)  # type: ignore[arg-type]
-            self._on_class(value)  # type: ignore[arg-type]
+            label = self.class_picker.class_name(value)  # type: ignore[arg-type]
+            self.a_regen_as.setText(f"Regenerate selection as {label}")
         elif name == "fill_on_release":
             self.a_fill.setChecked(bool(value))
-
-    def _on_class(self, class_id: int | None) -> None:
-        name = self.class_picker.class_name(class_id)
-        self.regen_button.setText(f"Regenerate selection as {name}")
-        self.a_regen_as.setText(f"Regenerate selection as {name}")
-        self.new_button.setEnabled(class_id is not None)
-        self._update_class_note()
-
-    def _update_class_note(self) -> None:
-        """One honest line where a class is chosen with a model that cannot draw objects."""
-        cid, model = self.controller.class_id, self.controller.model_name
-        weak = cid is not None and model in NO_OBJECTS
-        if weak:
-            self.class_note.setText(
-                f"The {model} model learned textures and scenes, not ImageNet objects: expect "
-                f"the colours and texture of a {class_names()[cid]}, not a recognisable one. "
-                "For objects, get the official weights with `maskgit-editor weights download "
-                "imagenet-256` and pick imagenet-256 under Model.")
-        self.class_note.setVisible(weak)
+        elif name == "brush_size":
+            self._set_brush_size(int(value))  # type: ignore[call-overload]
+        elif name == "wand_tolerance":
+            self.tools["wand"].tolerance = value  # type: ignore[attr-defined]
 
     def generate(self) -> None:
         self.controller.generate()
@@ -349,7 +317,7 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         with contextlib.suppress(TypeError, ValueError):  # absent or damaged: the defaults
-            self.brush_size.setValue(int(self.files.setting("brush", 32)))  # type: ignore[arg-type]
+            self.controller.settings.brush_size = self.files.setting("brush", 32)
             remembered = dict(json.loads(str(self.files.setting("sampling"))))
             # A class from an earlier run would silently steer today's plain Generate; older
             # settings files still hold one.
@@ -359,7 +327,7 @@ class MainWindow(QMainWindow):
     def _save_layout(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("state", self.saveState())
-        self.settings.setValue("brush", self.brush_size.value())
+        self.settings.setValue("brush", self.controller.settings.brush_size)
         # Steps, schedule, order, temperatures, seed and candidates; the model has its own
         # key (loaded at start); the class is chosen anew each run (projects keep theirs).
         sampling = self.controller.settings.to_dict()

@@ -14,11 +14,10 @@ from PySide6.QtGui import QPainterPath, QPolygonF
 
 from editor.core import geometry as g
 from editor.core.geometry import Rect
+from editor.core.limits import MAX_BRUSH, MIN_BRUSH
 from editor.core.selection import grabcut, magic_wand
 from editor.state.document import Document
 from editor.state.locks import LockLayer
-
-MIN_BRUSH, MAX_BRUSH = 1, 512
 
 
 class Tool:
