@@ -1,6 +1,6 @@
 """Tune photo guidance (editor.jobs PHOTO_*) on bench/quality's DEV half only.
 
-Each config is `remask,prior,detail[,guide side]` (detail 0 = no detail transfer); `off` is the
+Each config is `remask,prior,change sigma[,guide side]` (see editor.core.pipeline); `off` is the
 transformer alone. Runs the product path (the CLI, in process) with the constants patched,
 scores like bench/quality (masked PSNR, KID on Lite2 and Lite0) against the cached classical fills:
 
@@ -26,10 +26,10 @@ def apply(config: str) -> list[str]:
 
     if config == "off":
         return ["--guidance", "off"]
-    remask, prior, detail, *side = (float(x) for x in config.split(","))
+    remask, prior, change, *side = (float(x) for x in config.split(","))
     jobs.PHOTO_REMASK, jobs.PHOTO_PRIOR = remask, prior
-    pipeline.PHOTO_DETAIL_SIGMA = detail
-    pipeline.GUIDE_SIDE = int(side[0]) if side else 64
+    pipeline.CHANGE_SIGMA = change
+    pipeline.GUIDE_SIDE = int(side[0]) if side else 256
     return []
 
 

@@ -25,8 +25,6 @@ FUNCTION_MAX_LINES = 60
 KNOWN_LONG = {
     "bench/gui_stall.py:max_stall_ms",
     "bench/quality.py:main",
-    "editor/core/exemplar.py:restore_detail",
-    "editor/core/pipeline.py:_window",
 }
 
 

@@ -74,7 +74,8 @@ def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None) -> np
 def _blocks(a: np.ndarray, q: int) -> np.ndarray:
     """(H, W, C) -> (H // q, W // q, C): the mean of every q x q cell."""
     h, w = a.shape[0] // q * q, a.shape[1] // q * q
-    return a[:h, :w].reshape(h // q, q, w // q, q, -1).mean((1, 3))
+    out: np.ndarray = a[:h, :w].reshape(h // q, q, w // q, q, -1).mean((1, 3))
+    return out
 
 
 def restore_detail(
@@ -119,6 +120,16 @@ def restore_detail(
     if len(cand) > MAX_CANDIDATES:
         cand = cand[:: -(-len(cand) // MAX_CANDIDATES)]
     src = _coherent_sources(desc, query, cand, ok, coherence)
+    detail = _quilt(high, src, query, q)
+    out = np.clip(low + detail, 0, 255).round().astype(np.uint8)
+    return np.where(mask[..., None], out, result)
+
+
+def _quilt(high: np.ndarray, src: np.ndarray, query: np.ndarray, q: int) -> np.ndarray:
+    """`high` (H, W, 3) with the 2q x 2q blocks at the `query` cells replaced by those at the
+    `src` cells (both (N, 2) in cells of q px), blended with a Hann window."""
+    h, w = high.shape[:2]
+    gh, gw = h // q, w // q
     b = 2 * q
     hann = np.sin(np.pi * (np.arange(b) + 0.5) / b) ** 2
     weight = (hann[:, None] * hann[None, :])[..., None].astype(np.float32)  # (b, b, 1)
@@ -140,9 +151,7 @@ def restore_detail(
     acc = acc.transpose(0, 2, 1, 3, 4).reshape((gh + 1) * q, (gw + 1) * q, 3)[:h, :w]
     norm = norm.transpose(0, 2, 1, 3, 4).reshape((gh + 1) * q, (gw + 1) * q, 1)[:h, :w]
     covered = norm[..., 0] > 1e-3
-    detail = np.where(covered[..., None], acc / np.maximum(norm, 1e-3), high)
-    out = np.clip(low + detail, 0, 255).round().astype(np.uint8)
-    return np.where(mask[..., None], out, result)
+    return np.where(covered[..., None], acc / np.maximum(norm, 1e-3), high)
 
 
 def _coherent_sources(
@@ -167,7 +176,8 @@ def _coherent_sources(
 
     def dist(src: np.ndarray) -> np.ndarray:  # (Nq, P, 2) -> (Nq, P)
         diff = desc[src[..., 0], src[..., 1]] - qd[:, None]
-        return (diff * diff).sum(-1)
+        d: np.ndarray = (diff * diff).sum(-1)
+        return d
 
     own_d = dist(own)
     best = own_d.argmin(1)
@@ -197,4 +207,5 @@ def _coherent_sources(
             energy = data + scale * differ.sum(-1)
             pick = props[np.arange(len(query)), energy.argmin(1)]
             label = np.where(part[:, None], pick, label)
-    return label
+    out: np.ndarray = label
+    return out

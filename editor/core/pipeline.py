@@ -9,15 +9,16 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 
 from editor.core import exemplar
 from editor.core import geometry as g
 from editor.core.history import DecodeHistory, StepRecord
-from editor.core.jobs import PHOTO_DETAIL_SIGMA, Job, JobResult
+from editor.core.jobs import Job, JobResult
 
 
 class StepLike(Protocol):
@@ -50,6 +51,10 @@ class EngineLike(Protocol):
     ) -> Iterator[list[Any]]: ...
 
     def auto_class(self, image: np.ndarray, token_mask: np.ndarray | None = None) -> int: ...
+
+    def encode(self, image: np.ndarray) -> np.ndarray: ...
+
+    def decode(self, tokens: np.ndarray) -> np.ndarray: ...
 
     def branch(
         self,
@@ -85,16 +90,16 @@ def blend_patch(
     return g.blend_region(image, result, win, mask, feather, keep, hole, seam(win))
 
 
-# Side (px) at which the exemplar start's fill of a window is made (the default model's whole
-# window; a 256 px window's fill is made at half size and upsampled). At 64 px the fill loses
-# layout: box PSNR 11.95 dB and KID-Lite2 20.8 against 13.78 and 13.6 at 128 (bench/tune_photo,
-# dev half, remask 0.2, detail 4), at a third of the time.
-GUIDE_SIDE = 128
-
-
-# Least share of a window's pixels that must be known for the exemplar start: the first window
-# of an outpaint sees a strip a few pixels high, from which shift-map cannot fill (it left the
-# whole hole black, and later windows copied the black). Such windows decode plainly.
+# Longest side (px) at which the exemplar fill that guided windows start from is made, once
+# per job over the whole hole and its context (see exemplar_fill). At 128 px: box KID-Lite2
+# 5.6 and PSNR 11.95 dB against 4.2 and 13.29 at 256 (dev half, change sigma 4), in half the time.
+GUIDE_SIDE = 256
+# Gaussian sigma (model-window px; a token cell is 8) of the model's change that a guided
+# window keeps (see _residual): its finer change is the tokenizer's blur and blotches. Box
+# KID-Lite2 on the dev half: 6.4 unsmoothed, 5.8 at 1.5, 4.2 at 4, 2.8 at 8.
+CHANGE_SIGMA = 8.0
+# Least share of the context box (see _context_box) that must be known for the guide: from a
+# strip a few pixels high shift-map cannot fill (it returns black). Such jobs decode plainly.
 GUIDE_MIN_CONTEXT = 0.25
 
 
@@ -133,18 +138,47 @@ def run_job(
         if on_class is not None:
             on_class(class_id)
     n = max(int(job.candidates), 1)
-    changed = functools.reduce(g.union, [v.clipped(h, w) for v in job.windows], None)
-    guided = follows_photo(job)
-    if not guided and hasattr(params, "remask"):  # a requested class must not be pulled back
+    changed = functools.reduce(g.union, [v.clipped(h, w) for v in job.windows])
+    guide = photo_guide(job) if follows_photo(job) else None
+    if guide is None and hasattr(params, "remask"):  # a requested class is not pulled back
         params = replace(params, remask=1.0, prior=0.0)
-    result = _edit(engine, job, params, class_id, n, changed, should_stop, on_step, colour_fix,
-                   on_records, guided)
-    if guided and PHOTO_DETAIL_SIGMA > 0:
-        # Fine detail from the photo itself, with each candidate's fill as the guide.
-        todo = job.mask if job.locked is None else job.mask & ~job.locked
-        sigma = PHOTO_DETAIL_SIGMA * max(v.scale for v in job.windows)
-        result.images = [exemplar.restore_detail(im, todo, sigma) for im in result.images]
+    run = _Run(engine, job, params, class_id, n, should_stop, on_step, colour_fix, on_records,
+               guide)
+    result = _edit(run, changed)
+    if guide is not None:
+        # The windows were decoded at the model's size: the guide's band above it comes back.
+        scale = max(v.scale for v in job.windows)
+        todo = todo_of(job)
+        result.images = [np.where(todo[..., None], _plus_band(im, guide, scale), im)
+                         for im in result.images]
     return result
+
+
+def photo_guide(job: Job) -> np.ndarray | None:
+    """The job's image with the hole filled from the rest of the photo, which every window's
+    decode starts from; None when the photo shows too little around the hole to fill from."""
+    todo = todo_of(job)
+    x0, y0, x1, y1 = _context_box(todo)
+    if todo[y0:y1, x0:x1].mean() > 1 - GUIDE_MIN_CONTEXT:
+        return None
+    return exemplar_fill(job.image, todo, GUIDE_SIDE)[0]
+
+
+def _plus_band(image: np.ndarray, guide: np.ndarray, scale: float) -> np.ndarray:
+    """`image` plus the detail of `guide` that a window at 1 / `scale` of its size loses."""
+    if scale <= 1:
+        return image
+    h, w = guide.shape[:2]
+    small = cv2.resize(guide, (max(1, round(w / scale)), max(1, round(h / scale))),
+                       interpolation=cv2.INTER_AREA)
+    band = guide.astype(np.int16) - cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    out: np.ndarray = np.clip(image + band, 0, 255).astype(np.uint8)
+    return out
+
+
+def todo_of(job: Job) -> np.ndarray:
+    """The pixels the job may change: its mask less the locked cells."""
+    return job.mask if job.locked is None else job.mask & ~job.locked
 
 
 # Longest side at which Fill from surroundings runs shift-map over a region and its context
@@ -155,53 +189,71 @@ FILL_SIDE = 256
 def fill_job(job: Job, should_stop: Callable[[], bool] = lambda: False) -> JobResult:
     """Fill from surroundings, no model: the masked pixels (less locked ones) filled from the
     rest of the photo by editor.exemplar (shift-map for regions, Telea for thin strokes)."""
-    todo = job.mask if job.locked is None else job.mask & ~job.locked
-    box = g.bbox(todo)
-    if box is None:
+    todo = todo_of(job)
+    if not todo.any():
         raise ValueError("nothing to fill: the mask is empty")
-    h, w = todo.shape
-    x0, y0, x1, y1 = box
-    pad = max(32, (x1 - x0 + y1 - y0) // 2)  # context to take the fill from
-    x0, y0, x1, y1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
-    crop, hole = job.image[y0:y1, x0:x1], todo[y0:y1, x0:x1]
-    filled = exemplar.fill(crop, hole, FILL_SIDE)
-    scale = max(x1 - x0, y1 - y0) / FILL_SIDE
-    if scale > 1 and exemplar.thickness(hole) > exemplar.THIN:
-        filled = exemplar.restore_detail(filled, hole, 1.5 * scale)
+    out, rect = exemplar_fill(job.image, todo, FILL_SIDE)
     if should_stop():
         raise Stopped
-    out = job.image.copy()
+    return JobResult(job.id, [out], None, rect)
+
+
+def exemplar_fill(image: np.ndarray, todo: np.ndarray, side: int
+                  ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """(`image` with the `todo` pixels filled from their surroundings, the rect that changed).
+
+    Shift-map reads a context around the hole as large as half its size; the crop is filled
+    at `side` px at most and, for regions, its fine detail restored at full size."""
+    x0, y0, x1, y1 = _context_box(todo)
+    crop, hole = image[y0:y1, x0:x1], todo[y0:y1, x0:x1]
+    filled = exemplar.fill(crop, hole, side)
+    scale = max(x1 - x0, y1 - y0) / side
+    if scale > 1 and exemplar.thickness(hole) > exemplar.THIN:
+        filled = exemplar.restore_detail(filled, hole, 1.5 * scale)
+    out = image.copy()
     out[y0:y1, x0:x1][hole] = filled[hole]
-    return JobResult(job.id, [out], None, (x0, y0, x1, y1))
+    return out, (x0, y0, x1, y1)
+
+
+def _context_box(todo: np.ndarray) -> tuple[int, int, int, int]:
+    """The hole's bounding box grown by half its size: the context shift-map reads."""
+    h, w = todo.shape
+    x0, y0, x1, y1 = g.bbox(todo) or (0, 0, w, h)
+    pad = max(32, (x1 - x0 + y1 - y0) // 2)
+    return max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
 
 
 def follows_photo(job: Job) -> bool:
-    """Photo guidance (exemplar start, token prior, detail transfer) applies to a fresh edit
-    without a requested class: a re-roll or a branch continues a decode as it was, and a
-    requested class must win over what the photo had there."""
+    """Photo guidance (start from an exemplar fill, keep its pixels where the model agrees)
+    applies to a fresh edit without a requested class: a re-roll or a branch continues a
+    decode as it was, and a requested class must win over what the photo had there."""
     return (bool(getattr(job.sampling, "guidance", False)) and job.class_id is None
             and job.token_mask is None and job.branch is None and job.tokens is None)
 
 
-def _edit(
-    engine: EngineLike,
-    job: Job,
-    params: Any,
-    class_id: int,
-    n: int,
-    changed: tuple[int, int, int, int],
-    should_stop: Callable[[], bool],
-    on_step: StepCallback | None,
-    colour_fix: ColourFix | None,
-    on_records: RecordsCallback | None,
-    guided: bool,
-) -> JobResult:
+@dataclass(frozen=True)
+class _Run:
+    """What every window of one job shares."""
+
+    engine: EngineLike
+    job: Job
+    params: Any
+    class_id: int
+    candidates: int
+    should_stop: Callable[[], bool]
+    on_step: StepCallback | None
+    colour_fix: ColourFix | None
+    on_records: RecordsCallback | None
+    guide: np.ndarray | None  # the photo with the hole filled by exemplar_fill, or None
+
+
+def _edit(run: _Run, changed: tuple[int, int, int, int]) -> JobResult:
+    job, class_id = run.job, run.class_id
     if len(job.windows) == 1:
         v = job.windows[0]
         hist = DecodeHistory(job.id, v, np.zeros((v.tokens, v.tokens), bool),
                              g.core_mask(job.mask, v), class_id, list(job.past or []))
-        images = _window(engine, job, [job.image], job.mask, 0, class_id, params, job.seed, n,
-                         should_stop, on_step, colour_fix, hist, on_records, guided=guided)
+        images = _window(run, [job.image], job.mask, 0, job.seed, hist)
         return JobResult(job.id, images, class_id, changed, hist)
     # Every candidate chains its own windows (window k+1 sees candidate i's window k), and all
     # candidates of window k still decode as one batch.
@@ -210,9 +262,7 @@ def _edit(
     for k, v in enumerate(job.windows):
         hist = DecodeHistory(job.id, v, np.zeros((v.tokens, v.tokens), bool),
                              g.core_mask(pending, v), class_id)
-        images = _window(engine, job, images, pending, k, class_id, params, job.seed + k, n,
-                         should_stop, on_step, colour_fix, hist, on_records, owned=True,
-                         guided=guided)
+        images = _window(run, images, pending, k, job.seed + k, hist, owned=True)
         if hist.steps:  # a window whose core earlier windows already did decodes nothing
             chain.append(hist)
         x0, y0, x1, y1 = v.core
@@ -224,114 +274,155 @@ def _tokens(mask: np.ndarray, v: g.Window) -> np.ndarray:
     return g.token_mask(g.core_mask(mask, v), v)
 
 
+@dataclass
+class _Area:
+    """Where window k of a job works, in image and model space."""
+
+    v: g.Window
+    srcs: list[np.ndarray]  # the model input of each picture (one shared, or per candidate)
+    mine: np.ndarray  # (H, W) the pixels this window writes
+    cells: np.ndarray  # (t, t) the token cells to decode
+    keep: np.ndarray | None  # (H, W) locked pixels, never changed
+    todo: np.ndarray  # (H, W) every pixel still to generate
+    hole: np.ndarray | None  # (H, W) generated content anyway: windows cross-fade there
+
+    @classmethod
+    def of(cls, job: Job, images: list[np.ndarray], pending: np.ndarray, k: int) -> _Area:
+        v = job.windows[k]
+        mine = g.core_mask(pending, v)
+        locked = None if job.locked is None else g.token_mask(job.locked, v, 0)
+        keep = g.locked_pixels(job.locked, v)  # locked cells: their pixels are never changed
+        # Every pixel still to generate that the window sees, not only its core: the rest of
+        # the hole holds grey (outpaint) or the object being removed, and neither may pass
+        # for context.
+        todo = pending if keep is None else pending & ~keep
+        if job.token_mask is not None:  # re-roll: the caller chose the cells
+            cells = job.token_mask & ~locked if locked is not None else job.token_mask.copy()
+            # Only the re-rolled cells' pixels change; the rest of the result stays as it was.
+            mine = mine & g.cell_pixels(cells, v, mine.shape)
+            todo = mine
+        else:
+            cells = g.token_mask(todo, v, locked=job.locked)
+        if keep is not None:
+            mine = mine & ~keep
+        # Windows cross-fade into what earlier windows generated; a re-roll changes its cells.
+        hole = job.mask if job.token_mask is None else None
+        return cls(v, [g.window_image(im, v) for im in images], mine, cells, keep, todo, hole)
+
+
 def _window(
-    engine: EngineLike,
-    job: Job,
+    run: _Run,
     images: list[np.ndarray],
     pending: np.ndarray,
     k: int,
-    class_id: int,
-    params: Any,
     seed: int,
-    candidates: int,
-    should_stop: Callable[[], bool],
-    on_step: StepCallback | None,
-    colour_fix: ColourFix | None = None,
-    hist: DecodeHistory | None = None,
-    on_records: RecordsCallback | None = None,
+    hist: DecodeHistory,
     owned: bool = False,
-    guided: bool = False,
 ) -> list[np.ndarray]:
-    """The `candidates` results of window k, each composited over its own picture: `images`
+    """The candidates' results of window k, each composited over its own picture: `images`
     holds one picture shared by all candidates, or one per candidate. `owned`: the pictures
     are the pipeline's own, so a candidate's may be updated in place (no full-image copy per
     window and candidate); otherwise every result is a new array."""
-    private = owned and len(images) == candidates
-    v = job.windows[k]
-    mine = g.core_mask(pending, v)
-    if not mine.any():
-        return images if private else [own(images, c).copy() for c in range(candidates)]
-    srcs = [g.window_image(im, v) for im in images]
-    src = srcs[0] if len(srcs) == 1 else np.stack(srcs)
-    locked = None if job.locked is None else g.token_mask(job.locked, v, 0)
-    keep = g.locked_pixels(job.locked, v)  # locked cells: their pixels are never changed
-    # Every pixel still to generate that the window sees, not only its core: the rest of the
-    # hole holds grey (outpaint) or the object being removed, and neither may pass for context.
-    todo = pending if keep is None else pending & ~keep
-    if job.token_mask is not None:  # re-roll: the caller chose the cells
-        cells = job.token_mask & ~locked if locked is not None else job.token_mask.copy()
-        # Only the re-rolled cells' pixels change; the rest of the result stays as it was.
-        mine = mine & g.cell_pixels(cells, v, mine.shape)
-        todo = mine
-    else:
-        cells = g.token_mask(todo, v, locked=job.locked)
-    if keep is not None:
-        mine = mine & ~keep
-    # Windows cross-fade into what earlier windows generated; a re-roll changes its cells only.
-    hole = job.mask if job.token_mask is None else None
-    # The colour fix makes the window agree with the pixels that are really there.
-    known = ~g.window_mask(todo, v)
-
-    def fixed(preview: np.ndarray, c: int) -> np.ndarray:
-        return preview if colour_fix is None else colour_fix(preview, own(srcs, c), known)
-
-    if job.branch is not None:
-        start = job.start_mask if job.start_mask is not None else cells
-        at = job.branch
-        if locked is not None:  # a lock painted after that decode: those cells stay as sampled
-            at = replace(at, masked=at.masked & ~locked)
-        decode = engine.branch(at, start, class_id, params, seed, candidates, image=src)
-        if hist is not None:
-            hist.start_mask = start.copy()
-    else:
-        gap = g.window_mask(todo, v) if guided else None
-        if gap is not None and gap.mean() > 1 - GUIDE_MIN_CONTEXT:  # too little to fill from
-            params = replace(params, remask=1.0, prior=0.0) if hasattr(params, "remask") else params
-        elif gap is not None:  # the engine starts from the tokens of an exemplar fill of the hole
-            # One fill, the first candidate's, for all: each keeps its own context around it,
-            # and shift-map once per window instead of once per candidate.
-            fill = exemplar.fill(srcs[0], gap, GUIDE_SIDE)
-            filled = [np.where(gap[..., None], fill, im) for im in srcs]
-            src = filled[0] if len(filled) == 1 else np.stack(filled)
-        decode = engine.edit_many(src, cells, class_id, params, seed, candidates, job.tokens)
-        if hist is not None:
-            hist.start_mask = cells.copy()
-    last: list[Any] = []
-    blended: list[tuple[np.ndarray, tuple[int, int, int, int]]] = []  # the last step's
-    for steps in decode:
-        if should_stop():
-            raise Stopped
-        last, blended = steps, []
-        if hist is not None or on_records is not None:
-            blended = [blend_patch(own(images, c), fixed(s.preview, c), v, mine, job.feather,
-                                   keep, hole) for c, s in enumerate(steps)]
-            records = [_record(s, *b) for s, b in zip(steps, blended, strict=True)]
-            if hist is not None:
-                hist.add(records)
-            if on_records is not None:
-                on_records(k, records)
-            if on_step is not None:
-                on_step(k, steps[0], records[0].patch, records[0].rect)
-        elif on_step is not None:
-            patch, rect = blend_patch(images[0], fixed(steps[0].preview, 0), v, mine,
-                                      job.feather, keep, hole)
-            on_step(k, steps[0], patch, rect)
-    if should_stop():
-        raise Stopped
-    if not last:
-        raise RuntimeError("the engine yielded no steps")
+    n = run.candidates
+    private = owned and len(images) == n
+    if not g.core_mask(pending, run.job.windows[k]).any():
+        return images if private else [own(images, c).copy() for c in range(n)]
+    area = _Area.of(run.job, images, pending, k)
+    decode, fixed = _start(run, area, seed, hist)
     out = []
-    for c, s in enumerate(last):
-        # The last step was already colour-fixed and blended for its records: reuse that.
-        region, (x0, y0, x1, y1) = blended[c] if blended else blend_patch(
-            own(images, c), fixed(s.preview, c), v, mine, job.feather, keep, hole)
+    # The last step was already fixed and blended for its records: that is the result.
+    for c, (region, (x0, y0, x1, y1)) in enumerate(_follow(run, area, images, k, decode, fixed,
+                                                              hist)):
         img = images[c] if private else own(images, c).copy()
         img[y0:y1, x0:x1] = region
         out.append(img)
     return out
 
 
-def own(items: list, c: int) -> Any:
+# fixed(preview, c): candidate c's decoded window made ready to composite.
+Fix = Callable[[np.ndarray, int], np.ndarray]
+
+
+def _start(run: _Run, area: _Area, seed: int, hist: DecodeHistory
+           ) -> tuple[Iterator[list[Any]], Fix]:
+    """The window's decode (a branch, a guided edit or a plain one) and how to fix its
+    previews: the colour fix, or for a guided edit the exemplar fill plus the model's change."""
+    job, engine, params, v = run.job, run.engine, run.params, area.v
+    known = ~g.window_mask(area.todo, v)
+
+    def colour(preview: np.ndarray, c: int) -> np.ndarray:
+        if run.colour_fix is None:
+            return preview
+        return run.colour_fix(preview, own(area.srcs, c), known)
+
+    fixed: Fix = colour
+
+    if job.branch is not None:
+        start = job.start_mask if job.start_mask is not None else area.cells
+        at = job.branch
+        if job.locked is not None:  # a lock painted after that decode: those cells stay
+            at = replace(at, masked=at.masked & ~g.token_mask(job.locked, v, 0))
+        hist.start_mask = start.copy()
+        image = area.srcs[0] if len(area.srcs) == 1 else np.stack(area.srcs)
+        return engine.branch(at, start, run.class_id, params, seed, run.candidates,
+                             image=image), fixed
+    hist.start_mask = area.cells.copy()
+    srcs, gap = area.srcs, ~known
+    if run.guide is not None and gap.any():
+        # The engine starts from the tokens of the exemplar fill of the hole; each candidate
+        # keeps its own context around it.
+        fill = g.window_image(run.guide, v)
+        srcs = [np.where(gap[..., None], fill, im) for im in area.srcs]
+        fixed = _residual(srcs, engine.decode(engine.encode(srcs[0])))
+    image = srcs[0] if len(srcs) == 1 else np.stack(srcs)
+    return engine.edit_many(image, area.cells, run.class_id, params, seed, run.candidates,
+                            job.tokens), fixed
+
+
+def _residual(bases: list[np.ndarray], recon: np.ndarray) -> Fix:
+    """The exemplar fill plus what the model changed in it (its decode less its reconstruction
+    of the fill, smoothed by CHANGE_SIGMA): the tokenizer's blur and colour shift cancel, so
+    the cells the model kept stay the photo's own pixels, and where it disagrees its coarse
+    structure and colour come in under the photo's texture."""
+    r = recon.astype(np.float32)
+
+    def fixed(preview: np.ndarray, c: int) -> np.ndarray:
+        change: np.ndarray = preview.astype(np.float32) - r
+        if CHANGE_SIGMA > 0:
+            change = cv2.GaussianBlur(change, (0, 0), CHANGE_SIGMA)
+        out: np.ndarray = np.clip(own(bases, c).astype(np.float32) + change, 0, 255)
+        return out.round().astype(np.uint8)
+
+    return fixed
+
+
+def _follow(
+    run: _Run, area: _Area, images: list[np.ndarray], k: int, decode: Iterator[list[Any]],
+    fixed: Fix, hist: DecodeHistory,
+) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
+    """Every step of the decode composited, recorded and reported; the last step's
+    candidates, each composited: (region, rect)."""
+    job = run.job
+    blended: list[tuple[np.ndarray, tuple[int, int, int, int]]] = []
+    for steps in decode:
+        if run.should_stop():
+            raise Stopped
+        blended = [blend_patch(own(images, c), fixed(s.preview, c), area.v, area.mine,
+                               job.feather, area.keep, area.hole) for c, s in enumerate(steps)]
+        records = [_record(s, *b) for s, b in zip(steps, blended, strict=True)]
+        hist.add(records)
+        if run.on_records is not None:
+            run.on_records(k, records)
+        if run.on_step is not None:
+            run.on_step(k, steps[0], records[0].patch, records[0].rect)
+    if run.should_stop():
+        raise Stopped
+    if not blended:
+        raise RuntimeError("the engine yielded no steps")
+    return blended
+
+
+def own(items: list[Any], c: int) -> Any:
     """Candidate c's entry of `items`: its own, or the one all candidates share."""
     return items[c if len(items) > 1 else 0]
 

@@ -87,6 +87,14 @@ class FakeEngine:
     def auto_class(self, image, token_mask=None):
         return 207
 
+    def encode(self, image):
+        assert image.shape == (self.window, self.window, 3) and image.dtype == np.uint8
+        return np.zeros((self.tokens_per_side,) * 2, np.int64)
+
+    def decode(self, tokens):
+        """Every token grid looks mid-grey (the photo-guided residual's reference)."""
+        return np.full((self.window, self.window, 3), 128, np.uint8)
+
     def _steps(self, params, seed, candidates, start=None, total=None):
         t, w = self.tokens_per_side, self.window
         total = params.steps if total is None else total
