@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from editor.core import exemplar
+from editor.core import fill
 from editor.core import geometry as g
 from editor.core.classes import class_names
 from editor.core.geometry import Rect
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 INPAINT_MAX_WINDOWS = g.INPAINT_MAX_WINDOWS
 OUTPAINT_MAX_WINDOWS = g.OUTPAINT_MAX_WINDOWS
-FILL_MAX_PIXELS = 100_000  # the classic fill runs on the GUI thread: ~1.1 us a pixel
 
 
 def mask_after_fill(job: Job) -> np.ndarray:
@@ -207,8 +206,8 @@ class Controller(QObject):
 
     def fill_classic(self) -> bool:
         """The masked pixels filled from their surroundings as one undo entry. Thin strokes
-        (wires, blemishes, scratches) take OpenCV's Telea at once on the GUI thread (up to
-        FILL_MAX_PIXELS, about 0.1 s); regions take the exemplar fill (shift-map, which
+        (wires, blemishes, scratches) take OpenCV's Telea at once on the GUI thread
+        (editor.core.fill, about 0.1 s at most); regions take the exemplar fill (shift-map, which
         rearranges real pixels of the photo) on the worker thread, with the busy bar and
         Cancel, like a generation."""
         if self.busy:
@@ -223,8 +222,8 @@ class Controller(QObject):
             self.error.emit("Nothing to fill from", "The mask covers the whole picture: leave "
                             "some of it unmasked to fill from, or use Generate.")
             return False
-        if n > FILL_MAX_PIXELS or exemplar.thickness(m) > exemplar.THIN:
-            # A region: shift-map (editor.exemplar) on the worker thread, with cancel.
+        if not fill.immediate(m):
+            # A region: shift-map (editor.core.exemplar) on the worker thread, with cancel.
             job = Job("fill", self.doc.image.copy(), self.doc.mask.copy(), [], None,
                       self.sampling, 0, 1, 0, locked=self.locks.mask.copy()
                       if self.locks.any() else None)
@@ -232,16 +231,9 @@ class Controller(QObject):
             self.progress.emit("filling from surroundings…")
             self.advanced.emit(0, 0)  # no steps to count: a busy bar
             return True
-        x0, y0, x1, y1 = g.bbox(m)  # type: ignore[misc]
-        pad = 2 * exemplar.TELEA_RADIUS  # Telea reads a ring of this width around the hole
-        h, w = m.shape
-        x0, y0, x1, y1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
-        hole = m[y0:y1, x0:x1]
-        filled = exemplar.fill(self.doc.image[y0:y1, x0:x1], hole)  # thin: Telea
-        out = self.doc.image.copy()
-        out[y0:y1, x0:x1][hole] = filled[hole]
+        out, rect = fill.fill_thin(self.doc.image, m)
         self.accept()
-        self.doc.apply_result(out, (x0, y0, x1, y1), self.doc.mask & ~m, "Fill from surroundings")
+        self.doc.apply_result(out, rect, self.doc.mask & ~m, "Fill from surroundings")
         self.message.emit(f"Filled {n:,} pixels from their surroundings")
         return True
 
