@@ -24,7 +24,7 @@ from editor.core.imageio import limit_text, too_large
 from editor.core.jobs import Job, JobResult, Sampling, next_job_id
 from editor.state.document import Document
 from editor.state.locks import LockLayer
-from editor.state.results import Candidate, Results
+from editor.state.results import Pending, Results
 from editor.state.settings import Settings
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ class Controller(QObject):
         self.settings.fill_on_release = on
 
     @property
-    def candidate(self) -> Candidate | None:
+    def candidate(self) -> Pending | None:
         """The committed candidate not yet accepted (editor.state.results)."""
         return self.results.pending
 

@@ -70,8 +70,9 @@ def capture(doc: d.Document, controller: Controller | None = None,
     if controller is not None:
         st.candidate = controller.results.pending_to_dict(stack.index())
     if steps is not None and steps.in_stack():  # a running decode has none yet: the last one's
-        st.steps = history_to_dict(steps.chain, steps.window_index, steps.candidate, steps.region,
-                                   steps.undo_index, stack.text(steps.undo_index - 1))
+        st.steps = history_to_dict(steps.chain, steps.window_index, steps.candidate_index,
+                                   steps.region, steps.undo_index,
+                                   stack.text(steps.undo_index - 1))
     st.saved_at = time.time()
     return st
 

@@ -33,7 +33,7 @@ KEEP_DECODES = 8  # decodes whose step history comes back when undo / redo reach
 
 
 @dataclass
-class Candidate:
+class Pending:
     """The committed candidate of a decode, still pending (not accepted)."""
 
     job: Job
@@ -60,7 +60,7 @@ class Kept:
     entry: object  # that undo command: another one at the same index is another state
     chain: list[DecodeHistory]
     window_index: int
-    candidate: int
+    candidate_index: int
     region: np.ndarray | None
 
 
@@ -72,8 +72,8 @@ class Results(QObject):
         super().__init__(parent)
         self.doc = doc
         self._busy = busy  # a running job: a redo does not make a parked candidate pending
-        self.pending: Candidate | None = None
-        self._parked: Candidate | None = None  # undone; pending again if redo reaches it
+        self.pending: Pending | None = None
+        self._parked: Pending | None = None  # undone; pending again if redo reaches it
         self.batches: list[Batch] = []  # newest first; kept until the document is replaced
         self._kept: dict[int, Kept] = {}  # undo index -> the decode that entry committed
         doc.undo_stack.indexChanged.connect(self._on_undo_index)
@@ -82,7 +82,7 @@ class Results(QObject):
     def commit(self, job: Job, result: JobResult, index: int, text: str) -> None:
         """Candidate `index` of `result` was just pushed as the newest undo entry."""
         stack = self.doc.undo_stack
-        self.pending = Candidate(job, result, index, stack.index(), text,
+        self.pending = Pending(job, result, index, stack.index(), text,
                                  stack.command(stack.index() - 1))
         self._parked = None
         self.pending_changed.emit(index, len(result.images))
@@ -99,7 +99,7 @@ class Results(QObject):
         self.pending = None
         self.pending_changed.emit(-1, 0)
 
-    def park(self, c: Candidate | None) -> None:
+    def park(self, c: Pending | None) -> None:
         """`c` was undone for a regeneration: `put_back` gives it back if none comes."""
         self._parked = c
 

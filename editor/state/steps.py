@@ -42,7 +42,7 @@ class Steps(QObject):
         self.window_index = 0  # which window of `chain` `history` is
         self.live_steps: list[list[StepRecord]] = []  # the running decode, as it arrives
         self.live_job = 0
-        self.candidate = 0
+        self.candidate_index = 0  # which candidate of the history the tools show
         self.undo_index = -1  # the undo index right after this history's result was committed
         self._entry: object = None  # the undo command that committed it
         self.index = -1  # the scrubbed step (index into the steps); -1: the newest
@@ -81,7 +81,7 @@ class Steps(QObject):
         if not steps:
             return None
         row = steps[index]
-        return row[min(self.candidate, len(row) - 1)]
+        return row[min(self.candidate_index, len(row) - 1)]
 
     @property
     def current(self) -> bool:
@@ -138,7 +138,7 @@ class Steps(QObject):
             self.c.error.emit("Cannot branch", "The canvas changed size since that decode.")
             return False
         index = min(max(index, 0), len(h.steps) - 1)
-        at = h.steps[index][min(self.candidate, h.candidates - 1)]
+        at = h.steps[index][min(self.candidate_index, h.candidates - 1)]
         if at.done:
             self.c.error.emit("Nothing left to decode", "Every token is decided at the last "
                               "step: branch from an earlier step, or Regenerate.")
@@ -151,7 +151,7 @@ class Steps(QObject):
         sampling = replace(s, steps=at.total, start_step=0,
                            temperature=s.temperature if temperature is None else temperature)
         n = max(self.c.candidates, 1)
-        past = [[row[min(self.candidate, len(row) - 1)]] * n for row in h.steps[: index + 1]]
+        past = [[row[min(self.candidate_index, len(row) - 1)]] * n for row in h.steps[: index + 1]]
         cls = h.class_id if class_id is None else class_id
         kind = h.kind
         job = Job(kind, self.doc.image.copy(), h.pixel_mask.copy(), [h.window],  # type: ignore[list-item]
@@ -169,7 +169,7 @@ class Steps(QObject):
                               "generate first (and do not undo it).")
             return False
         assert self.region is not None
-        last = h.last(min(self.candidate, h.candidates - 1))
+        last = h.last(min(self.candidate_index, h.candidates - 1))
         locked = self.c.locks.copy()
         cells = None if locked is None else g.token_mask(locked, h.window, 0)  # type: ignore[arg-type]
         chosen = weakest(last.confidence, self.region, fraction, cells)
@@ -274,7 +274,7 @@ class Steps(QObject):
         chain = [result.history] if result.history is not None else result.chain
         # A window that decoded nothing has no last step to show or put back.
         chain = [h for h in chain if h.steps]
-        self.live_steps, self.index, self.candidate = [], -1, 0
+        self.live_steps, self.index, self.candidate_index = [], -1, 0
         self._mark()
         if len(chain) == 1:
             self.results.add_batch(Batch(result.job_id, list(chain[0].steps[-1]),
@@ -293,7 +293,7 @@ class Steps(QObject):
         """Take `chain` (a reopened project's) as the decode committed by undo entry
         `undo_index` (default: the current one)."""
         self.live_steps, self.index = [], -1
-        self.candidate = min(max(candidate, 0), chain[0].candidates - 1)
+        self.candidate_index = min(max(candidate, 0), chain[0].candidates - 1)
         self._mark(undo_index)
         self._take(chain, window, region)
 
@@ -327,7 +327,7 @@ class Steps(QObject):
         if not self.chain or not self.in_stack():
             return
         self.results.keep(self.undo_index, Kept(self._entry, self.chain, self.window_index,
-                                                self.candidate, self.region))
+                                                self.candidate_index, self.region))
 
     @Slot(int)
     def _on_index(self, index: int) -> None:
@@ -341,7 +341,7 @@ class Steps(QObject):
         k = self.results.kept(index)
         if (k is not None and not self.c.busy and index != self.undo_index
                 and self._entry_at(index) is k.entry):
-            self.candidate, self.index = k.candidate, -1
+            self.candidate_index, self.index = k.candidate_index, -1
             self._mark(index)
             self._take(k.chain, k.window_index, k.region)
             return
@@ -356,12 +356,12 @@ class Steps(QObject):
         # batch's history moves to it, whatever the undo in between showed.
         k = self.results.kept_for_job(c.result.job_id)
         if k is None:
-            if index != self.candidate:
-                self.candidate = index
+            if index != self.candidate_index:
+                self.candidate_index = index
                 self.changed.emit()
             return
         self.results.forget(k)
-        self.candidate, self.index = index, -1
+        self.candidate_index, self.index = index, -1
         self._mark()
         self._take(k.chain, k.window_index, k.region)
 

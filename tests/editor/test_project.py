@@ -93,7 +93,7 @@ def test_project_round_trip_keeps_history_candidates_and_settings(qtbot, win, tm
         # The step history came back: scrubbing, branching and re-rolling work again.
         steps = other.step_tools.steps
         oh = steps.history
-        assert oh is not None and steps.current and steps.candidate == 1
+        assert oh is not None and steps.current and steps.candidate_index == 1
         assert steps.can_branch() and steps.can_reroll()
         assert [r[0].step for r in oh.steps] == [r[0].step for r in h.steps]
         for a, b in zip(h.steps, oh.steps, strict=True):
