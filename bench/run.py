@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import sys
@@ -120,11 +121,13 @@ def autoregressive_vs_maskgit(model: MaskGIT, bf16: bool, runs: int) -> tuple[fl
     engine = Engine(model, device="cpu", bf16=bf16)  # model is already converted: no-op
 
     def maskgit() -> None:
-        # Token decoding only (no pixels), as the autoregressive side.
-        ids = torch.full((1, n), cfg.mask_token_id)
-        fn = engine._logits_fn(torch.tensor([cfg.class_token(1)]))
-        for _ in decode(ids, fn, cfg.mask_token_id, gen, steps=EDIT.steps):
-            pass
+        # Token decoding only (no pixels), in inference mode and the same autocast as the
+        # autoregressive side (bench.autoregressive.generate runs in inference mode).
+        with torch.inference_mode():
+            ids = torch.full((1, n), cfg.mask_token_id)
+            fn = engine._logits_fn(torch.tensor([cfg.class_token(1)]))
+            for _ in decode(ids, fn, cfg.mask_token_id, gen, steps=EDIT.steps):
+                pass
 
     return median_time(ar, max(1, runs // 2)), median_time(maskgit, runs)
 
@@ -168,6 +171,7 @@ def run(presets: tuple[str, ...] = ("default-128", "imagenet-256"), runs: int = 
     out: dict[str, float | str] = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "loadavg_1min_at_start": os.getloadavg()[0],
         "bf16": float(bf16),
         "matmul_peak_gflops_fp32": matmul_peak_gflops(torch.float32),
     }
@@ -210,6 +214,7 @@ def run(presets: tuple[str, ...] = ("default-128", "imagenet-256"), runs: int = 
             out["maskgit_vs_autoregressive_speedup"] = ar / mg
             out["speedup_preset"] = name
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["loadavg_1min_at_end"] = os.getloadavg()[0]
     return out
 
 

@@ -10,6 +10,7 @@ window appears before torch has loaded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -40,14 +41,22 @@ def default_engine(name: str, device: str) -> EngineLike:
     from editor.batch import load_engine
 
     engine = load_engine(name, device)
-    cores = os.cpu_count() or 1
-    if getattr(getattr(engine, "device", None), "type", "") == "cpu" and cores >= 4:
+    set_threads(engine)
+    return engine
+
+
+def set_threads(engine: EngineLike) -> None:
+    """The engine's CPU threads, chosen for sharing the machine with the GUI thread."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if getattr(getattr(engine, "device", None), "type", "") == "cpu" and (cores or 1) >= 2:
         import torch
 
         # Leave one core to the GUI thread: with every core busy in matmuls the event loop
-        # waits for the OS scheduler and the canvas stutters (measured: tests/editor/stall_probe).
-        torch.set_num_threads(cores - 1)
-    return engine
+        # waits for the OS scheduler and the canvas stutters, and on a machine another process
+        # shares, a thread team as wide as the machine spin-waits for its descheduled members
+        # (2 cores, a second busy process: a 4-candidate edit 27 s with 2 threads, 13 s with
+        # 1; bench/gui_stall, bench/user_wait).
+        torch.set_num_threads(max(1, (cores or 1) - 1))
 
 
 def colour_fix() -> Any:
@@ -62,6 +71,27 @@ def engine_params(s: Sampling) -> Any:
     from models.engine import SamplingParams
 
     return SamplingParams(**s.engine_fields())
+
+
+WORKER_NICE = 5  # how much lower than the GUI thread the decode runs (Linux: per thread)
+SWITCH_INTERVAL_S = 0.001  # the longest the GUI thread waits for the GIL (Python's default: 5 ms)
+
+
+def yield_to_gui() -> None:
+    """Lower the calling (worker) thread's CPU priority under the GUI thread's. On a machine
+    whose cores are all busy, the GUI thread otherwise waits for the scheduler behind the
+    decode and a frame stalls for tens of ms; the thread team torch starts from this thread
+    inherits the niceness. Linux only (elsewhere niceness is per process); once per thread."""
+    if not sys.platform.startswith("linux") or getattr(_nice_done, "done", False):
+        return
+    _nice_done.done = True
+    tid = threading.get_native_id()
+    # A sandbox may forbid it: the decode then just runs at the GUI's priority.
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + WORKER_NICE)
+
+
+_nice_done = threading.local()
 
 
 class Worker(QObject):
@@ -122,6 +152,7 @@ class Worker(QObject):
 
     @Slot(str, str)
     def _on_load(self, name: str, device: str) -> None:
+        yield_to_gui()
         try:
             engine = self._factory(name, device)
         except Exception as e:  # a bad file must not take the app down
@@ -192,6 +223,9 @@ class WorkerThread:
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
+        # The worker's pure-Python stretches (pipeline, sampler) hold the GIL for up to one
+        # switch interval while the GUI thread waits to paint: 1 ms, not 5, keeps that short.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self.thread = QThread()
         self.thread.setObjectName("maskgit-worker")
         worker.moveToThread(self.thread)

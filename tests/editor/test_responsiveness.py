@@ -68,3 +68,34 @@ def test_gui_thread_keeps_ticking_during_a_decode(qtbot, slow_win):
     print(f"\nGUI probe: {len(probe.gaps)} ticks, {probe.ticks_while_busy} during the decode, "
           f"max gap {max(probe.gaps) * 1000:.1f} ms")
     assert probe.ticks_while_busy > 0, "the GUI thread ran no event while the job ran"
+
+
+class FailingEngine(FakeEngine):
+    def edit_many(self, *args, **kwargs):
+        raise RuntimeError("out of memory (a test)")
+
+
+def test_stall_probe_times_through_the_commit_and_the_repaint(qtbot, win):
+    from bench.gui_stall import probe_generate
+
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[10:30, 10:40] = True
+    win.doc.set_mask(m, "mask")
+    p = probe_generate(win, timeout_s=20)
+    assert win.controller.candidate is not None  # the result was committed
+    assert 0 < p.committed <= p.repainted
+    assert p.steps and p.steps[-1] <= p.committed
+    assert p.tick_ends[-1] >= p.repainted  # the last tick's gap covers the repaint
+    assert p.max_ms == max(p.gaps_ms)
+
+
+def test_stall_probe_fails_on_a_failed_decode(qtbot, tmp_path):
+    from bench.gui_stall import ProbeFailed, probe_generate
+
+    w = make_window(qtbot, tmp_path, FailingEngine())
+    m = np.zeros(w.doc.mask.shape, bool)
+    m[10:30, 10:40] = True
+    w.doc.set_mask(m, "mask")
+    with pytest.raises(ProbeFailed, match="out of memory"):
+        probe_generate(w, timeout_s=20)
+    w.close()
