@@ -129,15 +129,23 @@ def split_sources(
     return train, val
 
 
+# The image formats training reads (IMAGE_SUFFIXES'; DDS for game textures): a corpus file in
+# any other format Pillow knows (PSD, EPS, ICNS...) would run a parser nobody vetted.
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "DDS", "TIFF")
+
+
 def load_rgb(path: str | Path, background: int = 128) -> tuple[np.ndarray, np.ndarray | None]:
     """(H, W, 3) uint8 RGB and an (H, W) bool 'opaque' mask (None when fully opaque).
 
     Transparent pixels and the magenta colour key are composited onto grey and reported, so crops
-    can avoid them.
+    can avoid them. A file in none of FORMATS is a ValueError naming it.
     """
-    with Image.open(path) as im:
-        im.load()
-        rgba = np.asarray(im.convert("RGBA"))
+    try:
+        with Image.open(path, formats=FORMATS) as im:
+            im.load()
+            rgba = np.asarray(im.convert("RGBA"))
+    except (OSError, Image.DecompressionBombError) as e:
+        raise ValueError(f"{path}: not a readable {'/'.join(FORMATS)} image ({e})") from e
     rgb = rgba[..., :3].copy()
     opaque = rgba[..., 3] >= 128
     opaque &= ~((rgb[..., 0] == 255) & (rgb[..., 1] == 0) & (rgb[..., 2] == 255))
@@ -311,9 +319,9 @@ def load_bank(path: str | Path) -> CropBank:
         images = np.stack(
             [
                 np.asarray(
-                    Image.open(io.BytesIO(jpeg[offsets[i] : offsets[i + 1]].tobytes())).convert(
-                        "RGB"
-                    )
+                    Image.open(
+                        io.BytesIO(jpeg[offsets[i] : offsets[i + 1]].tobytes()), formats=("JPEG",)
+                    ).convert("RGB")
                 )
                 for i in range(len(offsets) - 1)
             ]

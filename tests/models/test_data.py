@@ -66,6 +66,17 @@ def test_transparent_pixels_are_reported_and_greyed(tmp_path):
     assert (rgb[:, 20:] == 128).all()
 
 
+def test_a_corpus_file_in_an_unlisted_format_is_refused_by_name(tmp_path):
+    img = Image.fromarray(np.full((8, 8, 3), 200, np.uint8))
+    img.save(tmp_path / "ok.png")
+    img.save(tmp_path / "odd.png", format="PCX")  # Pillow reads PCX; training must not
+    (tmp_path / "junk.jpg").write_bytes(b"not an image")
+    assert D.load_rgb(tmp_path / "ok.png")[0].shape == (8, 8, 3)
+    for name in ("odd.png", "junk.jpg"):
+        with pytest.raises(ValueError, match=name):
+            D.load_rgb(tmp_path / name)
+
+
 def test_cut_crops_and_pack_roundtrip(tmp_path):
     _write_images(tmp_path / "img", n=4)
     sources = D.find_sources(tmp_path / "img")
