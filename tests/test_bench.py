@@ -27,3 +27,13 @@ def test_bench_produces_every_key():
 def test_flop_count_of_the_official_model():
     # 24 layers x (4 d^2 + 2 d f) x 2 x 257 tokens + attention + head: about 93 GFLOP a step.
     assert 85e9 < transformer_flops(preset("imagenet-256").transformer, 257) < 100e9
+
+
+def test_user_wait_inputs_are_committed_photos_at_512():
+    from bench.user_wait import PHOTOS, box_mask, photo, stroke_mask
+
+    for name in PHOTOS:
+        image = photo(name)
+        assert image.shape == (384, 512, 3) and image.dtype.name == "uint8"
+    assert box_mask(384, 512).mean() == 0.25
+    assert 0.02 < stroke_mask(384, 512).mean() < 0.25
