@@ -115,8 +115,10 @@ class Canvas(QGraphicsView):
         m = max(d.width, d.height)
         self.setSceneRect(QRectF(-m, -m, d.width + 2 * m, d.height + 2 * m))
         self.scene().update()
-        if self.fitted or self.fit_on_growth:
+        if self.fitted:
             self.fit()
+        elif self.fit_on_growth:
+            self.fit(zoom_in=False)
 
     def _image_region(self, rect: QRect) -> None:
         x0, y0 = rect.left(), rect.top()
@@ -225,17 +227,21 @@ class Canvas(QGraphicsView):
         self.scale(z / self.zoom(), z / self.zoom())
         self.zoom_changed.emit(self.zoom())
 
-    def fit(self) -> None:
+    def fit(self, zoom_in: bool = True) -> None:
         """Whole image in view, with a border of FIT_MARGIN screen px so every edge can be
-        grabbed for an outpaint drag."""
+        grabbed for an outpaint drag. `zoom_in` False (a canvas grown by an edge drag): zoom
+        out as far as the grown canvas needs, never in, so the view does not jump when it
+        still fits; the view then stays as the user set it rather than in fit mode."""
         vw, vh = self.viewport().width(), self.viewport().height()
         w, h = self.doc.width, self.doc.height
         z = min((vw - 2 * FIT_MARGIN) / w, (vh - 2 * FIT_MARGIN) / h)
+        if not zoom_in:
+            z = min(z, self.zoom())
         z = min(max(z, ZOOM_MIN), ZOOM_MAX)
         self.resetTransform()
         self.scale(z, z)
         self.centerOn(w / 2, h / 2)
-        self.fitted = True
+        self.fitted = zoom_in
         self.zoom_changed.emit(self.zoom())
 
     def resizeEvent(self, e: QResizeEvent) -> None:

@@ -76,6 +76,23 @@ def test_dragging_the_right_edge_grows_the_canvas_and_masks_exactly_the_new_stri
     assert win.doc.image.shape == before.shape and not win.doc.mask.any()
 
 
+def test_an_outpaint_drag_zooms_out_as_far_as_the_grown_canvas_needs_and_never_in(qtbot, win):
+    win.controller.fill_on_release = False
+    cv = win.canvas
+    h, w = win.doc.height, win.doc.width
+    assert cv.zoom() == 1.0  # a small photo at actual size in a big view
+    a = vp(win, w, h / 2)
+    drag(qtbot, win, a, a + QPoint(40, 0))
+    assert win.doc.width == w + 40
+    assert cv.zoom() == 1.0, "the grown canvas still fits: no jump"
+    view = cv.viewport().rect()
+    while win.doc.width <= view.width():  # a drag grows by at most 4x: drag again
+        a = vp(win, win.doc.width, h / 2)
+        drag(qtbot, win, a, a + QPoint(view.width(), 0))
+    seen = cv.mapToScene(view).boundingRect()
+    assert cv.zoom() < 1.0 and seen.contains(QRectF(0, 0, win.doc.width, win.doc.height))
+
+
 def test_dragging_a_corner_grows_two_sides(qtbot, win):
     win.controller.fill_on_release = False
     h, w = win.doc.height, win.doc.width
