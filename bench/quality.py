@@ -285,7 +285,7 @@ def fid(real: np.ndarray, fake: np.ndarray) -> float:
 # ----------------------------------------------------------------------------- main
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--fetch", type=Path, help="download the held-out photos into this folder")
     p.add_argument("--photos", type=Path, help="folder of held-out photos")
@@ -306,6 +306,48 @@ def main(argv: list[str] | None = None) -> int:
                    help="folder keeping the classical fills between runs ('' for none)")
     p.add_argument("--model-arg", action="append", default=[], dest="model_args",
                    help="extra option for the model's CLI run, e.g. --model-arg=--exemplar=off")
+    return p
+
+
+def _photos(args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """The photos of the chosen split, by name."""
+    paths = sorted(q for q in args.photos.iterdir() if q.suffix.lower() in (".jpg", ".png"))
+    if args.split != "all":
+        keep = DEV if args.split == "dev" else TEST
+        paths = [q for q in paths if q.stem in keep]
+    if args.limit:
+        paths = paths[: args.limit]
+    return {q.stem: load_photo(q) for q in paths}
+
+
+def _score(photos: dict[str, np.ndarray], masks: dict[str, np.ndarray],
+           outs: dict[str, dict[str, np.ndarray]], judges: dict) -> dict[str, dict[str, float]]:
+    """Masked PSNR and SSIM of every method, and KID/FID of its patches around the hole against
+    the photos' own patches there, on every judge's features."""
+    real_patches, fake_patches = [], {m: [] for m in METHODS}
+    row = {m: {"psnr": [], "ssim": []} for m in METHODS}
+    for n in photos:
+        boxes = patch_boxes(masks[n], seed=seed_of(n))
+        real_patches += [photos[n][y:y + PATCH, x:x + PATCH] for y, x in boxes]
+        for m in METHODS:
+            r = outs[m][n]
+            row[m]["psnr"].append(masked_psnr(r, photos[n], masks[n]))
+            row[m]["ssim"].append(masked_ssim(r, photos[n], masks[n]))
+            fake_patches[m] += [r[y:y + PATCH, x:x + PATCH] for y, x in boxes]
+    real_f = {j: features(net, real_patches) for j, net in judges.items()}
+    summary = {}
+    for m in METHODS:
+        summary[m] = {"psnr": float(np.mean(row[m]["psnr"])),
+                      "ssim": float(np.mean(row[m]["ssim"]))}
+        for j, net in judges.items():
+            fake_f = features(net, fake_patches[m])
+            summary[m][f"kid_{j}"] = kid(real_f[j], fake_f)
+            summary[m][f"fid_{j}"] = fid(real_f[j], fake_f)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = _parser()
     args = p.parse_args(argv)
     if args.fetch:
         fetch(args.fetch)
@@ -318,13 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     from models.classifier import load_classifier
 
     torch.set_grad_enabled(False)
-    paths = sorted(q for q in args.photos.iterdir() if q.suffix.lower() in (".jpg", ".png"))
-    if args.split != "all":
-        keep = DEV if args.split == "dev" else TEST
-        paths = [q for q in paths if q.stem in keep]
-    if args.limit:
-        paths = paths[: args.limit]
-    photos = {q.stem: load_photo(q) for q in paths}
+    photos = _photos(args)
     clf = load_classifier("cpu")
     judges = {j: clf if j == "lite0" else load_classifier("cpu", variant=j) for j in JUDGES}
     cache = args.cache if str(args.cache) not in ("", ".") else None
@@ -334,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     for kind in args.kinds:
         masks = {n: make_mask(kind, *im.shape[:2], seed=seed_of(n)) for n, im in photos.items()}
-        outs = {m: {} for m in METHODS}
+        outs: dict[str, dict[str, np.ndarray]] = {}
         items = [(n, photos[n], masks[n]) for n in photos]
         tm = time.monotonic()
         if kind in ("right", "bottom") and not args.outpaint_as_inpaint:
@@ -345,34 +381,15 @@ def main(argv: list[str] | None = None) -> int:
         for m in CLASSICAL:
             outs[m] = {n: classical_cached(m, n, kind, photos[n], masks[n], cache)
                        for n in photos}
-        real_patches, fake_patches = [], {m: [] for m in METHODS}
-        row = {m: {"psnr": [], "ssim": []} for m in METHODS}
-        for n in photos:
-            boxes = patch_boxes(masks[n], seed=seed_of(n))
-            real_patches += [photos[n][y:y + PATCH, x:x + PATCH] for y, x in boxes]
-            for m in METHODS:
-                r = outs[m][n]
-                row[m]["psnr"].append(masked_psnr(r, photos[n], masks[n]))
-                row[m]["ssim"].append(masked_ssim(r, photos[n], masks[n]))
-                fake_patches[m] += [r[y:y + PATCH, x:x + PATCH] for y, x in boxes]
-        real_f = {j: features(net, real_patches) for j, net in judges.items()}
-        summary = {}
-        for m in METHODS:
-            summary[m] = {"psnr": float(np.mean(row[m]["psnr"])),
-                          "ssim": float(np.mean(row[m]["ssim"]))}
-            for j, net in judges.items():
-                fake_f = features(net, fake_patches[m])
-                summary[m][f"kid_{j}"] = kid(real_f[j], fake_f)
-                summary[m][f"fid_{j}"] = fid(real_f[j], fake_f)
+        summary = _score(photos, masks, outs, judges)
         summary["model"]["seconds_per_photo"] = model_seconds  # the CLI run, model load included
         results["per_kind"][kind] = summary
         print(f"[{time.monotonic() - t0:.0f} s] {kind}: "
               + json.dumps({m: {k: round(v, 4) for k, v in s.items()}
                             for m, s in summary.items()}), flush=True)
         if kind == "box":
-            for n in list(photos)[:4]:
-                grid_rows.append([photos[n], grey_out(photos[n], masks[n]), outs["telea"][n],
-                                  outs["shiftmap"][n], outs["model"][n]])
+            grid_rows = [[photos[n], grey_out(photos[n], masks[n]), outs["telea"][n],
+                          outs["shiftmap"][n], outs["model"][n]] for n in list(photos)[:4]]
             if not args.no_guidance:
                 results["class_guidance"] = class_guidance(photos, masks, outs["model"], clf,
                                                            args)
