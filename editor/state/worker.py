@@ -10,7 +10,6 @@ window appears before torch has loaded.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
@@ -73,27 +72,6 @@ def engine_params(s: Sampling) -> Any:
     return SamplingParams(**s.engine_fields())
 
 
-WORKER_NICE = 5  # how much lower than the GUI thread the decode runs (Linux: per thread)
-SWITCH_INTERVAL_S = 0.001  # the longest the GUI thread waits for the GIL (Python's default: 5 ms)
-
-
-def yield_to_gui() -> None:
-    """Lower the calling (worker) thread's CPU priority under the GUI thread's. On a machine
-    whose cores are all busy, the GUI thread otherwise waits for the scheduler behind the
-    decode and a frame stalls for tens of ms; the thread team torch starts from this thread
-    inherits the niceness. Linux only (elsewhere niceness is per process); once per thread."""
-    if not sys.platform.startswith("linux") or getattr(_nice_done, "done", False):
-        return
-    _nice_done.done = True
-    tid = threading.get_native_id()
-    # A sandbox may forbid it: the decode then just runs at the GUI's priority.
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + WORKER_NICE)
-
-
-_nice_done = threading.local()
-
-
 class Worker(QObject):
     model_loaded = Signal(str, int, int)  # name, window pixels, tokens per side
     model_failed = Signal(str, str)  # name, message
@@ -152,7 +130,6 @@ class Worker(QObject):
 
     @Slot(str, str)
     def _on_load(self, name: str, device: str) -> None:
-        yield_to_gui()
         try:
             engine = self._factory(name, device)
         except Exception as e:  # a bad file must not take the app down
@@ -223,9 +200,6 @@ class WorkerThread:
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        # The worker's pure-Python stretches (pipeline, sampler) hold the GIL for up to one
-        # switch interval while the GUI thread waits to paint: 1 ms, not 5, keeps that short.
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self.thread = QThread()
         self.thread.setObjectName("maskgit-worker")
         worker.moveToThread(self.thread)
