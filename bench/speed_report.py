@@ -41,6 +41,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, required=True)
     ap.add_argument("--part", choices=("model", "user", "stall"), required=True)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--photos", nargs="+", help="user part: these samples (default: all three)")
     args = ap.parse_args()
     from bench.user_wait import machine
 
@@ -52,7 +53,7 @@ def main() -> int:
     elif args.part == "user":
         from bench.user_wait import run as user_run
 
-        keys = user_run()
+        keys = user_run(tuple(args.photos)) if args.photos else user_run()
     else:
         keys = stall_part(args.repeats)
     results = json.loads(args.json.read_text()) if args.json.exists() else {}
