@@ -1,8 +1,9 @@
 """Tune photo guidance (editor.jobs PHOTO_*) on bench/quality's DEV half only.
 
-Each config is `remask,prior,change sigma[,guide side]` (see editor.core.pipeline); `off` is the
-transformer alone. Runs the product path (the CLI, in process) with the constants patched,
-scores like bench/quality (masked PSNR, KID on Lite2 and Lite0) against the cached classical fills:
+Each config is `remask,prior,change sigma[,guide side[,change span]]` (editor.core.pipeline);
+`off` is the transformer alone. Runs the product path (the CLI, in process) with the constants
+patched, scores like bench/quality (masked PSNR, KID on Lite2 and Lite0) against the cached
+classical fills:
 
     python -m bench.tune_photo --photos data/evalphotos --kinds box right off 0.5,0,1.5 ...
 """
@@ -30,6 +31,7 @@ def apply(config: str) -> list[str]:
     jobs.PHOTO_REMASK, jobs.PHOTO_PRIOR = remask, prior
     pipeline.CHANGE_SIGMA = change
     pipeline.GUIDE_SIDE = int(side[0]) if side else 256
+    pipeline.CHANGE_SPAN = side[1] if len(side) > 1 else 0.0
     return []
 
 

@@ -155,3 +155,25 @@ def test_cells_the_model_keeps_stay_the_photos_own_pixels():
         # Windows are decoded at the model's size (40 px seen as 32): only the stripes' edges
         # soften. Without the residual the hole would be the decode's flat grey (~70 off).
         assert np.median(diff) <= 1 and diff.mean() < 10
+
+
+class Brighter(Recorder):
+    """A model whose every decode is its reconstruction made 40 levels brighter: a change of
+    colour over the whole window, which would show as a tile."""
+
+    def edit_many(self, image, token_mask, class_id, params, seed=0, candidates=1, tokens=None):
+        for steps in super().edit_many(image, token_mask, class_id, params, seed, candidates):
+            for s in steps:
+                s.preview[...] = 168
+            yield steps
+
+
+def test_a_windows_change_of_colour_is_not_kept():
+    import editor.core.pipeline as pipeline
+
+    engine = Brighter()
+    job = outpaint_job(engine)
+    guide = pipeline.photo_guide(job)
+    result = run_job(engine, job, SamplingParams(**job.sampling.engine_fields()))
+    diff = result.images[0][job.mask].astype(int) - guide[job.mask].astype(int)
+    assert abs(np.median(diff)) <= 1, "the offset is gone, not added to the photo's pixels"
