@@ -7,6 +7,7 @@ the very same code. Compositing happens here, off the GUI thread.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -165,7 +166,21 @@ def photo_guide(job: Job) -> np.ndarray | None:
     x0, y0, x1, y1 = _context_box(todo)
     if todo[y0:y1, x0:x1].mean() > 1 - GUIDE_MIN_CONTEXT:
         return None
-    return exemplar_fill(job.image, todo, GUIDE_SIDE)[0]
+    global _last_guide
+    # Generate again on the same picture and mask (new candidates) reuses the last guide:
+    # shift-map is most of a Generate's time on a large hole.
+    key = hashlib.blake2b(job.image.tobytes() + np.packbits(todo).tobytes()
+                          + repr((todo.shape, GUIDE_SIDE)).encode(), digest_size=16).digest()
+    last = _last_guide
+    if last is not None and last[0] == key:
+        return last[1]
+    guide = exemplar_fill(job.image, todo, GUIDE_SIDE)[0]
+    guide.flags.writeable = False  # shared by the jobs that reuse it
+    _last_guide = (key, guide)
+    return guide
+
+
+_last_guide: tuple[bytes, np.ndarray] | None = None
 
 
 def _plus_band(image: np.ndarray, guide: np.ndarray, scale: float) -> np.ndarray:

@@ -3,6 +3,8 @@ a plain edit; none of it when a class is requested, so the class can win."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from fakes import FakeEngine
 
@@ -177,3 +179,27 @@ def test_a_windows_change_of_colour_is_not_kept():
     result = run_job(engine, job, SamplingParams(**job.sampling.engine_fields()))
     diff = result.images[0][job.mask].astype(int) - guide[job.mask].astype(int)
     assert abs(np.median(diff)) <= 1, "the offset is gone, not added to the photo's pixels"
+
+
+def test_generate_again_on_the_same_mask_reuses_the_guide(monkeypatch):
+    import editor.core.pipeline as pipeline
+
+    calls = []
+    fill = pipeline.exemplar_fill
+
+    def counted(*args, **kw):
+        calls.append(1)
+        return fill(*args, **kw)
+
+    monkeypatch.setattr(pipeline, "exemplar_fill", counted)
+    monkeypatch.setattr(pipeline, "_last_guide", None)
+    engine = Recorder()
+    job = outpaint_job(engine)
+    first = run_job(engine, job, SamplingParams(**job.sampling.engine_fields()))
+    again = replace(job, seed=7)  # new candidates, same picture and mask
+    run_job(engine, again, SamplingParams(**job.sampling.engine_fields()))
+    assert len(calls) == 1
+    other = replace(job, mask=np.roll(job.mask, -4, 0))  # another mask: a new guide
+    run_job(engine, other, SamplingParams(**job.sampling.engine_fields()))
+    assert len(calls) == 2
+    assert first.images[0].flags.writeable, "results are the caller's to edit"
