@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from editor.core import exemplar
+from editor.core import fill
 from editor.core import geometry as g
 from editor.core.history import DecodeHistory, StepRecord
 from editor.core.jobs import Job, JobResult
@@ -92,7 +92,7 @@ def blend_patch(
 
 
 # Longest side (px) at which the exemplar fill that guided windows start from is made, once
-# per job over the whole hole and its context (see exemplar_fill). At 128 px: box KID-Lite2
+# per job over the whole hole and its context (see fill.region). At 128 px: box KID-Lite2
 # 5.6 and PSNR 11.95 dB against 4.2 and 13.29 at 256 (dev half, change sigma 4), in half the time.
 GUIDE_SIDE = 256
 # Gaussian sigma (model-window px; a token cell is 8) of the model's change that a guided
@@ -103,7 +103,7 @@ CHANGE_SIGMA = 8.0
 # a tile in flat sky on right outpaints. Dev half, KID-Lite2 / PSNR: box 2.8 / 13.29 -> 2.7 /
 # 13.33, right 10.7 / 11.63 -> 9.5 / 11.68.
 CHANGE_SPAN = 32.0
-# Least share of the context box (see _context_box) that must be known for the guide: from a
+# Least share of the context box (see fill.context_box) that must be known for the guide: from a
 # strip a few pixels high shift-map cannot fill (it returns black). Such jobs decode plainly.
 GUIDE_MIN_CONTEXT = 0.25
 
@@ -163,7 +163,7 @@ def photo_guide(job: Job) -> np.ndarray | None:
     """The job's image with the hole filled from the rest of the photo, which every window's
     decode starts from; None when the photo shows too little around the hole to fill from."""
     todo = todo_of(job)
-    x0, y0, x1, y1 = _context_box(todo)
+    x0, y0, x1, y1 = fill.context_box(todo)
     if todo[y0:y1, x0:x1].mean() > 1 - GUIDE_MIN_CONTEXT:
         return None
     global _last_guide
@@ -174,7 +174,7 @@ def photo_guide(job: Job) -> np.ndarray | None:
     last = _last_guide
     if last is not None and last[0] == key:
         return last[1]
-    guide = exemplar_fill(job.image, todo, GUIDE_SIDE)[0]
+    guide = fill.region(job.image, todo, GUIDE_SIDE)[0]
     guide.flags.writeable = False  # shared by the jobs that reuse it
     _last_guide = (key, guide)
     return guide
@@ -207,39 +207,14 @@ FILL_SIDE = 256
 
 def fill_job(job: Job, should_stop: Callable[[], bool] = lambda: False) -> JobResult:
     """Fill from surroundings, no model: the masked pixels (less locked ones) filled from the
-    rest of the photo by editor.exemplar (shift-map for regions, Telea for thin strokes)."""
+    rest of the photo by editor.core.fill.region (shift-map; Telea for thin strokes)."""
     todo = todo_of(job)
     if not todo.any():
         raise ValueError("nothing to fill: the mask is empty")
-    out, rect = exemplar_fill(job.image, todo, FILL_SIDE)
+    out, rect = fill.region(job.image, todo, FILL_SIDE)
     if should_stop():
         raise Stopped
     return JobResult(job.id, [out], None, rect)
-
-
-def exemplar_fill(image: np.ndarray, todo: np.ndarray, side: int
-                  ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """(`image` with the `todo` pixels filled from their surroundings, the rect that changed).
-
-    Shift-map reads a context around the hole as large as half its size; the crop is filled
-    at `side` px at most and, for regions, its fine detail restored at full size."""
-    x0, y0, x1, y1 = _context_box(todo)
-    crop, hole = image[y0:y1, x0:x1], todo[y0:y1, x0:x1]
-    filled = exemplar.fill(crop, hole, side)
-    scale = max(x1 - x0, y1 - y0) / side
-    if scale > 1 and exemplar.thickness(hole) > exemplar.THIN:
-        filled = exemplar.restore_detail(filled, hole, 1.5 * scale)
-    out = image.copy()
-    out[y0:y1, x0:x1][hole] = filled[hole]
-    return out, (x0, y0, x1, y1)
-
-
-def _context_box(todo: np.ndarray) -> tuple[int, int, int, int]:
-    """The hole's bounding box grown by half its size: the context shift-map reads."""
-    h, w = todo.shape
-    x0, y0, x1, y1 = g.bbox(todo) or (0, 0, w, h)
-    pad = max(32, (x1 - x0 + y1 - y0) // 2)
-    return max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
 
 
 def follows_photo(job: Job) -> bool:
@@ -263,7 +238,7 @@ class _Run:
     on_step: StepCallback | None
     colour_fix: ColourFix | None
     on_records: RecordsCallback | None
-    guide: np.ndarray | None  # the photo with the hole filled by exemplar_fill, or None
+    guide: np.ndarray | None  # the photo with the hole filled by fill.region, or None
 
 
 def _edit(run: _Run, changed: tuple[int, int, int, int]) -> JobResult:
@@ -390,8 +365,8 @@ def _start(run: _Run, area: _Area, seed: int, hist: DecodeHistory
     if run.guide is not None and gap.any():
         # The engine starts from the tokens of the exemplar fill of the hole; each candidate
         # keeps its own context around it.
-        fill = g.window_image(run.guide, v)
-        srcs = [np.where(gap[..., None], fill, im) for im in area.srcs]
+        base = g.window_image(run.guide, v)
+        srcs = [np.where(gap[..., None], base, im) for im in area.srcs]
         fixed = _residual(srcs, engine.decode(engine.encode(srcs[0])))
     image = srcs[0] if len(srcs) == 1 else np.stack(srcs)
     return engine.edit_many(image, area.cells, run.class_id, params, seed, run.candidates,

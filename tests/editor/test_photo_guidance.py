@@ -185,13 +185,13 @@ def test_generate_again_on_the_same_mask_reuses_the_guide(monkeypatch):
     import editor.core.pipeline as pipeline
 
     calls = []
-    fill = pipeline.exemplar_fill
+    region = pipeline.fill.region
 
     def counted(*args, **kw):
         calls.append(1)
-        return fill(*args, **kw)
+        return region(*args, **kw)
 
-    monkeypatch.setattr(pipeline, "exemplar_fill", counted)
+    monkeypatch.setattr(pipeline.fill, "region", counted)
     monkeypatch.setattr(pipeline, "_last_guide", None)
     engine = Recorder()
     job = outpaint_job(engine)
