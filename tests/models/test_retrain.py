@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from waves import write_waves
 
 from models.checkpoint import load, save
 from models.engine import Engine
@@ -25,14 +25,7 @@ pytest.importorskip("efficientnet_lite_pytorch")
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    d = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(1)
-    for i in range(6):
-        yy, xx = np.mgrid[0:48, 0:48]
-        img = np.stack([np.sin(xx / (2 + i) + yy / 5 + c) * 90 + 128 for c in range(3)], -1)
-        img = (img + rng.normal(0, 6, img.shape)).clip(0, 255).astype(np.uint8)
-        Image.fromarray(img).save(d / f"im{i}.png")
-    return d
+    return write_waves(tmp_path_factory.mktemp("images"), 6, 48, 48, slope=5, seed=1)
 
 
 def _argv(folder, out, *more):

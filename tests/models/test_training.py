@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from waves import write_waves
 
 from models.checkpoint import load
 from models.maskgit import preset
@@ -23,14 +23,7 @@ pytest.importorskip("efficientnet_lite_pytorch")
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    d = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        yy, xx = np.mgrid[0:64, 0:80]
-        img = np.stack([np.sin(xx / (2 + i) + yy / 7 + c) * 90 + 128 for c in range(3)], -1)
-        img = (img + rng.normal(0, 6, img.shape)).clip(0, 255).astype(np.uint8)
-        Image.fromarray(img).save(d / f"im{i}.png")
-    return d
+    return write_waves(tmp_path_factory.mktemp("images"), 8, 64, 80, slope=7, seed=0)
 
 
 def _log(path):
