@@ -232,9 +232,13 @@ class Engine:
 
         def logits_fn(ids: torch.Tensor) -> torch.Tensor:
             seq = torch.cat([class_tokens[:, None], ids], 1)  # (B, 1+N)
+            # Candidates of one picture start from the same tokens: their first forward is one
+            # row's (a quarter of the first step with 4 candidates); the sampling noise differs.
+            same = seq.shape[0] > 1 and bool((seq == seq[:1]).all())
             with self._autocast():
-                logits: torch.Tensor = self.model.transformer(seq)
-            return logits[:, 1:, :k]  # image positions, codebook ids only
+                logits: torch.Tensor = self.model.transformer(seq[:1] if same else seq)
+            logits = logits[:, 1:, :k]  # image positions, codebook ids only
+            return logits.expand(seq.shape[0], -1, -1) if same else logits
 
         return logits_fn
 

@@ -59,6 +59,19 @@ def test_candidates_are_decoded_together_and_differ(engine, image):
     assert len({s.tokens.tobytes() for s in last}) > 1
 
 
+def test_candidates_of_one_picture_share_their_first_forward(engine, image):
+    batches = []
+    hook = engine.model.transformer.register_forward_hook(
+        lambda _m, args, _out: batches.append(args[0].shape[0]))
+    try:
+        steps = list(engine.edit_many(image, box_mask(), 2, SamplingParams(steps=4), 0, 3))
+    finally:
+        hook.remove()
+    assert batches[0] == 1, "the candidates' identical first step runs the transformer once"
+    assert batches[1:] == [3] * (len(batches) - 1)
+    assert len({s.tokens.tobytes() for s in steps[0]}) > 1, "each still draws its own tokens"
+
+
 def test_each_candidate_can_continue_its_own_picture_in_one_batch(engine, image):
     others = np.stack([image, 255 - image, image[::-1].copy()])  # one picture per candidate
     mask = box_mask()
