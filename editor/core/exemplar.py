@@ -24,6 +24,9 @@ TELEA_RADIUS = 5  # px of known pixels around a stroke that Telea reads
 # Most candidate blocks searched per restore_detail call: a 512 px photo has ~11k; larger photos
 # take every k-th so the search stays ~100 ms.
 MAX_CANDIDATES = 20_000
+# Smoothing (px, along the hole's edge) of the tone step match_boundary removes.
+SEAM_SIGMA = 8.0
+SEAM_TONE = 24.0  # grey levels (RGB distance): a step about this large counts half
 
 
 def thickness(mask: np.ndarray) -> float:
@@ -69,6 +72,68 @@ def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None) -> np
     if missed.any():
         out = cv2.inpaint(out, missed.astype(np.uint8) * 255, TELEA_RADIUS, cv2.INPAINT_TELEA)
     return out[..., ::-1].copy()
+
+
+def match_boundary(filled: np.ndarray, hole: np.ndarray, sigma: float = SEAM_SIGMA) -> np.ndarray:
+    """`filled` (H, W, 3) uint8 with its `hole` pixels offset so that, in tone, they meet the
+    known pixels around the hole (gradient-domain blending, Perez et al. 2003, for the low band
+    only). Shift-map copies texture from elsewhere in the photo, where the light may differ
+    (the sky's gradient, a shadow): its seam with the surroundings shows as a step in tone. The
+    step along the hole's edge, smoothed along the edge by `sigma` px so texture is not
+    smeared, is interpolated smoothly (harmonically) over the hole and added; the texture stays
+    the copied one. Pixels outside `hole` are returned unchanged."""
+    if not hole.any() or hole.all():
+        return filled.copy()
+    img = filled.astype(np.float32)
+    known = (~hole).astype(np.float32)
+    k3 = np.ones((3, 3), np.float32)
+    # Hole pixels touching a known pixel: their step is the known neighbours' mean less them.
+    n_known = cv2.filter2D(known, -1, k3, borderType=cv2.BORDER_CONSTANT)
+    edge = hole & (n_known > 0)
+    around = cv2.filter2D(img * known[..., None], -1, k3, borderType=cv2.BORDER_CONSTANT)
+    step = np.where(edge[..., None], around / np.maximum(n_known, 1)[..., None] - img, 0)
+    # A large step is structure (an edge the copy cut across), not light: it counts little,
+    # or a wall's tone would bleed into the sky beside it.
+    trust = edge / (1 + (np.linalg.norm(step, axis=-1) / SEAM_TONE) ** 2)
+    w = cv2.GaussianBlur(trust.astype(np.float32), (0, 0), sigma)
+    step = cv2.GaussianBlur((step * trust[..., None]).astype(np.float32), (0, 0), sigma)
+    step = step / np.maximum(w, 1e-6)[..., None]
+    offset = _harmonic(step, edge, hole)
+    out = np.clip(img + offset, 0, 255).round().astype(np.uint8)
+    return np.where(hole[..., None], out, filled)
+
+
+def _harmonic(values: np.ndarray, fixed: np.ndarray, region: np.ndarray, side: int = 64,
+              iters: int = 400) -> np.ndarray:
+    """(H, W, C): `values` at the `fixed` pixels, interpolated harmonically (a membrane) over
+    the rest of `region`, zero outside it. Solved by Jacobi iterations at `side` px at most
+    (the offset is smooth) and upsampled; the picture's border is free (Neumann)."""
+    h, w = region.shape
+    s = min(1.0, side / max(h, w))
+    size = (max(2, round(w * s)), max(2, round(h * s)))
+    weight = cv2.resize(fixed.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    val = cv2.resize(values * fixed[..., None], size, interpolation=cv2.INTER_AREA)
+    fix = weight > 0.05
+    val = np.where(fix[..., None], val / np.maximum(weight, 1e-6)[..., None], 0)
+    inside = cv2.resize(region.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+    free = inside & ~fix
+    # Known pixels beyond the edge constrain nothing: neighbours are averaged over the
+    # region and the edge only. Free pixels start at the mean step.
+    live = np.pad((inside | fix).astype(np.float32), 1)[..., None]
+    count = _neighbours(live)
+    u = np.where(free[..., None], val[fix].mean(0) if fix.any() else 0, val).astype(np.float32)
+    for _ in range(iters):
+        p = np.pad(u, ((1, 1), (1, 1), (0, 0)), mode="edge") * live
+        u = np.where(free[..., None], _neighbours(p) / np.maximum(count, 1), val)
+    up = cv2.resize(u, (w, h), interpolation=cv2.INTER_LINEAR)
+    out: np.ndarray = np.where(region[..., None], up, 0).astype(np.float32)
+    return out
+
+
+def _neighbours(p: np.ndarray) -> np.ndarray:
+    """The sum of the 4 neighbours of every inner pixel of the padded `p`."""
+    out: np.ndarray = p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:]
+    return out
 
 
 def _blocks(a: np.ndarray, q: int) -> np.ndarray:

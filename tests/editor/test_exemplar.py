@@ -91,3 +91,33 @@ def test_a_hole_shift_map_cannot_reach_is_never_left_black():
     hole = box(128, 128, 8, 128, 0, 128)  # all but a thin strip at the top
     out = exemplar.fill(img, hole)
     assert out[hole].any(-1).all(), "no black pixel where the photo has none"
+
+
+def sky(h: int = 96, w: int = 128) -> np.ndarray:
+    """A vertical sky gradient with fine noise: the same texture everywhere, a different tone
+    at every height (what shift-map copies from the wrong height shows as a step)."""
+    rng = np.random.default_rng(1)
+    tone = np.linspace(80, 200, h)[:, None, None] + rng.integers(-12, 13, (h, w, 1))
+    return np.clip(np.broadcast_to(tone, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def test_a_copy_from_other_light_meets_its_surroundings_in_tone_and_keeps_its_texture():
+    img = sky()
+    hole = box(96, 128, 30, 66, 40, 90)
+    pasted = img.copy()
+    pasted[hole] = np.clip(img[hole].astype(int) + 45, 0, 255)  # texture from brighter sky
+    out = exemplar.match_boundary(pasted, hole)
+    assert np.array_equal(out[~hole], img[~hole])
+    err = lambda a: np.abs(a.astype(float) - img.astype(float))[hole].mean()  # noqa: E731
+    assert err(pasted) > 40 and err(out) < 8, "the tone step is gone"
+    inner = box(96, 128, 36, 60, 46, 84)  # off the edge, where the step itself was detail
+    assert high_energy(out, inner) > 0.9 * high_energy(pasted, inner), "the texture stays"
+
+
+def test_a_structure_edge_at_the_hole_does_not_bleed_into_the_fill():
+    img = sky()
+    img[:, :40] = 20  # a dark wall left of the hole
+    hole = box(96, 128, 30, 66, 40, 90)
+    out = exemplar.match_boundary(img, hole)  # a fill that already matches the sky
+    step = np.abs(out.astype(float) - img.astype(float))[hole].mean()
+    assert step < 6, "the wall's edge is structure, not a change of light"
