@@ -32,6 +32,7 @@ def apply(config: str) -> list[str]:
     pipeline.CHANGE_SIGMA = change
     pipeline.GUIDE_SIDE = int(side[0]) if side else 256
     pipeline.CHANGE_SPAN = side[1] if len(side) > 1 else 0.0
+    pipeline.GUIDES.clear()  # guides of another side are not this config's
     return []
 
 

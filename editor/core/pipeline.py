@@ -7,7 +7,6 @@ the very same code. Compositing happens here, off the GUI thread.
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -18,6 +17,7 @@ import numpy as np
 
 from editor.core import fill
 from editor.core import geometry as g
+from editor.core.guides import Guides
 from editor.core.history import DecodeHistory, StepRecord
 from editor.core.jobs import Job, JobResult
 
@@ -163,24 +163,29 @@ def photo_guide(job: Job) -> np.ndarray | None:
     """The job's image with the hole filled from the rest of the photo, which every window's
     decode starts from; None when the photo shows too little around the hole to fill from."""
     todo = todo_of(job)
+    return GUIDES.get(job.image, todo) if guided(todo) else None
+
+
+def guided(todo: np.ndarray) -> bool:
+    """Whether the photo around `todo` shows enough to fill it from (else a plain decode)."""
     x0, y0, x1, y1 = fill.context_box(todo)
-    if todo[y0:y1, x0:x1].mean() > 1 - GUIDE_MIN_CONTEXT:
-        return None
-    global _last_guide
-    # Generate again on the same picture and mask (new candidates) reuses the last guide:
-    # shift-map is most of a Generate's time on a large hole.
-    key = hashlib.blake2b(job.image.tobytes() + np.packbits(todo).tobytes()
-                          + repr((todo.shape, GUIDE_SIDE)).encode(), digest_size=16).digest()
-    last = _last_guide
-    if last is not None and last[0] == key:
-        return last[1]
-    guide = fill.region(job.image, todo, GUIDE_SIDE)[0]
-    guide.flags.writeable = False  # shared by the jobs that reuse it
-    _last_guide = (key, guide)
-    return guide
+    return bool(todo.any()) and bool(todo[y0:y1, x0:x1].mean() <= 1 - GUIDE_MIN_CONTEXT)
 
 
-_last_guide: tuple[bytes, np.ndarray] | None = None
+def prefetch_guide(image: np.ndarray, todo: np.ndarray) -> None:
+    """Start making the guide a Generate of `image` with `todo` to fill will need (the arrays
+    are the guide's from now on: pass copies). Cheap on the caller's thread."""
+    if guided(todo):
+        GUIDES.prefetch(image, todo)
+
+
+def _make_guide(image: np.ndarray, todo: np.ndarray) -> np.ndarray:
+    return fill.region(image, todo, GUIDE_SIDE)[0]
+
+
+# Generate again on the same picture and mask (new candidates) reuses the guide, and the
+# controller has it made while the user is still deciding.
+GUIDES = Guides(_make_guide)
 
 
 def _plus_band(image: np.ndarray, guide: np.ndarray, scale: float) -> np.ndarray:

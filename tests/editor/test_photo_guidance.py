@@ -192,7 +192,7 @@ def test_generate_again_on_the_same_mask_reuses_the_guide(monkeypatch):
         return region(*args, **kw)
 
     monkeypatch.setattr(pipeline.fill, "region", counted)
-    monkeypatch.setattr(pipeline, "_last_guide", None)
+    monkeypatch.setattr(pipeline, "GUIDES", pipeline.Guides(pipeline._make_guide))
     engine = Recorder()
     job = outpaint_job(engine)
     first = run_job(engine, job, SamplingParams(**job.sampling.engine_fields()))

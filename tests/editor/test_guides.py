@@ -1,0 +1,89 @@
+"""editor.core.guides: a guide is made once per picture and mask, ahead of the Generate that
+needs it, and never used for another picture or mask."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from editor.core.guides import Guides
+
+
+class Maker:
+    """A guide maker that records its calls and can be held until released."""
+
+    def __init__(self, hold: bool = False) -> None:
+        self.calls: list[int] = []
+        self.started = threading.Event()
+        self.release = threading.Event()
+        if not hold:
+            self.release.set()
+
+    def __call__(self, image: np.ndarray, todo: np.ndarray) -> np.ndarray:
+        self.calls.append(int(todo.sum()))
+        self.started.set()
+        assert self.release.wait(30)
+        return np.where(todo[..., None], 7, image).astype(np.uint8)
+
+
+def pic(n: int) -> tuple[np.ndarray, np.ndarray]:
+    image = np.full((16, 16, 3), 100, np.uint8)
+    todo = np.zeros((16, 16), bool)
+    todo[2 : 2 + n, 2:10] = True
+    return image, todo
+
+
+def test_a_generate_after_a_prefetch_waits_for_that_guide_instead_of_making_another():
+    make = Maker(hold=True)
+    guides = Guides(make)
+    guides.prefetch(*pic(3))
+    assert make.started.wait(30)
+    got: list[np.ndarray] = []
+    asker = threading.Thread(target=lambda: got.append(guides.get(*pic(3))))
+    asker.start()
+    make.release.set()
+    asker.join(30)
+    assert make.calls == [24], "made once, by the prefetch"
+    assert (got[0][2:5, 2:10] == 7).all() and not got[0].flags.writeable
+
+
+def test_only_the_newest_queued_prefetch_is_made():
+    make = Maker(hold=True)
+    guides = Guides(make)
+    guides.prefetch(*pic(1))
+    assert make.started.wait(30)
+    guides.prefetch(*pic(2))  # painted over before its guide began
+    guides.prefetch(*pic(3))
+    make.release.set()
+    guides.get(*pic(3))  # waits for the newest, made in the background
+    assert make.calls == [8, 24]
+
+
+def test_another_picture_or_mask_gets_its_own_guide():
+    make = Maker()
+    guides = Guides(make)
+    image, todo = pic(3)
+    guides.get(image, todo)
+    guides.get(image, todo)
+    assert len(make.calls) == 1, "Generate again reuses the guide"
+    guides.get(image, pic(4)[1])
+    changed = image.copy()
+    changed[0, 0] = 0
+    guides.get(changed, todo)
+    assert len(make.calls) == 3
+
+
+def test_a_failed_guide_reaches_the_asker_and_is_not_kept():
+    fails = [True]
+
+    def make(image: np.ndarray, todo: np.ndarray) -> np.ndarray:
+        if fails.pop(0) if fails else False:
+            raise RuntimeError("shift-map failed")
+        return image.copy()
+
+    guides = Guides(make)
+    with pytest.raises(RuntimeError, match="shift-map failed"):
+        guides.get(*pic(3))
+    assert guides.get(*pic(3)).shape == (16, 16, 3), "tried again, not the stored failure"
