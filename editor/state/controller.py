@@ -24,6 +24,7 @@ from editor.core.imageio import limit_text, too_large
 from editor.core.jobs import Job, JobResult, Sampling, next_job_id
 from editor.state.document import Document
 from editor.state.locks import LockLayer
+from editor.state.prefetch import GuidePrefetch
 from editor.state.results import Pending, Results
 from editor.state.settings import Settings
 
@@ -91,6 +92,9 @@ class Controller(QObject):
         # Job -> candidates -> undo entry -> batches and step histories: one store.
         self.results = Results(doc, lambda: self.busy, self)
         self.results.pending_changed.connect(self.candidate_changed)
+        # The guide a guided Generate starts from is made as soon as the mask settles.
+        self.prefetch = GuidePrefetch(doc, self.locks, lambda: (
+            not self.busy and self.class_id is None and self.sampling.guidance), self)
 
     # ------------------------------------------------------------------ state
     @property

@@ -1,0 +1,47 @@
+"""The guide a guided Generate needs is made once the mask settles, before Generate is pressed,
+and Generate uses it instead of making another."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from editor.core import pipeline
+from editor.core.guides import Guides
+
+
+@pytest.fixture
+def made(monkeypatch):
+    masks: list[np.ndarray] = []
+
+    def make(image: np.ndarray, todo: np.ndarray) -> np.ndarray:
+        masks.append(todo.copy())
+        return image.copy()
+
+    monkeypatch.setattr(pipeline, "GUIDES", Guides(make))
+    return masks
+
+
+def test_a_settled_mask_has_its_guide_made_before_generate(qtbot, stack, made):
+    c = stack.controller
+    c.settings.guidance = True
+    m = stack.paint()
+    qtbot.waitUntil(lambda: c.prefetch.asked == 1, timeout=5000)
+    qtbot.waitUntil(lambda: len(made) == 1, timeout=5000)
+    assert np.array_equal(made[0], m)
+    with qtbot.waitSignal(c.result_committed, timeout=10_000):
+        assert c.generate()
+    assert len(made) == 1, "Generate used the guide made ahead"
+
+
+def test_no_guide_is_made_where_generate_would_not_be_guided(qtbot, stack, made):
+    c = stack.controller
+    stack.paint()
+    c.settings.guidance, c.settings.class_id = True, 3  # a requested class is not guided
+    c.prefetch.prefetch()  # what the settle timer calls
+    c.settings.guidance, c.settings.class_id = False, None
+    c.prefetch.prefetch()
+    assert c.prefetch.asked == 0
+    c.settings.guidance = True
+    c.prefetch.prefetch()
+    assert c.prefetch.asked == 1
