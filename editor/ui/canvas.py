@@ -41,6 +41,7 @@ from editor.ui.tools import Brush, Tool
 
 ZOOM_MIN, ZOOM_MAX = 0.05, 32.0
 FIT_MARGIN = 2 * HANDLE_OUT  # room outside the image to grab its edges after "fit"
+BADGE = QRect(10, 10, 220, 26)  # the step badge, in viewport pixels
 
 
 class Canvas(QGraphicsView):
@@ -145,8 +146,10 @@ class Canvas(QGraphicsView):
         self.preview.begin()
 
     def paint_preview(self, patch: QImage, rect: QRect, text: str) -> None:
+        # The patch's item schedules its own region; of the rest only the step badge changes
+        # (a whole-viewport update repainted every item and panel of the view at every step).
         if self.preview.paint(patch, rect, text):
-            self.viewport().update()
+            self.viewport().update(BADGE)
 
     def show_undecided(self, win: Window, masked: np.ndarray) -> None:
         self.preview.show_undecided(win, masked)
@@ -211,7 +214,7 @@ class Canvas(QGraphicsView):
         f.setPointSize(11)
         f.setBold(True)
         p.setFont(f)
-        box = QRect(10, 10, 220, 26)
+        box = BADGE
         p.fillRect(box, QColor(0, 0, 0, 150))
         p.setPen(QColor("white"))
         p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QVBoxLayout,
     QWidget,
 )
@@ -53,7 +52,7 @@ from editor.ui.tools import (
     RectSelect,
     Tool,
 )
-from editor.ui.widgets import CandidateBar, SamplePicker, SamplingPanel
+from editor.ui.widgets import CandidateBar, ProgressBar, SamplePicker, SamplingPanel
 
 if TYPE_CHECKING:
     from editor.state.worker import WorkerThread
@@ -135,7 +134,7 @@ class MainWindow(QMainWindow):
     def _build_status(self) -> None:
         sb = self.statusBar()
         self.progress_label = QLabel("")
-        self.progress_bar = QProgressBar(maximumWidth=160)
+        self.progress_bar = ProgressBar(maximumWidth=160)
         self.progress_bar.setVisible(False)
         self.zoom_label = QLabel("100%")
         sb.addPermanentWidget(self.progress_label)

@@ -24,7 +24,7 @@ class Preview:
 
     def begin(self) -> None:
         self.clear()
-        self.overlay.undecided = {}
+        self.overlay.clear_undecided()
         self.active = True
         self.overlay.decoding = True
         self.overlay.update()
@@ -50,11 +50,10 @@ class Preview:
 
     def show_undecided(self, win: Window, masked: np.ndarray) -> None:
         """Shade the tokens of `win` still to be decided (Step.masked) over its patch."""
-        self.overlay.undecided[(win.x, win.y, win.size)] = masked
-        self.overlay.update()
+        self.overlay.set_undecided(win, masked)
 
     def end(self) -> None:
-        self.overlay.undecided = {}
+        self.overlay.clear_undecided()
         self.clear()
         self.active = False
         self.overlay.decoding = False

@@ -1,0 +1,119 @@
+"""What a Generate costs the GUI thread (issue 18: no stall over one 60 Hz frame): a step's
+progress schedules a paint and never paints at once, the undecided tokens are drawn as one image
+per window, the token grid is drawn from a cache, Generate reuses the plan the overlay already
+made, an autosave falling due mid-decode waits for its end. bench/gui_stall.py measures the
+stalls themselves; these tests pin the mechanisms, so they fail on the code that stalled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, QRectF
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QStyleOptionGraphicsItem
+
+from editor.core import geometry as g
+from editor.ui.overlays import SHADE_RGBA, GridLines, MaskOverlay
+
+
+class Paints(QObject):
+    """Counts the paint events a widget receives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
+        if ev.type() == QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+def mask(win, x0: int = 10, y0: int = 10, x1: int = 40, y1: int = 30) -> np.ndarray:
+    m = np.zeros(win.doc.mask.shape, bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def test_a_step_of_progress_schedules_the_bar_and_never_paints_it_at_once(qtbot, win):
+    bar = win.progress_bar
+    bar.setVisible(True)
+    qtbot.waitExposed(bar)
+    paints = Paints()
+    bar.installEventFilter(paints)
+    for done in range(1, 5):  # what the controller's `advanced` does at every step
+        win.controller.advanced.emit(done, 12)
+    # QProgressBar.setValue repaints synchronously: 3-4 ms of the GUI thread per step.
+    assert paints.count == 0
+    assert (bar.minimum(), bar.maximum(), bar.value()) == (0, 12, 4)
+    with qtbot.waitSignal(win.controller.busy_changed, timeout=10_000):
+        win.controller.busy_changed.emit(True)  # the start of a decode resets it, as quietly
+    assert paints.count == 0 and bar.value() == 0
+    bar.removeEventFilter(paints)
+
+
+def test_undecided_tokens_are_shaded_exactly_from_one_image_per_window(qtbot):
+    overlay = MaskOverlay()
+    overlay.set_size(64, 48)
+    win = g.Window(0, 0, 32, 32, 4, (0, 0, 32, 32))
+    overlay.set_plan([win], [np.zeros((4, 4), bool)])
+    overlay.decoding = True
+    undecided = np.zeros((4, 4), bool)
+    undecided[1, 2] = undecided[3, 0] = True
+    overlay.set_undecided(win, undecided)
+
+    class Recording(QPainter):
+        fills = 0
+
+        def fillRect(self, *args):  # one call per cell: the old, slow way
+            Recording.fills += 1
+            super().fillRect(*args)
+
+    img = QImage(64, 48, QImage.Format.Format_ARGB32_Premultiplied)
+    img.fill(QColor(255, 255, 255))
+    p = Recording(img)
+    overlay.paint(p, QStyleOptionGraphicsItem())
+    p.end()
+    assert Recording.fills == 0
+    shaded = np.array([[img.pixelColor(x, y) != QColor(255, 255, 255) for x in range(64)]
+                       for y in range(48)])
+    want = np.zeros((48, 64), bool)
+    want[8:16, 16:24] = want[24:32, 0:8] = True
+    frame = np.zeros_like(want)  # the dashed window outline
+    frame[0:33, [0, 32]] = frame[[0, 32], 0:33] = True
+    assert np.array_equal(shaded & ~frame, want & ~frame)
+    a = SHADE_RGBA[3] / 255
+    c = img.pixelColor(20, 12)
+    assert abs(c.red() - round(SHADE_RGBA[0] * a + 255 * (1 - a))) <= 2
+    overlay.clear_undecided()
+    assert overlay.undecided == {}
+
+
+def test_the_token_grid_is_drawn_once_per_plan_not_at_every_paint(qtbot, tmp_path, monkeypatch):
+    from fakes import FakeEngine, make_window
+
+    drawn = []
+    paint = GridLines.paint
+    # Before the items exist: PySide looks an item's Python paint up once.
+    monkeypatch.setattr(GridLines, "paint", lambda self, p, *a: (drawn.append(1),
+                                                                 paint(self, p, *a)))
+    win = make_window(qtbot, tmp_path, FakeEngine())
+    with qtbot.waitSignal(win.controller.plan_changed, timeout=5000):
+        win.doc.set_mask(mask(win), "mask")
+    viewport = win.canvas.viewport()
+    viewport.repaint()
+    n = len(drawn)
+    assert n >= 1
+    for _ in range(3):
+        viewport.repaint()
+    win.canvas.begin_preview()  # a decode hides the grid, and its end shows it again
+    viewport.repaint()
+    win.canvas.end_preview()
+    viewport.repaint()
+    assert len(drawn) == n, "the grid was drawn again without a change of plan or zoom"
+    with qtbot.waitSignal(win.controller.plan_changed, timeout=5000):
+        win.doc.set_mask(mask(win, 0, 0, 60, 44), "mask")
+    viewport.repaint()
+    assert len(drawn) > n
+    assert win.canvas.overlay.grid.boundingRect().contains(QRectF(0, 0, 60, 44))
+    win.close()
