@@ -87,8 +87,14 @@ class Controller(QObject):
         self._plan_timer.setSingleShot(True)
         self._plan_timer.setInterval(30)
         self._plan_timer.timeout.connect(self.update_plan)
-        doc.mask_changed.connect(lambda _r: self._plan_timer.start())
-        doc.canvas_changed.connect(self._plan_timer.start)
+        # Lambdas, as before: bound methods here let a controller without a parent go before
+        # its document, and tests/editor/state_layer crashed (segfaults) in the next test.
+        doc.mask_changed.connect(lambda _r: self._stale_plan())
+        doc.canvas_changed.connect(lambda: self._stale_plan())
+        # plan() of the document as it is, kept for Generate: planning a long stroke's windows
+        # costs the click 5-10 ms of the GUI thread, and the overlay's plan already did it.
+        self._planned: tuple[tuple, list[g.Window]] | None = None
+        self.locks.mask_changed.connect(lambda _r: self._forget_plan())
         # Job -> candidates -> undo entry -> batches and step histories: one store.
         self.results = Results(doc, lambda: self.busy, self)
         self.results.pending_changed.connect(self.candidate_changed)
@@ -144,7 +150,23 @@ class Controller(QObject):
         """The windows Generate would decode now (empty until a model is loaded)."""
         if not self.ready:
             return []
-        m = self.doc.mask if mask is None else mask
+        if mask is not None:
+            return self._plan(mask)
+        d = self.doc
+        # What the plan reads besides the mask and the lock (their signals drop it).
+        key = (d.mask.shape, d.origin, d.original.shape, self.window_px, self.tokens)
+        if self._planned is None or self._planned[0] != key:
+            self._planned = (key, self._plan(d.mask))
+        return list(self._planned[1])
+
+    def _forget_plan(self) -> None:
+        self._planned = None
+
+    def _stale_plan(self) -> None:
+        self._planned = None
+        self._plan_timer.start()
+
+    def _plan(self, m: np.ndarray) -> list[g.Window]:
         if self.locks.any():  # locked pixels are never regenerated
             m = m & ~self.locks.mask
         # A mask reaching into area added by an outpaint drag is a strip along a border: many
@@ -417,6 +439,7 @@ class Controller(QObject):
     @Slot(str, int, int)
     def _on_model_loaded(self, name: str, window: int, tokens: int) -> None:
         self.model_name, self.window_px, self.tokens = name, window, tokens
+        self._planned = None
         self.model_changed.emit(name, window, tokens)
         self.message.emit(f"Model {name}: {window} px window, {tokens}×{tokens} tokens")
         self.update_plan()

@@ -117,3 +117,30 @@ def test_the_token_grid_is_drawn_once_per_plan_not_at_every_paint(qtbot, tmp_pat
     assert len(drawn) > n
     assert win.canvas.overlay.grid.boundingRect().contains(QRectF(0, 0, 60, 44))
     win.close()
+
+
+def test_generate_reuses_the_plan_the_overlay_made(qtbot, win, monkeypatch):
+    import editor.state.controller as controller
+
+    calls = []
+    plan = g.plan
+    monkeypatch.setattr(controller.g, "plan", lambda *a, **k: (calls.append(1), plan(*a, **k))[1])
+    c = win.controller
+    with qtbot.waitSignal(c.plan_changed, timeout=5000) as planned:
+        win.doc.set_mask(mask(win), "mask")
+    assert len(calls) == 1
+    with qtbot.waitSignal(c.result_committed, timeout=10_000):
+        assert c.generate()
+    assert len(calls) == 1, "the click planned again"
+    assert c.candidate.job.windows == planned.args[0]
+    c.accept()
+    with qtbot.waitSignal(c.plan_changed, timeout=5000) as planned:
+        win.doc.set_mask(mask(win, 0, 0, 64, 48), "mask")
+    locked = np.ones(win.doc.mask.shape, bool)
+    locked[30:40, 40:50] = False
+    c.locks.set(locked)  # a lock changes what Generate regenerates: planned again
+    want = c._plan(win.doc.mask)
+    assert want != planned.args[0]
+    with qtbot.waitSignal(c.result_committed, timeout=10_000):
+        assert c.generate()
+    assert c.candidate.job.windows == want
