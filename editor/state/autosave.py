@@ -1,8 +1,9 @@
 """Autosave and the files crash recovery finds (no widgets).
 
-Every change to the undo stack restarts an idle timer (AUTOSAVE_MS, default 3 s); when it fires,
-the session is captured on the GUI thread (cheap: copies of the image and mask, patched where
-the document changed) and written as a project file by one background thread, atomically, to
+Every change to the undo stack restarts an idle timer (AUTOSAVE_MS, default 3 s); when it fires
+(and no decode runs: `hold`), the session is captured on the GUI thread (cheap: copies of the
+image and mask, patched where the document changed) and written as a project file by one
+background thread, atomically, to
 `<data dir>/autosave/session-<id>.maskgit` (data dir: MASKGIT_EDITOR_DATA, else the platform's
 user data dir). A QLockFile next to it says the session is alive; a normal close deletes both.
 After a crash or a kill the lock is stale: `orphans()` finds the file for the next start.
@@ -90,7 +91,8 @@ class Autosave(QObject):
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setInterval(AUTOSAVE_MS)
-        self.timer.timeout.connect(self.autosave)
+        self.timer.timeout.connect(self._due)
+        self._held = False  # a decode runs: the autosave due waits for its end (hold)
         doc.undo_stack.indexChanged.connect(self._changed)
         # Copies of the image and mask from the last capture, and what changed since: the next
         # capture copies only that (a full copy of a 64 MP image stalls the GUI ~0.5 s).
@@ -104,6 +106,19 @@ class Autosave(QObject):
     def _changed(self, *_args: object) -> None:
         self.dirty = True
         self.timer.start()
+
+    def _due(self) -> None:
+        if not self._held:
+            self.autosave()
+
+    def hold(self, on: bool) -> None:
+        """While a decode runs, an autosave that falls due waits: its capture and its write
+        would take the GUI thread (and a core) from the decode's live steps. The document
+        does not change meanwhile but for mask strokes; on release the idle timer runs again
+        (the commit restarts it anyway)."""
+        self._held = on
+        if not on and self.dirty and not self.timer.isActive():
+            self.timer.start()
 
     def _touch(self, r: QRect) -> None:
         b = [r.x(), r.y(), r.x() + r.width(), r.y() + r.height()]

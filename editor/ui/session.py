@@ -42,6 +42,7 @@ class Session(QObject):
         self.autosaver = Autosave(win.doc, self._capture, self)
         # Queued to the GUI thread: the failure comes from the autosave thread.
         self.autosaver.failed.connect(self._show_failure)
+        win.controller.busy_changed.connect(self.autosaver.hold)
         # The .maskgit file the document was opened from or last saved as: Ctrl+S saves there.
         # Opening or saving an image file makes the document that file's instead.
         self.project_path: Path | None = None

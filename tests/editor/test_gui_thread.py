@@ -144,3 +144,23 @@ def test_generate_reuses_the_plan_the_overlay_made(qtbot, win, monkeypatch):
     with qtbot.waitSignal(c.result_committed, timeout=10_000):
         assert c.generate()
     assert c.candidate.job.windows == want
+
+
+def test_an_autosave_falling_due_mid_decode_waits_for_its_end(qtbot, tmp_path):
+    from fakes import FakeEngine, make_window
+
+    engine = FakeEngine(gated=True)
+    w = make_window(qtbot, tmp_path, engine)
+    saver = w.session.autosaver
+    saver.timer.setInterval(1)
+    saved = []
+    saver.autosaved.connect(saved.append)
+    w.doc.set_mask(mask(w), "mask")
+    w.controller.generate()
+    assert w.controller.busy and saver.dirty
+    saver.timer.timeout.emit()  # falls due while the decode runs: nothing captured
+    assert saver.dirty and saver._pending is None
+    with qtbot.waitSignal(saver.autosaved, timeout=10_000):
+        engine.open()  # the decode ends, its result is committed, the autosave follows
+    assert not w.controller.busy and saved
+    w.close()
