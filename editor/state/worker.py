@@ -25,6 +25,7 @@ from editor.core.jobs import Job, Sampling
 from editor.core.pipeline import EngineLike, Stopped, run_job
 
 EngineFactory = Callable[[str, str], EngineLike]  # (model name or path, device) -> engine
+SWITCH_INTERVAL_S = 0.001  # how long one thread may keep the GIL while another waits for it
 
 
 def model_catalogue() -> list[tuple[str, str, bool]]:
@@ -199,6 +200,10 @@ class WorkerThread:
     """Owns the QThread and its Worker; `close()` stops both without waiting on a decode."""
 
     def __init__(self, worker: Worker) -> None:
+        # The decode's Python parts (planning, compositing, photo guidance) hold the GIL, and
+        # every slot and item paint of the GUI thread needs it back: with the default 5 ms
+        # switch interval a step's slots and paints waited 5 ms each (GUI gaps of 20-30 ms).
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self.worker = worker
         self.thread = QThread()
         self.thread.setObjectName("maskgit-worker")

@@ -7,6 +7,8 @@ stalls themselves; these tests pin the mechanisms, so they fail on the code that
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QRectF
 from PySide6.QtGui import QColor, QImage, QPainter
@@ -164,3 +166,7 @@ def test_an_autosave_falling_due_mid_decode_waits_for_its_end(qtbot, tmp_path):
         engine.open()  # the decode ends, its result is committed, the autosave follows
     assert not w.controller.busy and saved
     w.close()
+
+
+def test_the_worker_thread_hands_the_gil_to_the_gui_thread_within_a_ms(win):
+    assert sys.getswitchinterval() <= 0.001
