@@ -41,6 +41,10 @@ class CandidateStrip(QScrollArea):
         self._row.setContentsMargins(4, 2, 4, 2)
         self.setWidget(self._inner)
         self.live_buttons: list[QToolButton] = []
+        # Thumbnails by record: a commit rebuilds the strip from the records its last live step
+        # already showed, and every earlier batch's again (a smooth scale each).
+        self._thumbs: dict[int, tuple[StepRecord, QPixmap]] = {}
+        self._live: list[StepRecord] = []  # the records the live thumbnails show
         self.buttons: list[tuple[int, int, QToolButton]] = []  # (batch, candidate, button)
         steps.live.connect(self._on_live)
         steps.batches_changed.connect(self.rebuild)
@@ -64,9 +68,15 @@ class CandidateStrip(QScrollArea):
                 item.widget().deleteLater()
         self.live_buttons, self.buttons = [], []
 
+    def _thumb(self, rec: StepRecord) -> QPixmap:
+        got = self._thumbs.get(id(rec))
+        if got is None or got[0] is not rec:
+            got = self._thumbs[id(rec)] = (rec, thumbnail(rec))
+        return got[1]
+
     def _button(self, rec: StepRecord, tip: str) -> QToolButton:
         b = QToolButton()
-        b.setIcon(QIcon(thumbnail(rec)))
+        b.setIcon(QIcon(self._thumb(rec)))
         b.setIconSize(QSize(THUMB, THUMB))
         b.setCheckable(True)
         b.setToolTip(tip)
@@ -85,13 +95,19 @@ class CandidateStrip(QScrollArea):
                 self.live_buttons.append(b)
             self._add_earlier(0)
             self._row.addStretch(1)
+        for r in self._live:  # the step before: superseded (the last one may become a batch)
+            self._thumbs.pop(id(r), None)
+        self._live = list(records)
         for b, r in zip(self.live_buttons, records, strict=True):
-            b.setIcon(QIcon(thumbnail(r)))
+            b.setIcon(QIcon(self._thumb(r)))
         self.setVisible(True)
 
     def rebuild(self) -> None:
         self._clear()
         batches = self.steps.batches
+        kept = {id(r) for b in batches for r in b.records}
+        self._thumbs = {k: v for k, v in self._thumbs.items() if k in kept}
+        self._live = []
         if batches:
             self._row.addWidget(QLabel("candidates"))
             self._add_batch(0)
