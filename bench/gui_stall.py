@@ -31,6 +31,9 @@ class Probe:
     """What one probed Generate saw (times in seconds from the click)."""
 
     gaps_ms: list[float] = field(default_factory=list)
+    # The GUI thread's own CPU time in each gap: a gap much longer than its CPU time was spent
+    # waiting (for a core the machine's other work had, or for the GIL), not working.
+    cpu_ms: list[float] = field(default_factory=list)
     tick_ends: list[float] = field(default_factory=list)
     steps: list[float] = field(default_factory=list)  # step_painted
     committed: float = float("nan")  # result_committed
@@ -40,6 +43,11 @@ class Probe:
     @property
     def max_ms(self) -> float:
         return max(self.gaps_ms) if self.gaps_ms else float("nan")
+
+    @property
+    def max_cpu_ms(self) -> float:
+        """The most CPU time the GUI thread spent within one gap."""
+        return max(self.cpu_ms) if self.cpu_ms else float("nan")
 
 
 def make_window(model: str) -> Any:
@@ -103,6 +111,7 @@ class _Watch:
         self.win, self.out, self.errors = win, Probe(), []  # type: ignore[var-annotated]
         self.loop = QEventLoop()
         self.t0 = self.last = time.perf_counter()
+        self.last_cpu = time.thread_time()
         self.repaint_wanted = self.stop_after_tick = False
         watch = self
 
@@ -134,10 +143,11 @@ class _Watch:
         self.loop.quit()
 
     def tick(self) -> None:
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.thread_time()
         self.out.gaps_ms.append((t - self.last) * 1000)
+        self.out.cpu_ms.append((cpu - self.last_cpu) * 1000)
         self.out.tick_ends.append(t - self.t0)
-        self.last = t
+        self.last, self.last_cpu = t, cpu
         if self.stop_after_tick and self.out.repainted == self.out.repainted:  # not NaN
             self.loop.quit()
 
@@ -175,6 +185,7 @@ def probe_generate(win: Any, timeout_s: float = 600.0) -> Probe:
     guard.timeout.connect(lambda: w.fail(f"no result in {timeout_s:.0f} s"))
     guard.start(int(timeout_s * 1000))
     w.t0 = w.last = time.perf_counter()
+    w.last_cpu = time.thread_time()
     w.timer.start()
     win.a_generate.trigger()
     job = win.controller.job

@@ -41,13 +41,14 @@ def main() -> int:
                   f"{'outpaint' if outpaint else 'inpaint'}, {p.windows} window(s), "
                   f"{len(p.steps)} steps painted, committed at {p.committed:.2f} s, repainted "
                   f"at {p.repainted:.2f} s; {len(g)} ticks: max gap {p.max_ms:.1f} ms, "
-                  f"median {g[len(g) // 2]:.1f} ms; load {os.getloadavg()[0]:.2f}", flush=True)
+                  f"median {g[len(g) // 2]:.1f} ms, most GUI-thread CPU in a gap "
+                  f"{p.max_cpu_ms:.1f} ms; load {os.getloadavg()[0]:.2f}", flush=True)
             if "-v" in sys.argv:
-                for gap, end in zip(p.gaps_ms, p.tick_ends, strict=True):
+                for gap, cpu, end in zip(p.gaps_ms, p.cpu_ms, p.tick_ends, strict=True):
                     if gap > 15:
                         near = min(p.steps, key=lambda s: abs(s - end), default=0.0)
-                        print(f"  gap {gap:.1f} ms ending at {end:.3f} s; "
-                              f"nearest step at {near:.3f} s")
+                        print(f"  gap {gap:.1f} ms (GUI-thread CPU {cpu:.1f} ms) ending at "
+                              f"{end:.3f} s; nearest step at {near:.3f} s")
     finally:
         win.close()
     return 0

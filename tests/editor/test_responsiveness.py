@@ -87,6 +87,9 @@ def test_stall_probe_times_through_the_commit_and_the_repaint(qtbot, win):
     assert p.steps and p.steps[-1] <= p.committed
     assert p.tick_ends[-1] >= p.repainted  # the last tick's gap covers the repaint
     assert p.max_ms == max(p.gaps_ms)
+    # The GUI thread's CPU time in a gap: never more than the gap (1 ms of clock granularity).
+    assert len(p.cpu_ms) == len(p.gaps_ms) and p.max_cpu_ms == max(p.cpu_ms)
+    assert all(0 <= c <= g + 1 for c, g in zip(p.cpu_ms, p.gaps_ms, strict=True))
 
 
 def test_stall_probe_fails_on_a_failed_decode(qtbot, tmp_path):
