@@ -179,7 +179,8 @@ def outpaint(args: argparse.Namespace) -> int:
     sampling, params = sampling_params(args)
     engine = load_engine(args.model, args.device)
     image, mask = g.extend(rgb, np.zeros(rgb.shape[:2], bool), **sides)
-    out = _run(engine, image, mask, g.OUTPAINT_MAX_WINDOWS, args, sampling, params,
+    guided = sampling.guidance and args.class_id is None
+    out = _run(engine, image, mask, g.outpaint_max_windows(guided), args, sampling, params,
                feather=4, overlap=g.OUTPAINT_OVERLAP)
     # Alpha does not extend with the canvas; the grown image is opaque.
     write_like(out, LoadedImage(out, exif=src.exif, icc_profile=src.icc_profile), out_path)

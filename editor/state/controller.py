@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from editor.state.worker import Worker
 
 INPAINT_MAX_WINDOWS = g.INPAINT_MAX_WINDOWS
-OUTPAINT_MAX_WINDOWS = g.OUTPAINT_MAX_WINDOWS
 
 
 def mask_after_fill(job: Job) -> np.ndarray:
@@ -99,8 +98,10 @@ class Controller(QObject):
         self.results = Results(doc, lambda: self.busy, self)
         self.results.pending_changed.connect(self.candidate_changed)
         # The guide a guided Generate starts from is made as soon as the mask settles.
-        self.prefetch = GuidePrefetch(doc, self.locks, lambda: (
-            not self.busy and self.class_id is None and self.sampling.guidance), self)
+        self.prefetch = GuidePrefetch(doc, self.locks, lambda: not self.busy and self._guided(),
+                                      self)
+        # A guided outpaint plans fewer, coarser windows (geometry.outpaint_max_windows).
+        self.settings.changed.connect(self._on_setting)
 
     # ------------------------------------------------------------------ state
     @property
@@ -154,10 +155,20 @@ class Controller(QObject):
             return self._plan(mask)
         d = self.doc
         # What the plan reads besides the mask and the lock (their signals drop it).
-        key = (d.mask.shape, d.origin, d.original.shape, self.window_px, self.tokens)
+        key = (d.mask.shape, d.origin, d.original.shape, self.window_px, self.tokens,
+               self._guided())
         if self._planned is None or self._planned[0] != key:
             self._planned = (key, self._plan(d.mask))
         return list(self._planned[1])
+
+    def _guided(self) -> bool:
+        """Whether a Generate now follows the photo (pipeline.follows_photo of its job)."""
+        return self.class_id is None and self.sampling.guidance
+
+    @Slot(str, object)
+    def _on_setting(self, name: str, _value: object) -> None:
+        if name in ("guidance", "class_id"):
+            self._stale_plan()
 
     def _forget_plan(self) -> None:
         self._planned = None
@@ -180,7 +191,8 @@ class Controller(QObject):
         if grown:
             # Overlapping windows see what their neighbours drew: no context floor needed.
             return g.plan(
-                m, self.window_px, self.tokens, OUTPAINT_MAX_WINDOWS, g.OUTPAINT_OVERLAP, 0.0
+                m, self.window_px, self.tokens, g.outpaint_max_windows(self._guided()),
+                g.OUTPAINT_OVERLAP, 0.0
             )
         return g.plan(m, self.window_px, self.tokens, INPAINT_MAX_WINDOWS)
 

@@ -61,3 +61,18 @@ def test_fill_from_surroundings_of_a_thin_stroke_is_immediate(qtbot, stack):
     assert stack.controller.fill_classic()
     assert not stack.doc.mask.any()
     assert np.array_equal(stack.doc.image[~m], before[~m])
+
+
+def test_a_guided_outpaint_plans_fewer_coarser_windows(qtbot, stack):
+    from editor.core import geometry as g
+
+    c = stack.controller
+    stack.doc.extend(0, 0, 0, 120)  # a canvas edge dragged down: a strip to grow
+    c.settings.guidance = False
+    sharp = c.plan()
+    c.settings.guidance = True  # the guide brings the texture; the model its coarse change
+    coarse = c.plan()
+    assert len(sharp) > g.GUIDED_OUTPAINT_MAX_WINDOWS >= len(coarse)
+    assert min(v.size for v in coarse) > max(v.size for v in sharp)
+    c.settings.class_id = 3  # a requested class is not guided: sharp windows again
+    assert c.plan() == sharp
