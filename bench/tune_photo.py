@@ -1,7 +1,7 @@
 """Tune photo guidance (editor.jobs PHOTO_*) on bench/quality's DEV half only.
 
-Each config is `remask,prior,change sigma[,guide side[,change span[,edge guide side[,outpaint
-windows]]]]` (editor.core.pipeline, geometry.GUIDED_OUTPAINT_MAX_WINDOWS);
+Each config is `remask,prior,change sigma[,guide side[,change span[,outpaint windows]]]`
+(editor.core.pipeline, geometry.GUIDED_OUTPAINT_MAX_WINDOWS);
 `off` is the transformer alone. Runs the product path (the CLI, in process) with the constants
 patched, scores like bench/quality (masked PSNR, KID on Lite2 and Lite0) against the cached
 classical fills:
@@ -34,8 +34,7 @@ def apply(config: str) -> list[str]:
     pipeline.CHANGE_SIGMA = change
     pipeline.GUIDE_SIDE = int(side[0]) if side else 256
     pipeline.CHANGE_SPAN = side[1] if len(side) > 1 else 0.0
-    pipeline.EDGE_GUIDE_SIDE = int(side[2]) if len(side) > 2 else pipeline.GUIDE_SIDE
-    g.GUIDED_OUTPAINT_MAX_WINDOWS = int(side[3]) if len(side) > 3 else 4
+    g.GUIDED_OUTPAINT_MAX_WINDOWS = int(side[2]) if len(side) > 2 else 4
     pipeline.GUIDES.clear()  # guides of another side are not this config's
     return []
 

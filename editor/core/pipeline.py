@@ -96,12 +96,10 @@ def blend_patch(
 # 5.6 and PSNR 11.95 dB against 4.2 and 13.29 at 256 (dev half, change sigma 4), in half the time.
 # 192 px: 3.8 / 12.59 dB, 160 px: 3.2 / 12.98 dB, in 0.4 and 0.25 of 256's shift-map time.
 GUIDE_SIDE = 256
-# ... for a hole along a whole side of the picture (an outpaint strip): its decode is long
-# anyway (a dozen windows, ~18 s for 30 % of a 512 px photo), and there the guide's resolution
-# is what counts. Dev half, right 30 %, the guide alone (change sigma 1000), KID-Lite2 / PSNR:
-# 384 px 8.5 / 11.81 dB, 512 px 6.8 / 11.87 (shift-map over the whole photo 5.7 / 10.61), in
-# ~3 and ~4 s against ~1.2 s at 256.
-EDGE_GUIDE_SIDE = 512
+# The same for an outpaint strip, although its guide alone at 512 px scores better on right
+# strips (dev half, KID-Lite2 / PSNR with the model, 4 windows: right 8.5 / 12.05 dB at 256 px,
+# 7.5 / 11.84 at 512), because it scores far worse on bottom ones (12.0 / 12.78 at 256 px, 21.3
+# / 11.22 at 512; shift-map over the whole photo, at full size, 25.8 / 9.41) and costs ~3 s more.
 # Gaussian sigma (model-window px; a token cell is 8) of the model's change that a guided
 # window keeps (see _residual): its finer change is the tokenizer's blur and blotches. Box
 # KID-Lite2 on the dev half: 6.4 unsmoothed, 5.8 at 1.5, 4.2 at 4, 2.8 at 8.
@@ -187,9 +185,7 @@ def prefetch_guide(image: np.ndarray, todo: np.ndarray) -> None:
 
 
 def _make_guide(image: np.ndarray, todo: np.ndarray) -> np.ndarray:
-    # An outpaint strip runs along a whole side of the picture.
-    edge = todo[0].all() or todo[-1].all() or todo[:, 0].all() or todo[:, -1].all()
-    return fill.region(image, todo, EDGE_GUIDE_SIDE if edge else GUIDE_SIDE)[0]
+    return fill.region(image, todo, GUIDE_SIDE)[0]
 
 
 # Generate again on the same picture and mask (new candidates) reuses the guide, and the

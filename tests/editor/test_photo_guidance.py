@@ -204,23 +204,3 @@ def test_generate_again_on_the_same_mask_reuses_the_guide(monkeypatch):
     assert len(calls) == 2
     assert first.images[0].flags.writeable, "results are the caller's to edit"
 
-
-def test_an_outpaint_strips_guide_is_made_at_the_edge_resolution(monkeypatch):
-    import editor.core.pipeline as pipeline
-
-    sides = []
-    region = pipeline.fill.region
-
-    def recorded(image, todo, side=None, pad=None):
-        sides.append(side)
-        return region(image, todo, side, pad)
-
-    monkeypatch.setattr(pipeline.fill, "region", recorded)
-    image = stripes(96, 128)
-    strip = np.zeros(image.shape[:2], bool)
-    strip[:, 96:] = True  # a canvas edge dragged out to the right
-    box = np.zeros(image.shape[:2], bool)
-    box[30:60, 40:80] = True
-    pipeline._make_guide(image, strip)
-    pipeline._make_guide(image, box)
-    assert sides == [pipeline.EDGE_GUIDE_SIDE, pipeline.GUIDE_SIDE]
