@@ -96,10 +96,10 @@ def blend_patch(
 # 5.6 and PSNR 11.95 dB against 4.2 and 13.29 at 256 (dev half, change sigma 4), in half the time.
 # 192 px: 3.8 / 12.59 dB, 160 px: 3.2 / 12.98 dB, in 0.4 and 0.25 of 256's shift-map time.
 GUIDE_SIDE = 256
-# The same for an outpaint strip, although its guide alone at 512 px scores better on right
-# strips (dev half, KID-Lite2 / PSNR with the model, 4 windows: right 8.5 / 12.05 dB at 256 px,
-# 7.5 / 11.84 at 512), because it scores far worse on bottom ones (12.0 / 12.78 at 256 px, 21.3
-# / 11.22 at 512; shift-map over the whole photo, at full size, 25.8 / 9.41) and costs ~3 s more.
+# The same for an outpaint strip, although at 512 px it scores better on right strips (dev
+# half, KID-Lite2 / PSNR with the model, 4 windows: right 8.5 / 12.05 dB at 256 px, 7.5 / 11.84
+# at 512), because it scores far worse on bottom ones (12.0 / 12.78 at 256 px, 21.3 / 11.22 at
+# 512; shift-map over the whole photo, at full size, 25.8 / 9.41) and costs ~3 s more.
 # Gaussian sigma (model-window px; a token cell is 8) of the model's change that a guided
 # window keeps (see _residual): its finer change is the tokenizer's blur and blotches. Box
 # KID-Lite2 on the dev half: 6.4 unsmoothed, 5.8 at 1.5, 4.2 at 4, 2.8 at 8.
