@@ -70,31 +70,45 @@ def settle(ms: int = 200) -> None:
     loop.exec()
 
 
+# A user takes a moment between painting a mask and pressing Generate, and the app makes the
+# photo guide in it (editor.state.prefetch): 1.5 s, reaching the button or a shortcut.
+PAUSE_MS = 1500
+CASES = {"box": "box512", "strokes": "strokes512", "outpaint": "outpaint512",
+         "pause": "box512_after_pause"}
+
+
+def _prepare(win: Any, image: np.ndarray, case: str) -> None:
+    """The document as the user leaves it before pressing Generate in `case`."""
+    h, w = image.shape[:2]
+    win.controller.accept()
+    win.doc.reset(image)
+    if case == "outpaint":  # 30 % to the right, generated on Generate
+        win.controller.fill_on_release = False
+        win.controller.extend(0, 0, round(0.3 * w), 0)
+    elif case == "strokes":
+        win.doc.set_mask(stroke_mask(h, w), "mask")
+    else:  # the paused box lies 16 px to the right: its guide is not the first box's
+        win.doc.set_mask(np.roll(box_mask(h, w), 16 if case == "pause" else 0, 1), "mask")
+    settle(PAUSE_MS if case == "pause" else 200)
+
+
 def app_keys(photos: tuple[str, ...] = PHOTOS, model: str = "default") -> dict[str, float]:
-    """generate_seconds_{box,strokes,outpaint}512, first_step_seconds_box512 and the GUI stall
-    of those Generates, in the real window with the app's defaults."""
+    """generate_seconds_{box,strokes,outpaint}512, first_step_seconds_box512, the same two for a
+    box Generate pressed PAUSE_MS after the mask, and the GUI stall of those Generates, in the
+    real window with the app's defaults."""
     win = make_window(model)
     times: dict[str, list[float]] = {}
     try:
         for name in photos:
             image = photo(name)
-            h, w = image.shape[:2]
-            for case in ("box", "strokes", "outpaint"):
-                win.controller.accept()
-                win.doc.reset(image)
-                if case == "outpaint":  # 30 % to the right, generated on Generate
-                    win.controller.fill_on_release = False
-                    win.controller.extend(0, 0, round(0.3 * w), 0)
-                else:
-                    win.doc.set_mask(box_mask(h, w) if case == "box" else stroke_mask(h, w),
-                                     "mask")
-                settle()
+            for case, tag in CASES.items():
+                _prepare(win, image, case)
                 p = probe_generate(win)
-                times.setdefault(f"generate_seconds_{case}512", []).append(p.repainted)
+                times.setdefault(f"generate_seconds_{tag}", []).append(p.repainted)
                 times.setdefault("gui_max_stall_ms_user_edits512", []).append(p.max_ms)
                 times.setdefault("gui_max_busy_ms_user_edits512", []).append(p.max_cpu_ms)
-                if case == "box":
-                    times.setdefault("first_step_seconds_box512", []).append(p.steps[0])
+                if case in ("box", "pause"):
+                    times.setdefault(f"first_step_seconds_{tag}", []).append(p.steps[0])
                 print(f"  {name} {case}: {p.repainted:.2f} s ({p.windows} windows, first step "
                       f"{p.steps[0]:.2f} s, max GUI gap {p.max_ms:.1f} ms, of it GUI-thread "
                       f"CPU {p.max_cpu_ms:.1f} ms; load {os.getloadavg()[0]:.2f})", file=sys.stderr)
