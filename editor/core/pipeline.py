@@ -332,6 +332,8 @@ def _window(
     if not g.core_mask(pending, run.job.windows[k]).any():
         return images if private else [own(images, c).copy() for c in range(n)]
     area = _Area.of(run.job, images, pending, k)
+    if run.guide is not None and run.job.branch is None:
+        _show_start(run, area, images, k, hist, run.guide)  # before the engine's first work
     decode, fixed = _start(run, area, seed, hist)
     out = []
     # The last step was already fixed and blended for its records: that is the result.
@@ -381,6 +383,32 @@ def _start(run: _Run, area: _Area, seed: int, hist: DecodeHistory
     image = srcs[0] if len(srcs) == 1 else np.stack(srcs)
     return engine.edit_many(image, area.cells, run.class_id, params, seed, run.candidates,
                             job.tokens), fixed
+
+
+def _show_start(run: _Run, area: _Area, images: list[np.ndarray], k: int,
+                hist: DecodeHistory, guide: np.ndarray) -> None:
+    """Paint and record where a guided decode starts, the photo's own fill of the hole, as a
+    step before the model's: the user sees it as soon as the guide exists (the model's step
+    takes another second or more on 2 cores) and can scrub between it and the result."""
+    params, v = run.params, area.v
+    gap = g.window_mask(area.todo, v)[..., None]
+    fill_in = g.window_image(guide, v)
+    step = max(int(getattr(params, "start_step", 1)) - 1, 0)
+    total = int(getattr(params, "steps", step + 1))
+    masked = area.cells.copy()
+    none = np.zeros(masked.shape, np.float32)
+    records = []
+    for c in range(run.candidates):
+        base = np.where(gap, fill_in, own(area.srcs, c))  # what _start hands the engine
+        tokens = np.asarray(run.engine.encode(base))  # the engine keeps the last one encoded
+        patch, rect = blend_patch(own(images, c), base, v, area.mine, run.job.feather,
+                                  area.keep, area.hole)
+        records.append(StepRecord(step, total, tokens, masked, none, patch, rect))
+    hist.add(records)
+    if run.on_records is not None:
+        run.on_records(k, records)
+    if run.on_step is not None:
+        run.on_step(k, records[0], records[0].patch, records[0].rect)
 
 
 def _residual(bases: list[np.ndarray], recon: np.ndarray) -> Fix:

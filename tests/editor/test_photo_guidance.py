@@ -204,3 +204,29 @@ def test_generate_again_on_the_same_mask_reuses_the_guide(monkeypatch):
     assert len(calls) == 2
     assert first.images[0].flags.writeable, "results are the caller's to edit"
 
+
+
+def test_a_guided_edit_shows_the_photos_fill_before_the_models_step():
+    import editor.core.pipeline as pipeline
+
+    engine = Recorder()
+    image = stripes()
+    mask = np.zeros(image.shape[:2], bool)
+    mask[16:32, 20:40] = True
+    wins = g.plan(mask, engine.window, engine.tokens_per_side, g.INPAINT_MAX_WINDOWS)
+    sampling = Sampling(steps=4, guidance=True)
+    job = Job("edit", image, mask, wins, None, sampling, 0, 2, feather=2)
+    painted = []
+
+    def on_step(k, step, patch, rect):  # what the worker hands the canvas, in order
+        painted.append((int(step.step), len(engine.inputs), patch.copy()))
+
+    result = run_job(engine, job, SamplingParams(**sampling.engine_fields()), on_step=on_step)
+    first_step, decodes_begun, patch = painted[0]
+    assert decodes_begun == 0, "painted before the engine decoded anything"
+    assert first_step < painted[-1][0] and len(painted) == len(result.history.steps)
+    guide = pipeline.photo_guide(job)
+    x0, y0, x1, y1 = result.history.steps[0][0].rect
+    inner = mask[y0:y1, x0:x1] & (g.dilate(~mask, 3) == 0)[y0:y1, x0:x1]
+    assert np.abs(patch.astype(int) - guide[y0:y1, x0:x1].astype(int))[inner].mean() < 12, (
+        "the first step is the photo's own fill")
