@@ -332,8 +332,10 @@ def _window(
     if not g.core_mask(pending, run.job.windows[k]).any():
         return images if private else [own(images, c).copy() for c in range(n)]
     area = _Area.of(run.job, images, pending, k)
-    if run.guide is not None and run.job.branch is None:
-        _show_start(run, area, images, k, hist, run.guide)  # before the engine's first work
+    # Before the engine's first work; the first window's start is the feedback that counts
+    # (later windows of a multi-window edit would each cost an encode per candidate).
+    if run.guide is not None and run.job.branch is None and k == 0:
+        _show_start(run, area, images, k, hist, run.guide)
     decode, fixed = _start(run, area, seed, hist)
     out = []
     # The last step was already fixed and blended for its records: that is the result.
