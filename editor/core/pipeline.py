@@ -375,12 +375,9 @@ def _start(run: _Run, area: _Area, seed: int, hist: DecodeHistory
         return engine.branch(at, start, run.class_id, params, seed, run.candidates,
                              image=image), fixed
     hist.start_mask = area.cells.copy()
-    srcs, gap = area.srcs, ~known
-    if run.guide is not None and gap.any():
-        # The engine starts from the tokens of the exemplar fill of the hole; each candidate
-        # keeps its own context around it.
-        base = g.window_image(run.guide, v)
-        srcs = [np.where(gap[..., None], base, im) for im in area.srcs]
+    srcs = area.srcs
+    if run.guide is not None and not known.all():
+        srcs = _guided_sources(area, run.guide)
         fixed = _residual(srcs, engine.decode(engine.encode(srcs[0])))
     image = srcs[0] if len(srcs) == 1 else np.stack(srcs)
     return engine.edit_many(image, area.cells, run.class_id, params, seed, run.candidates,
@@ -393,15 +390,14 @@ def _show_start(run: _Run, area: _Area, images: list[np.ndarray], k: int,
     step before the model's: the user sees it as soon as the guide exists (the model's step
     takes another second or more on 2 cores) and can scrub between it and the result."""
     params, v = run.params, area.v
-    gap = g.window_mask(area.todo, v)[..., None]
-    fill_in = g.window_image(guide, v)
     step = max(int(getattr(params, "start_step", 1)) - 1, 0)
     total = int(getattr(params, "steps", step + 1))
     masked = area.cells.copy()
     none = np.zeros(masked.shape, np.float32)
+    srcs = _guided_sources(area, guide)  # what _start hands the engine
     records = []
     for c in range(run.candidates):
-        base = np.where(gap, fill_in, own(area.srcs, c))  # what _start hands the engine
+        base = own(srcs, c)
         tokens = np.asarray(run.engine.encode(base))  # the engine keeps the last one encoded
         patch, rect = blend_patch(own(images, c), base, v, area.mine, run.job.feather,
                                   area.keep, area.hole)
@@ -411,6 +407,14 @@ def _show_start(run: _Run, area: _Area, images: list[np.ndarray], k: int,
         run.on_records(k, records)
     if run.on_step is not None:
         run.on_step(k, records[0], records[0].patch, records[0].rect)
+
+
+def _guided_sources(area: _Area, guide: np.ndarray) -> list[np.ndarray]:
+    """Each candidate's model input with the hole taken from the exemplar fill: the engine
+    starts from its tokens, and each candidate keeps its own context around it."""
+    gap = g.window_mask(area.todo, area.v)[..., None]
+    base = g.window_image(guide, area.v)
+    return [np.where(gap, base, im) for im in area.srcs]
 
 
 def _residual(bases: list[np.ndarray], recon: np.ndarray) -> Fix:
