@@ -34,15 +34,19 @@ def stripes(h: int = 48, w: int = 64, width: int = 2) -> np.ndarray:
     return img
 
 
-def edit(engine: Recorder, class_id: int | None, guidance: bool = True):
+def box_job(engine: Recorder, class_id: int | None, guidance: bool = True) -> Job:
     image = stripes()
     mask = np.zeros(image.shape[:2], bool)
     mask[16:32, 20:40] = True
     wins = g.plan(mask, engine.window, engine.tokens_per_side, g.INPAINT_MAX_WINDOWS)
-    sampling = Sampling(steps=4, guidance=guidance)
-    job = Job("edit", image, mask, wins, class_id, sampling, 0, 2, feather=2)
-    result = run_job(engine, job, SamplingParams(**sampling.engine_fields()))
-    return image, mask, wins, result
+    return Job("edit", image, mask, wins, class_id, Sampling(steps=4, guidance=guidance), 0, 2,
+               feather=2)
+
+
+def edit(engine: Recorder, class_id: int | None, guidance: bool = True):
+    job = box_job(engine, class_id, guidance)
+    result = run_job(engine, job, SamplingParams(**job.sampling.engine_fields()))
+    return job.image, job.mask, job.windows, result
 
 
 def test_a_plain_edit_starts_from_an_exemplar_fill_and_gets_the_photos_detail():
@@ -210,12 +214,8 @@ def test_a_guided_edit_shows_the_photos_fill_before_the_models_step():
     import editor.core.pipeline as pipeline
 
     engine = Recorder()
-    image = stripes()
-    mask = np.zeros(image.shape[:2], bool)
-    mask[16:32, 20:40] = True
-    wins = g.plan(mask, engine.window, engine.tokens_per_side, g.INPAINT_MAX_WINDOWS)
-    sampling = Sampling(steps=4, guidance=True)
-    job = Job("edit", image, mask, wins, None, sampling, 0, 2, feather=2)
+    job = box_job(engine, None)
+    mask, sampling = job.mask, job.sampling
     painted = []
 
     def on_step(k, step, patch, rect):  # what the worker hands the canvas, in order
