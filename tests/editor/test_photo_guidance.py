@@ -138,21 +138,27 @@ def test_every_window_of_an_outpaint_starts_from_one_guide_of_the_whole_hole():
         pending[y0:y1, x0:x1] = False
 
 
-class Unchanged(Recorder):
-    """A model that keeps every token it is given: each step decodes to the fill's
-    reconstruction (FakeEngine.decode's grey)."""
+class Flat(Recorder):
+    """A model whose every decode is flat `level` grey. FakeEngine.decode reconstructs the fill
+    as 128, so 128 is a model that keeps every token it is given, and 168 one whose decode is its
+    reconstruction made 40 levels brighter (a change of colour over the whole window, which
+    would show as a tile)."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
 
     def edit_many(self, image, token_mask, class_id, params, seed=0, candidates=1, tokens=None):
         for steps in super().edit_many(image, token_mask, class_id, params, seed, candidates):
             for s in steps:
-                s.preview[...] = 128
+                s.preview[...] = self.level
             yield steps
 
 
 def test_cells_the_model_keeps_stay_the_photos_own_pixels():
     import editor.core.pipeline as pipeline
 
-    engine = Unchanged()
+    engine = Flat(128)  # keeps every token
     job = outpaint_job(engine, candidates=2)
     guide = pipeline.photo_guide(job)
     result = run_job(engine, job, SamplingParams(**job.sampling.engine_fields()))
@@ -163,21 +169,10 @@ def test_cells_the_model_keeps_stay_the_photos_own_pixels():
         assert np.median(diff) <= 1 and diff.mean() < 10
 
 
-class Brighter(Recorder):
-    """A model whose every decode is its reconstruction made 40 levels brighter: a change of
-    colour over the whole window, which would show as a tile."""
-
-    def edit_many(self, image, token_mask, class_id, params, seed=0, candidates=1, tokens=None):
-        for steps in super().edit_many(image, token_mask, class_id, params, seed, candidates):
-            for s in steps:
-                s.preview[...] = 168
-            yield steps
-
-
 def test_a_windows_change_of_colour_is_not_kept():
     import editor.core.pipeline as pipeline
 
-    engine = Brighter()
+    engine = Flat(168)  # its reconstruction, 40 levels brighter
     job = outpaint_job(engine)
     guide = pipeline.photo_guide(job)
     result = run_job(engine, job, SamplingParams(**job.sampling.engine_fields()))
