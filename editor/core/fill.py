@@ -39,15 +39,15 @@ def context_box(todo: np.ndarray, pad: int | None = None) -> Rect:
 
 
 def region(image: np.ndarray, todo: np.ndarray, side: int | None = None,
-           pad: int | None = None) -> tuple[np.ndarray, Rect]:
+           pad: int | None = None, finish: bool = True) -> tuple[np.ndarray, Rect]:
     """(`image` with the `todo` pixels filled from their surroundings by exemplar.fill, the
     rect that changed). The crop of context_box(todo, pad) is filled at `side` px at most and,
-    for a region, its fine detail restored at full size and its tone matched to the hole's
-    surroundings."""
+    for a region with `finish`, its fine detail restored at full size and its tone matched to
+    the hole's surroundings (a rough preview skips both)."""
     x0, y0, x1, y1 = context_box(todo, pad)
     crop, hole = image[y0:y1, x0:x1], todo[y0:y1, x0:x1]
     filled = exemplar.fill(crop, hole, side)
-    if exemplar.thickness(hole) > exemplar.THIN:  # shift-map, not Telea
+    if finish and exemplar.thickness(hole) > exemplar.THIN:  # shift-map, not Telea
         scale = max(x1 - x0, y1 - y0) / side if side else 1.0
         if scale > 1:
             filled = exemplar.restore_detail(filled, hole, 1.5 * scale)

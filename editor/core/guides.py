@@ -68,20 +68,24 @@ class Guides:
                     self._wanted = None
 
     def get(self, image: np.ndarray, todo: np.ndarray) -> np.ndarray:
-        """The guide of `image` and `todo`: the one made or being made for them, else made now.
-        Read-only: it is shared by every job that asks."""
+        """The guide of `image` and `todo` (see `future`), waited for. Read-only: it is shared
+        by every job that asks."""
+        return self.future(image, todo).result()
+
+    def future(self, image: np.ndarray, todo: np.ndarray) -> Future[np.ndarray]:
+        """The guide of `image` and `todo`: the one made or being made for them, else one
+        started now in a thread of its own (not the prefetch's, which may be busy with a mask
+        painted over), so the asker can show something else while it is made."""
         k = key(image, todo)
         with self._lock:
             fut = self._made.get(k)
-            mine = fut is None
-            if mine:
-                fut = self._store(k)
-            else:
+            if fut is not None:
                 self._made.move_to_end(k)
-        assert fut is not None
-        if mine:
-            self._fulfil(fut, image, todo)
-        return fut.result()
+                return fut
+            fut = self._store(k)
+        threading.Thread(target=self._fulfil, args=(fut, image, todo), name="guide-now",
+                         daemon=True).start()
+        return fut
 
     def _store(self, k: bytes) -> Future[np.ndarray]:
         fut: Future[np.ndarray] = Future()

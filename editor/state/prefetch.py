@@ -16,7 +16,7 @@ from editor.core import pipeline
 from editor.state.document import Document
 from editor.state.locks import LockLayer
 
-SETTLE_MS = 150  # after the last mask edit: a stroke's neighbours in time come sooner
+SETTLE_MS = 50  # after the last mask edit: strokes come further apart than this
 # Above this the copies the guide needs (the picture and the mask) would stall the GUI thread
 # for more than a frame; such pictures make their guide when Generate is pressed.
 MAX_PIXELS = 4_000_000

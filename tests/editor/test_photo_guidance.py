@@ -205,23 +205,66 @@ def test_generate_again_on_the_same_mask_reuses_the_guide(monkeypatch):
 
 
 
-def test_a_guided_edit_shows_the_photos_fill_before_the_models_step():
-    import editor.core.pipeline as pipeline
-
-    engine = Recorder()
-    job = box_job(engine, None)
-    mask, sampling = job.mask, job.sampling
+def _painted(engine: Recorder, job: Job) -> tuple[list, object]:
+    """(step, decodes begun, patch) of everything the worker would hand the canvas, in order,
+    and the job's result."""
     painted = []
 
-    def on_step(k, step, patch, rect):  # what the worker hands the canvas, in order
+    def on_step(k, step, patch, rect):
         painted.append((int(step.step), len(engine.inputs), patch.copy()))
 
-    result = run_job(engine, job, SamplingParams(**sampling.engine_fields()), on_step=on_step)
+    result = run_job(engine, job, SamplingParams(**job.sampling.engine_fields()), on_step=on_step)
+    return painted, result
+
+
+def _inner(mask: np.ndarray, rect) -> np.ndarray:
+    x0, y0, x1, y1 = rect
+    return mask[y0:y1, x0:x1] & (g.dilate(~mask, 3) == 0)[y0:y1, x0:x1]
+
+
+def test_a_guided_edit_shows_the_photos_fill_before_the_models_step(monkeypatch):
+    import editor.core.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "GUIDES", pipeline.Guides(pipeline._make_guide))
+    engine = Recorder()
+    job = box_job(engine, None)
+    guide = pipeline.photo_guide(job)  # made before Generate, as the prefetch does
+    painted, result = _painted(engine, job)
     first_step, decodes_begun, patch = painted[0]
     assert decodes_begun == 0, "painted before the engine decoded anything"
     assert first_step < painted[-1][0] and len(painted) == len(result.history.steps)
-    guide = pipeline.photo_guide(job)
-    x0, y0, x1, y1 = result.history.steps[0][0].rect
-    inner = mask[y0:y1, x0:x1] & (g.dilate(~mask, 3) == 0)[y0:y1, x0:x1]
-    assert np.abs(patch.astype(int) - guide[y0:y1, x0:x1].astype(int))[inner].mean() < 12, (
-        "the first step is the photo's own fill")
+    x0, y0, x1, y1 = rect = result.history.steps[0][0].rect
+    assert np.abs(patch.astype(int) - guide[y0:y1, x0:x1].astype(int))[
+        _inner(job.mask, rect)].mean() < 12, "the first step is the photo's own fill"
+
+
+def test_a_generate_before_its_guide_is_made_paints_a_rough_fill_meanwhile(monkeypatch):
+    import threading
+
+    import editor.core.pipeline as pipeline
+
+    release = threading.Event()
+    rough_painted: list[bool] = []
+
+    def held(image, todo):  # the guide is still being made when Generate is pressed
+        assert release.wait(30)
+        return pipeline._make_guide(image, todo)
+
+    monkeypatch.setattr(pipeline, "GUIDES", pipeline.Guides(held))
+    engine = Recorder()
+    job = box_job(engine, None)
+    painted = []
+
+    def on_step(k, step, patch, rect):
+        painted.append((int(step.step), len(engine.inputs), patch.copy()))
+        rough_painted.append(not release.is_set())
+        release.set()  # the guide is made only once the rough fill is on screen
+
+    result = run_job(engine, job, SamplingParams(**job.sampling.engine_fields()), on_step=on_step)
+    assert rough_painted[0], "painted while the guide was still being made"
+    rough, then = painted[0], painted[1]
+    assert rough[0] == then[0] and rough[1] == then[1] == 0, (
+        "the guide's step, before any decode, takes the rough fill's place")
+    assert len(painted) == len(result.history.steps) + 1, "the rough fill is not a step"
+    inner = _inner(job.mask, result.history.steps[0][0].rect)
+    assert rough[2][inner][:, 1].std() > 20, "the photo's stripes, not a flat hole"
