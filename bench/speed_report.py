@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,13 @@ from typing import Any
 
 def stall_part(repeats: int) -> dict[str, Any]:
     from bench.gui_stall import max_stall_ms
-    from bench.user_wait import machine
 
     keys = ("gui_max_stall_ms", "gui_max_stall_ms_outpaint_4_candidates")
     runs: dict[str, list[float]] = {k: [] for k in keys}
     loads: list[float] = []
     for _ in range(repeats):
         for key, outpaint in zip(keys, (False, True), strict=True):
-            loads.append(machine()["loadavg_1_5_15"][0])
+            loads.append(os.getloadavg()[0])
             runs[key].append(max_stall_ms(outpaint=outpaint))
             print(f"  {key}: {runs[key][-1]:.1f} ms (load {loads[-1]:.2f})", file=sys.stderr)
     out: dict[str, Any] = {k: max(v) for k, v in runs.items()}

@@ -172,7 +172,16 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    # Machines of one name differ (and a neighbour may share the host): the float32 matmul
+    # rate, taken now, says how fast this one was, so figures of two sessions compare.
+    a = torch.randn(1024, 1024)
+    a @ a
+    t = time.perf_counter()
+    for _ in range(10):
+        a @ a
+    gflops = 10 * 2 * 1024**3 / (time.perf_counter() - t) / 1e9
     return {"cpu": cpu, "cores": cores, "loadavg_1_5_15": list(os.getloadavg()),
+            "matmul_gflops_fp32": round(gflops, 1),
             "torch_threads_default": torch.get_num_threads(),
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", ""),
             "bf16": float(fast_bf16_cpu()), "torch": torch.__version__}
