@@ -97,13 +97,19 @@ def blend_patch(
 # 5.6 and PSNR 11.95 dB against 4.2 and 13.29 at 256 (dev half, change sigma 4), in half the time.
 # 192 px: 3.8 / 12.59 dB, 160 px: 3.2 / 12.98 dB, in 0.4 and 0.25 of 256's shift-map time.
 GUIDE_SIDE = 256
-# ... and of the rough fill painted while the guide is still being made (_wait_guide): about
-# 0.1 s for a 25 % box on a 512 px photo on 2 cores, against 0.6 s for the guide.
-ROUGH_SIDE = 96
 # The same for an outpaint strip, although at 512 px it scores better on right strips (dev
 # half, KID-Lite2 / PSNR with the model, 4 windows: right 8.5 / 12.05 dB at 256 px, 7.5 / 11.84
 # at 512), because it scores far worse on bottom ones (12.0 / 12.78 at 256 px, 21.3 / 11.22 at
 # 512; shift-map over the whole photo, at full size, 25.8 / 9.41) and costs ~3 s more.
+# Candidate c of a Generate starts from variant c of the guide (c modulo their number): shift-map
+# at GUIDE_SIDE times the share, on the photo or its mirror image, rebuilds the hole in another
+# way each time (a sky pasted into a facade in one, the facade carried on in the next), so the
+# candidates differ in structure, not only in the model's few re-masked tokens. Variant 0 is
+# what a single-candidate edit (the CLI) gets.
+GUIDE_VARIANTS = ((1.0, False), (1.0, True), (0.75, False), (0.75, True))  # (share, mirrored)
+# Longest side of the rough fill painted while the guide is still being made (_pending_guide):
+# about 0.1 s for a 25 % box on a 512 px photo on 2 cores, against 0.6 s for the guide.
+ROUGH_SIDE = 96
 # Gaussian sigma (model-window px; a token cell is 8) of the model's change that a guided
 # window keeps (see _residual): its finer change is the tokenizer's blur and blotches. Box
 # KID-Lite2 on the dev half: 6.4 unsmoothed, 5.8 at 1.5, 4.2 at 4, 2.8 at 8.
@@ -148,7 +154,7 @@ def run_job(
     changed = functools.reduce(g.union, [v.clipped(h, w) for v in job.windows])
     run = _Run(engine, job, params, -1, n, should_stop, on_step, colour_fix, on_records, None)
     # The guide (or a rough fill, painted at once) first: the class is chosen while it is made.
-    pending = _pending_guide(run) if follows_photo(job) else None
+    pending = _pending_guides(run) if follows_photo(job) else None
     if class_id is None:
         # One class for the whole edit, taken from the first window's visible context, so
         # neighbouring windows of an outpaint do not drift to different classes.
@@ -156,41 +162,48 @@ def run_job(
         class_id = int(engine.auto_class(g.window_image(job.image, v), _tokens(job.mask, v)))
         if on_class is not None:
             on_class(class_id)
-    guide = None if pending is None else pending.result()
-    if guide is None and hasattr(params, "remask"):  # a requested class is not pulled back
+    guides = None if pending is None else [f.result() for f in pending]
+    if guides is None and hasattr(params, "remask"):  # a requested class is not pulled back
         params = replace(params, remask=1.0, prior=0.0)
-    run = replace(run, params=params, class_id=class_id, guide=guide)
+    run = replace(run, params=params, class_id=class_id, guides=guides)
     result = _edit(run, changed)
-    if guide is not None:
+    if guides is not None:
         # The windows were decoded at the model's size: the guide's band above it comes back.
         scale = max(v.scale for v in job.windows)
         todo = todo_of(job)
-        result.images = [np.where(todo[..., None], _plus_band(im, guide, scale), im)
-                         for im in result.images]
+        result.images = [np.where(todo[..., None], _plus_band(im, own(guides, c), scale), im)
+                         for c, im in enumerate(result.images)]
     return result
 
 
-def photo_guide(job: Job) -> np.ndarray | None:
-    """The job's image with the hole filled from the rest of the photo, which every window's
-    decode starts from; None when the photo shows too little around the hole to fill from."""
+def photo_guide(job: Job, variant: int = 0) -> np.ndarray | None:
+    """The job's image with the hole filled from the rest of the photo (variant `variant` of
+    GUIDE_VARIANTS), which every window's decode starts from; None when the photo shows too
+    little around the hole to fill from."""
     todo = todo_of(job)
-    return GUIDES.get(job.image, todo) if guided(todo) else None
+    return GUIDES.get(job.image, todo, variant) if guided(todo) else None
 
 
-def _pending_guide(run: _Run) -> Future[np.ndarray] | None:
-    """photo_guide(run.job), made or being made. While it is being made (the user pressed
-    Generate before the prefetch finished), a rough fill is painted as the decode's start, so
-    the hole shows the photo within a fraction of a second; the guide's step replaces it."""
+def _pending_guides(run: _Run) -> list[Future[np.ndarray]] | None:
+    """Each candidate's photo_guide(run.job, c), made or being made (those not made yet, in
+    parallel). While the first is being made (the user pressed Generate before the prefetch
+    finished), a rough fill is painted as the decode's start, so the hole shows the photo within
+    a fraction of a second; the guides' step replaces it."""
     job = run.job
     todo = todo_of(job)
     if not guided(todo):
         return None
-    pending = GUIDES.future(job.image, todo)
+    pending = [GUIDES.future(job.image, todo, c % len(GUIDE_VARIANTS))
+               for c in range(min(run.candidates, len(GUIDE_VARIANTS)))]
     live = run.on_step is not None or run.on_records is not None
-    if live and not pending.done() and g.core_mask(job.mask, job.windows[0]).any():
-        rough = fill.region(job.image, todo, ROUGH_SIDE, finish=False)[0]
-        _show_start(run, _Area.of(job, [job.image], job.mask, 0), [job.image], 0, None, rough)
-    return pending
+    if live and g.core_mask(job.mask, job.windows[0]).any():
+        area = _Area.of(job, [job.image], job.mask, 0)
+        if not pending[0].done():
+            rough = fill.region(job.image, todo, ROUGH_SIDE, finish=False)[0]
+            _show_start(run, area, [job.image], 0, None, [rough])
+        if not all(f.done() for f in pending):  # the first guide, while the others are made
+            _show_start(run, area, [job.image], 0, None, [pending[0].result()])
+    return [pending[c % len(pending)] for c in range(run.candidates)]
 
 
 def guided(todo: np.ndarray) -> bool:
@@ -199,15 +212,20 @@ def guided(todo: np.ndarray) -> bool:
     return bool(todo.any()) and bool(todo[y0:y1, x0:x1].mean() <= 1 - GUIDE_MIN_CONTEXT)
 
 
-def prefetch_guide(image: np.ndarray, todo: np.ndarray) -> None:
-    """Start making the guide a Generate of `image` with `todo` to fill will need (the arrays
-    are the guide's from now on: pass copies). Cheap on the caller's thread."""
+def prefetch_guide(image: np.ndarray, todo: np.ndarray, candidates: int = 1) -> None:
+    """Start making the guides a Generate of `candidates` of `image` with `todo` to fill will
+    need (the arrays are the guides' from now on: pass copies). Cheap on the caller's thread."""
     if guided(todo):
-        GUIDES.prefetch(image, todo)
+        GUIDES.prefetch(image, todo, min(max(candidates, 1), len(GUIDE_VARIANTS)))
 
 
-def _make_guide(image: np.ndarray, todo: np.ndarray) -> np.ndarray:
-    return fill.region(image, todo, GUIDE_SIDE)[0]
+def _make_guide(image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
+    share, mirrored = GUIDE_VARIANTS[variant]
+    side = round(GUIDE_SIDE * share)
+    if not mirrored:
+        return fill.region(image, todo, side)[0]
+    flip = np.ascontiguousarray
+    return flip(fill.region(flip(image[:, ::-1]), flip(todo[:, ::-1]), side)[0][:, ::-1])
 
 
 # Generate again on the same picture and mask (new candidates) reuses the guide, and the
@@ -270,7 +288,8 @@ class _Run:
     on_step: StepCallback | None
     colour_fix: ColourFix | None
     on_records: RecordsCallback | None
-    guide: np.ndarray | None  # the photo with the hole filled by fill.region, or None
+    # Each candidate's guide (the photo with the hole filled by fill.region), or None.
+    guides: list[np.ndarray] | None
 
 
 def _edit(run: _Run, changed: tuple[int, int, int, int]) -> JobResult:
@@ -356,8 +375,8 @@ def _window(
     area = _Area.of(run.job, images, pending, k)
     # Before the engine's first work; the first window's start is the feedback that counts
     # (later windows of a multi-window edit would each cost an encode per candidate).
-    if run.guide is not None and run.job.branch is None and k == 0:
-        _show_start(run, area, images, k, hist, run.guide)
+    if run.guides is not None and run.job.branch is None and k == 0:
+        _show_start(run, area, images, k, hist, run.guides)
     decode, fixed = _start(run, area, seed, hist)
     out = []
     # The last step was already fixed and blended for its records: that is the result.
@@ -398,27 +417,27 @@ def _start(run: _Run, area: _Area, seed: int, hist: DecodeHistory
                              image=image), fixed
     hist.start_mask = area.cells.copy()
     srcs = area.srcs
-    if run.guide is not None and not known.all():
-        srcs = _guided_sources(area, run.guide)
-        fixed = _residual(srcs, engine.decode(engine.encode(srcs[0])))
+    if run.guides is not None and not known.all():
+        srcs = _guided_sources(area, run.guides)
+        fixed = _residual(srcs, [engine.decode(engine.encode(s)) for s in srcs])
     image = srcs[0] if len(srcs) == 1 else np.stack(srcs)
     return engine.edit_many(image, area.cells, run.class_id, params, seed, run.candidates,
                             job.tokens), fixed
 
 
 def _show_start(run: _Run, area: _Area, images: list[np.ndarray], k: int,
-                hist: DecodeHistory | None, guide: np.ndarray) -> None:
+                hist: DecodeHistory | None, guides: list[np.ndarray]) -> None:
     """Paint and record where a guided decode starts, the photo's own fill of the hole, as a
     step before the model's: the user sees it as soon as the guide exists (the model's step
     takes another second or more on 2 cores) and can scrub between it and the result.
-    `hist` None: a rough fill shown until the guide is made, painted only (not encoded, not
-    recorded; the guide's step takes its place)."""
+    `hist` None: a fill shown until every candidate's guide is made (a rough one, or the first
+    candidate's), painted only (not encoded, not recorded; the guides' step takes its place)."""
     params, v = run.params, area.v
     step = max(int(getattr(params, "start_step", 1)) - 1, 0)
     total = int(getattr(params, "steps", step + 1))
     masked = area.cells.copy()
     none = np.zeros(masked.shape, np.float32)
-    srcs = _guided_sources(area, guide)  # what _start hands the engine
+    srcs = _guided_sources(area, guides)  # what _start hands the engine
     records: list[StepRecord] = []
     for c in range(run.candidates):
         base, image = own(srcs, c), own(images, c)
@@ -438,23 +457,28 @@ def _show_start(run: _Run, area: _Area, images: list[np.ndarray], k: int,
         run.on_step(k, records[0], records[0].patch, records[0].rect)
 
 
-def _guided_sources(area: _Area, guide: np.ndarray) -> list[np.ndarray]:
-    """Each candidate's model input with the hole taken from the exemplar fill: the engine
-    starts from its tokens, and each candidate keeps its own context around it."""
+def _guided_sources(area: _Area, guides: list[np.ndarray]) -> list[np.ndarray]:
+    """Each candidate's model input with the hole taken from its exemplar fill: the engine
+    starts from its tokens, and each candidate keeps its own context around it. One input
+    when the candidates share both (the engine then scores them with one forward)."""
     gap = g.window_mask(area.todo, area.v)[..., None]
-    base = g.window_image(guide, area.v)
-    return [np.where(gap, base, im) for im in area.srcs]
+    n = max(len(guides), len(area.srcs))
+    if all(own(guides, c) is guides[0] for c in range(n)):
+        base = g.window_image(guides[0], area.v)
+        return [np.where(gap, base, im) for im in area.srcs]
+    return [np.where(gap, g.window_image(own(guides, c), area.v), own(area.srcs, c))
+            for c in range(n)]
 
 
-def _residual(bases: list[np.ndarray], recon: np.ndarray) -> Fix:
+def _residual(bases: list[np.ndarray], recons: list[np.ndarray]) -> Fix:
     """The exemplar fill plus what the model changed in it (its decode less its reconstruction
     of the fill, smoothed by CHANGE_SIGMA): the tokenizer's blur and colour shift cancel, so
     the cells the model kept stay the photo's own pixels, and where it disagrees its coarse
     structure (between CHANGE_SIGMA and CHANGE_SPAN) comes in under the photo's texture."""
-    r = recon.astype(np.float32)
+    rs = [r.astype(np.float32) for r in recons]
 
     def fixed(preview: np.ndarray, c: int) -> np.ndarray:
-        change: np.ndarray = preview.astype(np.float32) - r
+        change: np.ndarray = preview.astype(np.float32) - own(rs, c)
         if CHANGE_SIGMA > 0:
             change = cv2.GaussianBlur(change, (0, 0), CHANGE_SIGMA)
         if CHANGE_SPAN > 0:  # no offset over the whole window: it shows as a tile

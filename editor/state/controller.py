@@ -99,7 +99,7 @@ class Controller(QObject):
         self.results.pending_changed.connect(self.candidate_changed)
         # The guide a guided Generate starts from is made as soon as the mask settles.
         self.prefetch = GuidePrefetch(doc, self.locks, lambda: not self.busy and self._guided(),
-                                      self)
+                                      lambda: self.candidates, self)
         # A guided outpaint plans fewer, coarser windows (geometry.outpaint_max_windows).
         self.settings.changed.connect(self._on_setting)
 

@@ -27,9 +27,11 @@ class GuidePrefetch(QObject):
     says a Generate now would be guided (photo guidance on, the automatic class, no job)."""
 
     def __init__(self, doc: Document, locks: LockLayer, guided: Callable[[], bool],
+                 candidates: Callable[[], int] = lambda: 1,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._doc, self._locks, self._guided = doc, locks, guided
+        self._candidates = candidates  # each candidate starts from its own guide
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(SETTLE_MS)
@@ -50,5 +52,5 @@ class GuidePrefetch(QObject):
         locked = self._locks.copy()
         todo = doc.mask & ~locked if locked is not None else doc.mask.copy()
         if todo.any():
-            pipeline.prefetch_guide(doc.image.copy(), todo)
+            pipeline.prefetch_guide(doc.image.copy(), todo, self._candidates())
             self.asked += 1

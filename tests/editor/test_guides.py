@@ -21,7 +21,7 @@ class Maker:
         if not hold:
             self.release.set()
 
-    def __call__(self, image: np.ndarray, todo: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
         self.calls.append(int(todo.sum()))
         self.started.set()
         assert self.release.wait(30)
@@ -78,7 +78,7 @@ def test_another_picture_or_mask_gets_its_own_guide():
 def test_a_failed_guide_reaches_the_asker_and_is_not_kept():
     fails = [True]
 
-    def make(image: np.ndarray, todo: np.ndarray) -> np.ndarray:
+    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
         if fails.pop(0) if fails else False:
             raise RuntimeError("shift-map failed")
         return image.copy()
@@ -87,3 +87,38 @@ def test_a_failed_guide_reaches_the_asker_and_is_not_kept():
     with pytest.raises(RuntimeError, match="shift-map failed"):
         guides.get(*pic(3))
     assert guides.get(*pic(3)).shape == (16, 16, 3), "tried again, not the stored failure"
+
+
+def test_a_prefetch_makes_every_candidates_variant_first_things_first():
+    made: list[int] = []
+    done = threading.Event()
+
+    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
+        made.append(variant)
+        if len(made) == 3:
+            done.set()
+        return np.full_like(image, variant)
+
+    guides = Guides(make)
+    guides.prefetch(*pic(3), variants=3)
+    assert done.wait(30)
+    assert made == [0, 1, 2], "variant 0 first: the first candidate and a single edit need it"
+    assert [int(guides.get(*pic(3), v)[0, 0, 0]) for v in range(3)] == [0, 1, 2]
+    assert made == [0, 1, 2], "made once each"
+
+
+def test_a_prefetch_that_fails_is_left_to_generate_to_report():
+    calls: list[int] = []
+    failed = threading.Event()
+
+    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
+        calls.append(variant)
+        failed.set()
+        raise RuntimeError("shift-map failed")
+
+    guides = Guides(make)
+    guides.prefetch(*pic(3), variants=2)
+    assert failed.wait(30)
+    with pytest.raises(RuntimeError, match="shift-map failed"):
+        guides.get(*pic(3))  # made again for the asker, who sees the error
+    assert calls[:1] == [0] and len(calls) <= 3, "the prefetch gave up, not retried forever"

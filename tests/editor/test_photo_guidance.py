@@ -52,10 +52,10 @@ def edit(engine: Recorder, class_id: int | None, guidance: bool = True):
 def test_a_plain_edit_starts_from_an_exemplar_fill_and_gets_the_photos_detail():
     engine = Recorder()
     image, mask, wins, result = edit(engine, None)
-    seen = engine.inputs[0]
     plain = g.window_image(image, wins[0])
     hole = g.window_mask(mask, wins[0])
-    assert np.array_equal(seen[~hole], plain[~hole]), "the context is the photo's"
+    for seen in engine.inputs[0].reshape(-1, *plain.shape):  # each candidate's input
+        assert np.array_equal(seen[~hole], plain[~hole]), "the context is the photo's"
     assert engine.params[0].remask == PHOTO_REMASK and engine.params[0].prior == PHOTO_PRIOR
     # The fake engine paints flat colours; the exemplar fill under the model's change brings
     # the stripes' contrast into the hole, and nothing outside it changes.
@@ -69,6 +69,32 @@ def _within_feather(out: np.ndarray, image: np.ndarray, mask: np.ndarray) -> boo
     ys, xs = np.nonzero(mask)
     near[max(ys.min() - 4, 0): ys.max() + 5, max(xs.min() - 4, 0): xs.max() + 5] = True
     return bool(np.array_equal(out[~near], image[~near]))
+
+
+def textured_job(engine: Recorder, candidates: int = 2) -> Job:
+    import cv2
+
+    rng = np.random.default_rng(0)  # texture with structure at every scale: no two fills agree
+    image = cv2.resize(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8), (64, 48),
+                       interpolation=cv2.INTER_NEAREST)
+    image = np.clip(image + rng.integers(-20, 20, image.shape), 0, 255).astype(np.uint8)
+    mask = np.zeros(image.shape[:2], bool)
+    mask[16:32, 20:40] = True
+    wins = g.plan(mask, engine.window, engine.tokens_per_side, g.INPAINT_MAX_WINDOWS)
+    return Job("edit", image, mask, wins, None, Sampling(steps=4), 0, candidates, feather=2)
+
+
+def test_each_candidate_starts_from_its_own_rebuilding_of_the_hole():
+    engine = Recorder()
+    job = textured_job(engine)
+    mask, wins = job.mask, job.windows
+    result = run_job(engine, job, SamplingParams(**job.sampling.engine_fields()))
+    first, second = engine.inputs[0]
+    hole = g.window_mask(mask, wins[0])
+    assert np.array_equal(first[~hole], second[~hole]), "the same context"
+    assert np.abs(first[hole].astype(int) - second[hole]).mean() > 10, "another fill"
+    a, b = result.images
+    assert np.abs(a[mask].astype(int) - b[mask]).mean() > 10, "the candidates differ"
 
 
 def test_a_requested_class_is_decoded_without_the_photos_pull():
@@ -229,6 +255,7 @@ def test_a_guided_edit_shows_the_photos_fill_before_the_models_step(monkeypatch)
     engine = Recorder()
     job = box_job(engine, None)
     guide = pipeline.photo_guide(job)  # made before Generate, as the prefetch does
+    assert all(pipeline.photo_guide(job, c) is not None for c in range(job.candidates))
     painted, result = _painted(engine, job)
     first_step, decodes_begun, patch = painted[0]
     assert decodes_begun == 0, "painted before the engine decoded anything"
@@ -246,9 +273,9 @@ def test_a_generate_before_its_guide_is_made_paints_a_rough_fill_meanwhile(monke
     release = threading.Event()
     rough_painted: list[bool] = []
 
-    def held(image, todo):  # the guide is still being made when Generate is pressed
+    def held(image, todo, variant=0):  # the guide is still being made when Generate is pressed
         assert release.wait(30)
-        return pipeline._make_guide(image, todo)
+        return pipeline._make_guide(image, todo, variant)
 
     monkeypatch.setattr(pipeline, "GUIDES", pipeline.Guides(held))
     engine = Recorder()
@@ -262,9 +289,12 @@ def test_a_generate_before_its_guide_is_made_paints_a_rough_fill_meanwhile(monke
 
     result = run_job(engine, job, SamplingParams(**job.sampling.engine_fields()), on_step=on_step)
     assert rough_painted[0], "painted while the guide was still being made"
-    rough, then = painted[0], painted[1]
+    # The rough fill, and the first candidate's guide if the others are still being made:
+    # painted, not steps.
+    extra = len(painted) - len(result.history.steps)
+    assert extra in (1, 2)
+    rough, then = painted[0], painted[extra]
     assert rough[0] == then[0] and rough[1] == then[1] == 0, (
-        "the guide's step, before any decode, takes the rough fill's place")
-    assert len(painted) == len(result.history.steps) + 1, "the rough fill is not a step"
+        "the guides' step, before any decode, takes the rough fill's place")
     inner = _inner(job.mask, result.history.steps[0][0].rect)
     assert rough[2][inner][:, 1].std() > 20, "the photo's stripes, not a flat hole"

@@ -14,7 +14,7 @@ from editor.core.guides import Guides
 def made(monkeypatch):
     masks: list[np.ndarray] = []
 
-    def make(image: np.ndarray, todo: np.ndarray) -> np.ndarray:
+    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
         masks.append(todo.copy())
         return image.copy()
 
@@ -27,11 +27,13 @@ def test_a_settled_mask_has_its_guide_made_before_generate(qtbot, stack, made):
     c.settings.guidance = True
     m = stack.paint()
     qtbot.waitUntil(lambda: c.prefetch.asked == 1, timeout=5000)
-    qtbot.waitUntil(lambda: len(made) == 1, timeout=5000)
-    assert np.array_equal(made[0], m)
+    n = min(c.candidates, len(pipeline.GUIDE_VARIANTS))  # one guide per candidate
+    assert n > 1
+    qtbot.waitUntil(lambda: len(made) == n, timeout=5000)
+    assert all(np.array_equal(x, m) for x in made)
     with qtbot.waitSignal(c.result_committed, timeout=10_000):
         assert c.generate()
-    assert len(made) == 1, "Generate used the guide made ahead"
+    assert len(made) == n, "Generate used the guides made ahead"
 
 
 def test_no_guide_is_made_where_generate_would_not_be_guided(qtbot, stack, made):
