@@ -43,6 +43,9 @@ class Guides:
         # The newest prefetch asked: picture, mask, how many variants.
         self._wanted: tuple[np.ndarray, np.ndarray, int] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guide")
+        # Guides asked for and not prefetched: one more thread, so with the prefetch's two
+        # guides are made at once on a 2-core machine, and no more (the GUI thread needs a core).
+        self._asked = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guide-now")
 
     def prefetch(self, image: np.ndarray, todo: np.ndarray, variants: int = 1) -> None:
         """Make variants 0 to `variants` - 1 of the guide of `image` and `todo` in the
@@ -82,9 +85,9 @@ class Guides:
 
     def future(self, image: np.ndarray, todo: np.ndarray, variant: int = 0) -> Future[np.ndarray]:
         """Variant `variant` of the guide of `image` and `todo`: the one made or being made for
-        them, else one started now in a thread of its own (not the prefetch's, which may be busy
-        with another variant or a mask painted over), so the asker can show something else, or
-        ask for another variant, while it is made."""
+        them, else one queued now in a thread of their own (not the prefetch's, which may be
+        busy with another variant or a mask painted over), so the asker can show something else
+        while it is made."""
         k = key(image, todo)
         with self._lock:
             fut = self._made.get(k, {}).get(variant)
@@ -92,8 +95,7 @@ class Guides:
                 self._made.move_to_end(k)
                 return fut
             fut = self._store(k, variant)
-        threading.Thread(target=self._fulfil, args=(fut, image, todo, variant),
-                         name="guide-now", daemon=True).start()
+        self._asked.submit(self._fulfil, fut, image, todo, variant)
         return fut
 
     def _store(self, k: bytes, variant: int) -> Future[np.ndarray]:
