@@ -83,6 +83,9 @@ class Job:
     branch: StepRecord | None = None
     start_mask: np.ndarray | None = None
     past: list[list[StepRecord]] | None = None  # the steps a branch shares with its origin
+    # Photo guidance: the guide variant candidate 0 starts from (candidate c: the next c);
+    # Regenerate moves on to the variants after the last batch's, so it rebuilds anew.
+    first_guide: int = 0
 
 
 @dataclass

@@ -101,12 +101,15 @@ GUIDE_SIDE = 256
 # half, KID-Lite2 / PSNR with the model, 4 windows: right 8.5 / 12.05 dB at 256 px, 7.5 / 11.84
 # at 512), because it scores far worse on bottom ones (12.0 / 12.78 at 256 px, 21.3 / 11.22 at
 # 512; shift-map over the whole photo, at full size, 25.8 / 9.41) and costs ~3 s more.
-# Candidate c of a Generate starts from variant c of the guide (c modulo their number): shift-map
-# at GUIDE_SIDE times the share, on the photo or its mirror image, rebuilds the hole in another
-# way each time (a sky pasted into a facade in one, the facade carried on in the next), so the
-# candidates differ in structure, not only in the model's few re-masked tokens. Variant 0 is
-# what a single-candidate edit (the CLI) gets.
-GUIDE_VARIANTS = ((1.0, False), (1.0, True), (0.75, False), (0.75, True))  # (share, mirrored)
+# Candidate c of a Generate starts from variant Job.first_guide + c of the guide (modulo their
+# number): shift-map at GUIDE_SIDE times the share, on the photo, its mirror image or the photo
+# upside down, rebuilds the hole in another way each time (a sky pasted into a facade in one,
+# the facade carried on in the next), so the candidates differ in structure, not only in the
+# model's few re-masked tokens, and Regenerate brings the next four. Variant 0 is what a
+# single-candidate edit (the CLI) gets.
+GUIDE_VARIANTS = (  # (share, mirrored, upside down)
+    (1.0, False, False), (1.0, True, False), (0.75, False, False), (0.75, True, False),
+    (1.0, False, True), (1.0, True, True), (0.75, False, True), (0.75, True, True))
 # Longest side of the rough fill painted while the guide is still being made (_pending_guide):
 # about 0.1 s for a 25 % box on a 512 px photo on 2 cores, against 0.6 s for the guide.
 ROUGH_SIDE = 96
@@ -193,7 +196,7 @@ def _pending_guides(run: _Run) -> list[Future[np.ndarray]] | None:
     todo = todo_of(job)
     if not guided(todo):
         return None
-    pending = [GUIDES.future(job.image, todo, c % len(GUIDE_VARIANTS))
+    pending = [GUIDES.future(job.image, todo, (job.first_guide + c) % len(GUIDE_VARIANTS))
                for c in range(min(run.candidates, len(GUIDE_VARIANTS)))]
     live = run.on_step is not None or run.on_records is not None
     if live and g.core_mask(job.mask, job.windows[0]).any():
@@ -220,12 +223,11 @@ def prefetch_guide(image: np.ndarray, todo: np.ndarray, candidates: int = 1) -> 
 
 
 def _make_guide(image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
-    share, mirrored = GUIDE_VARIANTS[variant]
-    side = round(GUIDE_SIDE * share)
-    if not mirrored:
-        return fill.region(image, todo, side)[0]
-    flip = np.ascontiguousarray
-    return flip(fill.region(flip(image[:, ::-1]), flip(todo[:, ::-1]), side)[0][:, ::-1])
+    share, mirrored, upside_down = GUIDE_VARIANTS[variant]
+    turn = (slice(None, None, -1 if upside_down else 1), slice(None, None, -1 if mirrored else 1))
+    filled = fill.region(np.ascontiguousarray(image[turn]), np.ascontiguousarray(todo[turn]),
+                         round(GUIDE_SIDE * share))[0]
+    return np.ascontiguousarray(filled[turn])
 
 
 # Generate again on the same picture and mask (new candidates) reuses the guide, and the

@@ -334,7 +334,8 @@ class Controller(QObject):
         job = replace(c.job, seed=c.job.seed + 1 if not self.random_seed else self._next_seed(),
                       image=self.doc.image.copy(),
                       mask=c.job.mask.copy() if own_mask else self.doc.mask.copy(),
-                      id=next_job_id(), locked=self.locks.copy())
+                      id=next_job_id(), locked=self.locks.copy(),
+                      first_guide=c.job.first_guide + c.job.candidates)
         after = np.zeros_like(job.mask) if job.kind == "generate" else self.doc.mask & ~job.mask
         self._start(job, c.text, after)
         self.results.park(c if undone else None)  # cancel or failure put it back

@@ -215,7 +215,7 @@ def _job_from_dict(d: dict[str, Any], image: np.ndarray, shape: tuple[int, int])
     kw.pop("id", None)
     if kw.get("kind") not in ("edit", "generate"):
         raise ValueError(f"unknown job kind {kw.get('kind')!r}")
-    for k in ("seed", "candidates", "feather"):
+    for k in ("seed", "candidates", "feather", "first_guide"):
         if k in kw:
             kw[k] = int(kw[k])
     if kw.get("class_id") is not None:

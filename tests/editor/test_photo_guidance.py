@@ -97,6 +97,20 @@ def test_each_candidate_starts_from_its_own_rebuilding_of_the_hole():
     assert np.abs(a[mask].astype(int) - b[mask]).mean() > 10, "the candidates differ"
 
 
+def test_regenerate_rebuilds_the_hole_from_the_next_guides():
+    firsts = []
+    # Regenerate moves first_guide on by the candidates. The photo, mirrored, upside down (the
+    # smaller sizes of variants 2 and 3 are this small picture's own size: as 0 and 1 here).
+    for first_guide in (0, 1, 4):
+        engine = Recorder()
+        job = replace(textured_job(engine), first_guide=first_guide)
+        run_job(engine, job, SamplingParams(**job.sampling.engine_fields()))
+        firsts.append(engine.inputs[0][0])
+    hole = g.window_mask(job.mask, job.windows[0])
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        assert np.abs(firsts[a][hole].astype(int) - firsts[b][hole]).mean() > 10
+
+
 def test_a_requested_class_is_decoded_without_the_photos_pull():
     engine = Recorder()
     image, _, wins, result = edit(engine, class_id=207)

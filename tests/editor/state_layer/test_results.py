@@ -80,3 +80,18 @@ def test_histories_are_kept_per_undo_entry_and_batches_newest_first(qtbot, stack
     assert results.batches[0].job_id > results.batches[1].job_id
     stack.doc.reset(np.zeros((10, 10, 3), np.uint8))
     assert results.batches == [] and results.kept(first) is None
+
+
+def test_regenerate_asks_for_the_next_guides_and_a_project_keeps_them(qtbot, stack):
+    c = stack.controller
+    _generate(qtbot, stack)
+    assert c.results.pending.job.first_guide == 0
+    with qtbot.waitSignal(c.result_committed, timeout=10_000):
+        assert c.regenerate()
+    job = c.results.pending.job
+    assert job.first_guide == 3, "the three guides after the first batch's"
+    saved = c.results.pending_to_dict(stack.doc.undo_stack.index())
+    c.results.forget_pending()
+    with qtbot.waitSignal(c.results.pending_changed):
+        c.results.restore_pending(saved)
+    assert c.results.pending.job.first_guide == 3
