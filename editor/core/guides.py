@@ -33,8 +33,8 @@ def key(image: np.ndarray, todo: np.ndarray) -> bytes:
 
 
 class Guides:
-    """Guides made by `make(image, todo, variant)`, on demand (`future`, `get`) or in one
-    background thread (`prefetch`), those of the last KEEP masks kept."""
+    """Guides made by `make(image, todo, variant)` in two background threads, on demand
+    (`future`, `get`) or ahead of time (`prefetch`), those of the last KEEP masks kept."""
 
     def __init__(self, make: Make) -> None:
         self._make = make
@@ -42,10 +42,10 @@ class Guides:
         self._made: OrderedDict[bytes, dict[int, Future[np.ndarray]]] = OrderedDict()
         # The newest prefetch asked: picture, mask, how many variants.
         self._wanted: tuple[np.ndarray, np.ndarray, int] | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guide")
-        # Guides asked for and not prefetched: one more thread, so with the prefetch's two
-        # guides are made at once on a 2-core machine, and no more (the GUI thread needs a core).
-        self._asked = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guide-now")
+        # Two threads: the prefetch takes one at most (one guide after another), and guides
+        # asked for and not prefetched take the rest. So two guides are made at once on a
+        # 2-core machine, and no more: the GUI thread needs its share.
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="guide")
 
     def prefetch(self, image: np.ndarray, todo: np.ndarray, variants: int = 1) -> None:
         """Make variants 0 to `variants` - 1 of the guide of `image` and `todo` in the
@@ -85,9 +85,8 @@ class Guides:
 
     def future(self, image: np.ndarray, todo: np.ndarray, variant: int = 0) -> Future[np.ndarray]:
         """Variant `variant` of the guide of `image` and `todo`: the one made or being made for
-        them, else one queued now in a thread of their own (not the prefetch's, which may be
-        busy with another variant or a mask painted over), so the asker can show something else
-        while it is made."""
+        them, else one queued now beside the prefetch (which may be busy with another variant
+        or a mask painted over), so the asker can show something else while it is made."""
         k = key(image, todo)
         with self._lock:
             fut = self._made.get(k, {}).get(variant)
@@ -95,7 +94,7 @@ class Guides:
                 self._made.move_to_end(k)
                 return fut
             fut = self._store(k, variant)
-        self._asked.submit(self._fulfil, fut, image, todo, variant)
+        self._pool.submit(self._fulfil, fut, image, todo, variant)
         return fut
 
     def _store(self, k: bytes, variant: int) -> Future[np.ndarray]:
