@@ -110,7 +110,7 @@ GUIDE_SIDE = 256
 GUIDE_VARIANTS = (  # (share, mirrored, upside down)
     (1.0, False, False), (1.0, True, False), (0.75, False, False), (0.75, True, False),
     (1.0, False, True), (1.0, True, True), (0.75, False, True), (0.75, True, True))
-# Longest side of the rough fill painted while the guide is still being made (_pending_guide):
+# Longest side of the rough fill painted while the guide is still being made (_pending_guides):
 # about 0.1 s for a 25 % box on a 512 px photo on 2 cores, against 0.6 s for the guide.
 ROUGH_SIDE = 96
 # Gaussian sigma (model-window px; a token cell is 8) of the model's change that a guided
@@ -188,8 +188,8 @@ def photo_guide(job: Job, variant: int = 0) -> np.ndarray | None:
 
 
 def _pending_guides(run: _Run) -> list[Future[np.ndarray]] | None:
-    """Each candidate's photo_guide(run.job, c), made or being made (those not made yet, in
-    parallel). While the first is being made (the user pressed Generate before the prefetch
+    """Each candidate's guide (photo_guide, variant first_guide + c), made or being made (two at
+    a time). While the first is being made (the user pressed Generate before the prefetch
     finished), a rough fill is painted as the decode's start, so the hole shows the photo within
     a fraction of a second; the guides' step replaces it."""
     job = run.job
