@@ -1,7 +1,8 @@
 """Tune photo guidance (editor.jobs PHOTO_*) on bench/quality's DEV half only.
 
-Each config is `remask,prior,change sigma[,guide side[,change span[,outpaint windows]]]`
-(editor.core.pipeline, geometry.GUIDED_OUTPAINT_MAX_WINDOWS);
+Each config is `remask,prior,change sigma[,guide side[,change span[,outpaint windows[,strip
+context[,strip detail band]]]]]` (editor.core.pipeline, geometry.GUIDED_OUTPAINT_MAX_WINDOWS,
+editor.core.fill.STRIP_CONTEXT (0/1) and STRIP_DETAIL_BAND);
 `off` is the transformer alone. Runs the product path (the CLI, in process) with the constants
 patched, scores like bench/quality (masked PSNR, KID on Lite2 and Lite0) against the cached
 classical fills:
@@ -23,6 +24,7 @@ from bench import quality as q
 
 def apply(config: str) -> list[str]:
     """Patch the guidance constants for `config`; returns the extra CLI options."""
+    import editor.core.fill as fill
     import editor.core.geometry as g
     import editor.core.jobs as jobs
     import editor.core.pipeline as pipeline
@@ -35,8 +37,17 @@ def apply(config: str) -> list[str]:
     pipeline.GUIDE_SIDE = int(side[0]) if side else 256
     pipeline.CHANGE_SPAN = side[1] if len(side) > 1 else 0.0
     g.GUIDED_OUTPAINT_MAX_WINDOWS = int(side[2]) if len(side) > 2 else 4
+    fill.STRIP_CONTEXT = bool(side[3]) if len(side) > 3 else True
+    fill.STRIP_DETAIL_BAND = side[4] if len(side) > 4 else 1.0
     pipeline.GUIDES.clear()  # guides of another side are not this config's
     return []
+
+
+def _jitter(img: np.ndarray, seed: int) -> np.ndarray:
+    if not seed:
+        return img
+    noise = np.random.default_rng(seed).integers(-1, 2, img.shape)
+    return np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kinds", nargs="+", choices=q.MASK_KINDS, default=["box", "right"])
     p.add_argument("--cache", type=Path, default=Path("data/quality-cache"))
     p.add_argument("--json", type=Path)
+    p.add_argument("--jitter", type=int, default=0,
+                   help="add noise of +-1 grey level (this seed) to the photos the methods get "
+                        "(shift-map's result jumps with it: repeat a config over seeds)")
     p.add_argument("configs", nargs="+")
     args = p.parse_args(argv)
     import torch
@@ -58,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for kind in args.kinds:
         masks = {n: q.make_mask(kind, *im.shape[:2], seed=q.seed_of(n)) for n, im in photos.items()}
-        items = [(n, photos[n], masks[n]) for n in photos]
+        items = [(n, _jitter(photos[n], args.jitter), masks[n]) for n in photos]
         boxes = {n: q.patch_boxes(masks[n], seed=q.seed_of(n)) for n in photos}
         real = [photos[n][y:y + q.PATCH, x:x + q.PATCH] for n in photos for y, x in boxes[n]]
         real_f = {j: q.features(net, real) for j, net in judges.items()}

@@ -27,6 +27,9 @@ MAX_CANDIDATES = 20_000
 # Smoothing (px, along the hole's edge) of the tone step match_boundary removes.
 SEAM_SIGMA = 8.0
 SEAM_TONE = 24.0  # grey levels (RGB distance): a step about this large counts half
+# Share of a hole that shift-map left black, in a photo with black pixels of its own, above
+# which those are taken as missed (see fill). A few black pixels are a copy of the photo's.
+MISSED_SHARE = 0.01
 
 
 def thickness(mask: np.ndarray) -> float:
@@ -63,15 +66,29 @@ def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None) -> np
     m8 = mask.astype(np.uint8) * 255
     if thickness(mask) <= THIN:
         return cv2.inpaint(bgr, m8, TELEA_RADIUS, cv2.INPAINT_TELEA)[..., ::-1].copy()
-    out = np.zeros_like(bgr)
-    cv2.xphoto.inpaint(bgr, 255 - m8, out, cv2.xphoto.INPAINT_SHIFTMAP)  # its mask = known
+    out = _shift_map(bgr, m8)
+    # Pixels shift-map found no shift for come back black (deep in a strip at the picture's
+    # edge: at full size it misses the far third of a 30 % bottom strip): those are filled from
+    # their surroundings by Telea. Where the photo has black pixels too, black may be a copy:
+    # when over MISSED_SHARE of the hole is black, shift-map runs again on the photo lifted to
+    # grey level 1, where black means missed (else the misses stayed black bands).
+    missed = mask & ~out.any(-1)
+    if not bgr[~mask].any(-1).all():
+        if missed.sum() > MISSED_SHARE * mask.sum():
+            out = _shift_map(np.maximum(bgr, 1), m8)
+            missed = mask & ~out.any(-1)
+        else:
+            missed[...] = False
     out[~mask] = bgr[~mask]
-    # Pixels shift-map found no shift for come back black (a hole at the picture's edge with a
-    # thin known strip): those are filled from their surroundings by Telea.
-    missed = mask & ~out.any(-1) & bool(bgr[~mask].any(-1).all())
     if missed.any():
         out = cv2.inpaint(out, missed.astype(np.uint8) * 255, TELEA_RADIUS, cv2.INPAINT_TELEA)
     return out[..., ::-1].copy()
+
+
+def _shift_map(bgr: np.ndarray, m8: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(bgr)
+    cv2.xphoto.inpaint(bgr, 255 - m8, out, cv2.xphoto.INPAINT_SHIFTMAP)  # its mask = known
+    return out
 
 
 def match_boundary(filled: np.ndarray, hole: np.ndarray, sigma: float = SEAM_SIGMA) -> np.ndarray:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from editor.core import exemplar
+from editor.core import exemplar, fill
 
 
 def two_halves(h: int = 96, w: int = 128) -> np.ndarray:
@@ -91,6 +91,36 @@ def test_a_hole_shift_map_cannot_reach_is_never_left_black():
     hole = box(128, 128, 8, 128, 0, 128)  # all but a thin strip at the top
     out = exemplar.fill(img, hole)
     assert out[hole].any(-1).all(), "no black pixel where the photo has none"
+
+
+def test_a_photo_with_black_pixels_gets_its_misses_filled_too():
+    img = two_halves(128, 128)
+    img[:4, :16] = 0  # a black corner: a black fill pixel no longer proves a miss by itself
+    hole = box(128, 128, 8, 128, 0, 128)
+    out = exemplar.fill(img, hole)
+    assert out[hole].any(-1).all(), "the far part of the hole is not left as a black band"
+    assert np.array_equal(out[~hole], img[~hole])
+
+
+@pytest.mark.parametrize(("hole", "length"), [
+    (box(60, 100, 0, 60, 70, 100), 60),  # right
+    (box(60, 100, 0, 60, 0, 30), 60),  # left
+    (box(60, 100, 40, 60, 0, 100), 100),  # bottom
+    (box(60, 100, 10, 50, 20, 80), 0),  # a box
+    (box(60, 100, 0, 60, 20, 80), 0),  # top to bottom, but not at the picture's edge
+])
+def test_an_outpaint_strip_is_told_from_a_region(hole, length):
+    assert fill.edge_strip(hole) == length
+
+
+def test_a_strip_at_the_edge_reads_context_as_deep_as_it_is_long():
+    img = two_halves(64, 256)
+    strip = box(64, 256, 0, 64, 216, 256)  # 40 px: half its size would be 52 px of context
+    _, rect = fill.region(img, strip, 64)
+    assert rect == (256 - 40 - 64, 0, 256, 64)
+    hole = box(64, 256, 16, 48, 100, 140)  # a box keeps half its size
+    _, rect = fill.region(img, hole, 64)
+    assert rect == (100 - 36, 0, 140 + 36, 64)
 
 
 def sky(h: int = 96, w: int = 128) -> np.ndarray:
