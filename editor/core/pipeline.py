@@ -101,15 +101,20 @@ GUIDE_SIDE = 256
 # half, KID-Lite2 / PSNR with the model, 4 windows: right 8.5 / 12.05 dB at 256 px, 7.5 / 11.84
 # at 512), because it scores far worse on bottom ones (12.0 / 12.78 at 256 px, 21.3 / 11.22 at
 # 512; shift-map over the whole photo, at full size, 25.8 / 9.41) and costs ~3 s more.
-# Candidate c of a Generate starts from variant Job.first_guide + c of the guide (modulo their
-# number): shift-map at GUIDE_SIDE times the share, on the photo, its mirror image or the photo
-# upside down, rebuilds the hole in another way each time (a sky pasted into a facade in one,
-# the facade carried on in the next), so the candidates differ in structure, not only in the
-# model's few re-masked tokens, and Regenerate brings the next four. Variant 0 is what a
-# single-candidate edit (the CLI) gets.
+# Candidate c of a Generate starts from variant Job.first_guide + c % GUIDES_PER_BATCH of the
+# guide (modulo their number): shift-map at GUIDE_SIDE times the share, on the photo, its
+# mirror image or the photo upside down, rebuilds the hole in another way each time (a sky
+# pasted into a facade in one, the facade carried on in the next), so the candidates differ in
+# structure, not only in the model's few re-masked tokens, and Regenerate brings the next ones.
+# Variant 0 is what a single-candidate edit (the CLI) gets.
 GUIDE_VARIANTS = (  # (share, mirrored, upside down)
-    (1.0, False, False), (1.0, True, False), (0.75, False, False), (0.75, True, False),
-    (1.0, False, True), (1.0, True, True), (0.75, False, True), (0.75, True, True))
+    (1.0, False, False), (0.625, True, False), (1.0, False, True), (0.625, True, True),
+    (1.0, True, False), (0.625, False, True), (1.0, True, True), (0.625, False, False))
+# Guides a batch of candidates starts from (candidate c takes the c % 2-th). Every guide is
+# ~0.3-0.7 s of shift-map: a 4-candidate box Generate clicked 0.2 s after the mask took 2.6 s
+# with 4 guides (3 of them at 0.75 of the side) and 2.3 s with 4 (3 at 0.625), against 1.0 s
+# with one (2 cores with bf16, nothing else running).
+GUIDES_PER_BATCH = 2
 # Longest side of the rough fill painted while the guide is still being made (_pending_guides):
 # about 0.1 s for a 25 % box on a 512 px photo on 2 cores, against 0.6 s for the guide.
 ROUGH_SIDE = 96
@@ -197,7 +202,7 @@ def _pending_guides(run: _Run) -> list[Future[np.ndarray]] | None:
     if not guided(todo):
         return None
     pending = [GUIDES.future(job.image, todo, (job.first_guide + c) % len(GUIDE_VARIANTS))
-               for c in range(min(run.candidates, len(GUIDE_VARIANTS)))]
+               for c in range(guides_per_batch(run.candidates))]
     live = run.on_step is not None or run.on_records is not None
     if live and g.core_mask(job.mask, job.windows[0]).any():
         area = _Area.of(job, [job.image], job.mask, 0)
@@ -215,11 +220,17 @@ def guided(todo: np.ndarray) -> bool:
     return bool(todo.any()) and bool(todo[y0:y1, x0:x1].mean() <= 1 - GUIDE_MIN_CONTEXT)
 
 
+def guides_per_batch(candidates: int) -> int:
+    """How many guide variants a batch of `candidates` starts from (Regenerate moves
+    Job.first_guide on by as many)."""
+    return min(max(candidates, 1), GUIDES_PER_BATCH, len(GUIDE_VARIANTS))
+
+
 def prefetch_guide(image: np.ndarray, todo: np.ndarray, candidates: int = 1) -> None:
     """Start making the guides a Generate of `candidates` of `image` with `todo` to fill will
     need (the arrays are the guides' from now on: pass copies). Cheap on the caller's thread."""
     if guided(todo):
-        GUIDES.prefetch(image, todo, min(max(candidates, 1), len(GUIDE_VARIANTS)))
+        GUIDES.prefetch(image, todo, guides_per_batch(candidates))
 
 
 def _make_guide(image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:

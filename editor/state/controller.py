@@ -22,6 +22,7 @@ from editor.core.classes import class_names
 from editor.core.geometry import Rect
 from editor.core.imageio import limit_text, too_large
 from editor.core.jobs import Job, JobResult, Sampling, next_job_id
+from editor.core.pipeline import guides_per_batch
 from editor.state.document import Document
 from editor.state.locks import LockLayer
 from editor.state.prefetch import GuidePrefetch
@@ -335,7 +336,7 @@ class Controller(QObject):
                       image=self.doc.image.copy(),
                       mask=c.job.mask.copy() if own_mask else self.doc.mask.copy(),
                       id=next_job_id(), locked=self.locks.copy(),
-                      first_guide=c.job.first_guide + c.job.candidates)
+                      first_guide=c.job.first_guide + guides_per_batch(c.job.candidates))
         after = np.zeros_like(job.mask) if job.kind == "generate" else self.doc.mask & ~job.mask
         self._start(job, c.text, after)
         self.results.park(c if undone else None)  # cancel or failure put it back

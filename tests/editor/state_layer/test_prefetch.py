@@ -27,7 +27,7 @@ def test_a_settled_mask_has_its_guide_made_before_generate(qtbot, stack, made):
     c.settings.guidance = True
     m = stack.paint()
     qtbot.waitUntil(lambda: c.prefetch.asked == 1, timeout=5000)
-    n = min(c.candidates, len(pipeline.GUIDE_VARIANTS))  # one guide per candidate
+    n = pipeline.guides_per_batch(c.candidates)  # the candidates take turns
     assert n > 1
     qtbot.waitUntil(lambda: len(made) == n, timeout=5000)
     assert all(np.array_equal(x, m) for x in made)
