@@ -97,10 +97,10 @@ def blend_patch(
 # 5.6 and PSNR 11.95 dB against 4.2 and 13.29 at 256 (dev half, change sigma 4), in half the time.
 # 192 px: 3.8 / 12.59 dB, 160 px: 3.2 / 12.98 dB, in 0.4 and 0.25 of 256's shift-map time.
 GUIDE_SIDE = 256
-# The same for an outpaint strip, although at 512 px it scores better on right strips (dev
-# half, KID-Lite2 / PSNR with the model, 4 windows: right 8.5 / 12.05 dB at 256 px, 7.5 / 11.84
-# at 512), because it scores far worse on bottom ones (12.0 / 12.78 at 256 px, 21.3 / 11.22 at
-# 512; shift-map over the whole photo, at full size, 25.8 / 9.41) and costs ~3 s more.
+# The same for an outpaint strip: at 512 px shift-map cannot reach the far third of a 30 %
+# bottom strip (its misses become Telea streaks, or shift-map is run again on them), and on the
+# mean of 4 dev runs, the guide alone, 512 px is no better (right 9.2, bottom 15.2 KID-Lite2,
+# against 8.7 and 15.3 at 256) for ~3 s more a photo.
 # Candidate c of a Generate starts from variant Job.first_guide + c % GUIDES_PER_BATCH of the
 # guide (modulo their number): shift-map at GUIDE_SIDE times the share, on the photo, its
 # mirror image or the photo upside down, rebuilds the hole in another way each time (a sky
