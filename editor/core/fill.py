@@ -57,7 +57,7 @@ def context_box(todo: np.ndarray, pad: int | None = None) -> Rect:
 def edge_strip(todo: np.ndarray) -> int:
     """The length (px) of `todo` when it is a strip along the picture's edge (it spans the
     picture one way and touches its border the other, as an outpaint's new canvas), else 0."""
-    h, w = todo.shape
+    h, w = int(todo.shape[0]), int(todo.shape[1])
     x0, y0, x1, y1 = g.bbox(todo) or (0, 0, 0, 0)
     if y0 == 0 and y1 == h and (x0 == 0 or x1 == w) and x1 - x0 < w:
         return h
