@@ -12,7 +12,10 @@ picture's and the mask's bytes, so a stale one is never used.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,6 +25,19 @@ import numpy as np
 
 Make = Callable[[np.ndarray, np.ndarray, int], np.ndarray]  # (image, todo, variant) -> guide
 KEEP = 2  # masks whose guides are kept: the last, and the one before (an undo brings it back)
+# Niceness the guide threads add to the app's (Linux sets it per thread). They run beside the
+# worker and the GUI thread on 2 cores; a step below those two, the rough fill and a repaint get
+# a core when they need one. Box, pause and outpaint Generates, four runs of nine each: first
+# fill 0.16-0.21 s against 0.22-0.28 s, GUI gaps over 16 ms 4 of 36 against 7 of 36, same time.
+NICE = 5
+
+
+def _background() -> None:
+    if sys.platform.startswith("linux"):  # elsewhere PRIO_PROCESS would renice the whole app
+        with contextlib.suppress(OSError):  # refused (a sandbox): the guides run as before
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + NICE,
+                                                     19))
 
 
 def key(image: np.ndarray, todo: np.ndarray) -> bytes:
@@ -45,7 +61,8 @@ class Guides:
         # Two threads: the prefetch takes one at most (one guide after another), and guides
         # asked for and not prefetched take the rest. So two guides are made at once on a
         # 2-core machine, and no more: the GUI thread needs its share.
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="guide")
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="guide",
+                                        initializer=_background)
 
     def prefetch(self, image: np.ndarray, todo: np.ndarray, variants: int = 1) -> None:
         """Make variants 0 to `variants` - 1 of the guide of `image` and `todo` in the

@@ -3,6 +3,7 @@ needs it, and never used for another picture or mask."""
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -122,3 +123,21 @@ def test_a_prefetch_that_fails_is_left_to_generate_to_report():
     with pytest.raises(RuntimeError, match="shift-map failed"):
         guides.get(*pic(3))  # made again for the asker, who sees the error
     assert calls[:1] == [0] and len(calls) <= 3, "the prefetch gave up, not retried forever"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_guides_are_made_below_the_gui_threads_priority():
+    import os
+
+    from editor.core import guides as module
+
+    seen: list[int] = []
+
+    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return image.copy()
+
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    Guides(make).get(*pic(3))
+    assert seen == [min(mine + module.NICE, 19)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine, "not the asker's"
