@@ -44,13 +44,13 @@ def fill_thin(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, Rect]:
     return region(image, mask, pad=2 * exemplar.TELEA_RADIUS)  # the ring Telea reads
 
 
-def context_box(todo: np.ndarray, pad: int | None = None) -> Rect:
-    """The bounding box of `todo` grown by `pad` px, by default half the hole's size (the
-    context shift-map reads), clipped to the image."""
+def context_box(todo: np.ndarray, pad: int | None = None, depth: int = 0) -> Rect:
+    """The bounding box of `todo` grown by `pad` px, by default half the hole's size or `depth`
+    if more (the context shift-map reads), clipped to the image."""
     h, w = todo.shape
     x0, y0, x1, y1 = g.bbox(todo) or (0, 0, w, h)
     if pad is None:
-        pad = max(32, (x1 - x0 + y1 - y0) // 2)
+        pad = max(32, (x1 - x0 + y1 - y0) // 2, depth)
     return max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
 
 
@@ -74,10 +74,7 @@ def region(image: np.ndarray, todo: np.ndarray, side: int | None = None,
     the hole's surroundings (a rough preview skips both). A strip along the picture's edge
     reads context as deep as it is long (STRIP_CONTEXT)."""
     strip = edge_strip(todo)
-    if pad is None and strip and STRIP_CONTEXT:
-        bx0, by0, bx1, by1 = g.bbox(todo) or (0, 0, 0, 0)
-        pad = max(32, (bx1 - bx0 + by1 - by0) // 2, strip)
-    x0, y0, x1, y1 = context_box(todo, pad)
+    x0, y0, x1, y1 = context_box(todo, pad, strip if STRIP_CONTEXT else 0)
     crop, hole = image[y0:y1, x0:x1], todo[y0:y1, x0:x1]
     filled = exemplar.fill(crop, hole, side)
     if finish and exemplar.thickness(hole) > exemplar.THIN:  # shift-map, not Telea
