@@ -432,7 +432,11 @@ def _start(run: _Run, area: _Area, seed: int, hist: DecodeHistory
     srcs = area.srcs
     if run.guides is not None and not known.all():
         srcs = _guided_sources(area, run.guides)
-        fixed = _residual(srcs, [engine.decode(engine.encode(s)) for s in srcs])
+        recons: dict[int, np.ndarray] = {}  # candidates sharing a source share its decode
+        for src in srcs:
+            if id(src) not in recons:
+                recons[id(src)] = engine.decode(engine.encode(src))
+        fixed = _residual(srcs, [recons[id(src)] for src in srcs])
     image = srcs[0] if len(srcs) == 1 else np.stack(srcs)
     return engine.edit_many(image, area.cells, run.class_id, params, seed, run.candidates,
                             job.tokens), fixed
@@ -452,16 +456,16 @@ def _show_start(run: _Run, area: _Area, images: list[np.ndarray], k: int,
     none = np.zeros(masked.shape, np.float32)
     srcs = _guided_sources(area, guides)  # what _start hands the engine
     records: list[StepRecord] = []
+    made: dict[tuple[int, int], StepRecord] = {}  # candidates with one source and picture
     for c in range(run.candidates):
         base, image = own(srcs, c), own(images, c)
-        if records and base is own(srcs, c - 1) and image is own(images, c - 1):
-            records.append(records[-1])  # the first window's candidates share their start
-            continue
-        tokens = (np.zeros(masked.shape, np.int64) if hist is None
-                  else np.asarray(run.engine.encode(base)))
-        patch, rect = blend_patch(image, base, v, area.mine, run.job.feather, area.keep,
-                                  area.hole)
-        records.append(StepRecord(step, total, tokens, masked, none, patch, rect))
+        if (id(base), id(image)) not in made:
+            tokens = (np.zeros(masked.shape, np.int64) if hist is None
+                      else np.asarray(run.engine.encode(base)))
+            patch, rect = blend_patch(image, base, v, area.mine, run.job.feather, area.keep,
+                                      area.hole)
+            made[id(base), id(image)] = StepRecord(step, total, tokens, masked, none, patch, rect)
+        records.append(made[id(base), id(image)])
     if hist is not None:
         hist.add(records)
     if run.on_records is not None:
@@ -479,8 +483,13 @@ def _guided_sources(area: _Area, guides: list[np.ndarray]) -> list[np.ndarray]:
     if all(own(guides, c) is guides[0] for c in range(n)):
         base = g.window_image(guides[0], area.v)
         return [np.where(gap, base, im) for im in area.srcs]
-    return [np.where(gap, g.window_image(own(guides, c), area.v), own(area.srcs, c))
-            for c in range(n)]
+    # Candidates taking turns between guides share the same array per guide and context.
+    made: dict[tuple[int, int], np.ndarray] = {}
+    for c in range(n):
+        guide, src = own(guides, c), own(area.srcs, c)
+        if (id(guide), id(src)) not in made:
+            made[id(guide), id(src)] = np.where(gap, g.window_image(guide, area.v), src)
+    return [made[id(own(guides, c)), id(own(area.srcs, c))] for c in range(n)]
 
 
 def _residual(bases: list[np.ndarray], recons: list[np.ndarray]) -> Fix:
