@@ -3,11 +3,11 @@ still choosing what to do (Qt-free, torch-free).
 
 A guide (the hole filled from the rest of the photo by shift-map, see editor.core.fill) is most
 of a guided Generate's wait on a large hole: about 0.6 s for a 25 % box on a 512 px photo on 2
-cores. A mask has several guides, its variants: each candidate of a Generate starts from its own
-(shift-map on the mirrored photo, or at another size, rebuilds the hole differently). The
-controller asks for them as soon as a mask is painted (`prefetch`), so the Generate that follows
-usually finds them made; Generate again on the same mask reuses them. Guides are keyed by the
-picture's and the mask's bytes, so a stale one is never used.
+cores. A mask has several guides, its variants: the candidates of a Generate take turns between
+two of them (shift-map on the mirrored photo, or at another size, rebuilds the hole
+differently). The controller asks for them as soon as a mask is painted (`prefetch`), so the
+Generate that follows usually finds them made; Generate again on the same mask reuses them.
+Guides are keyed by the picture's and the mask's bytes, so a stale one is never used.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class GuidePrefetch(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._doc, self._locks, self._guided = doc, locks, guided
-        self._candidates = candidates  # each candidate starts from its own guide
+        self._candidates = candidates  # a batch takes turns between pipeline.guides_per_batch
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(SETTLE_MS)
