@@ -19,6 +19,10 @@ network nothing in training or the app uses) and on Lite0 (the app's own classif
 tables). The photos are split once by name into a dev half (tune on it) and a test half (report).
 These KID/FID numbers are NOT comparable with published FID (Inception-v3, tens of thousands of
 images): here a few dozen patches per mask kind, so read them as a ranking of methods.
+One run is noisy: shift-map's result jumps with noise of one grey level in the photo (KID-Lite2
+sd 1-2.5 a run on a half), so every method runs `--runs` times, run r on the photos with +-1 grey
+level of noise drawn with seed r (run 0: the photos as they are) and the model with seed r, and
+the tables give the mean over runs (and its spread).
 Class guidance: for the box masks the model also runs with a requested class (the classifier's
 top-1 on the original photo); we report how often the classifier puts the regenerated region in
 that class (top-5), with the requested class and with the automatic class.
@@ -156,12 +160,21 @@ def classical(method: str, img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return bgr[..., ::-1].copy()
 
 
+def jitter(img: np.ndarray, run: int) -> np.ndarray:
+    """`img` with noise of +-1 grey level drawn with seed `run` (run 0: `img` itself)."""
+    if not run:
+        return img
+    noise = np.random.default_rng(run).integers(-1, 2, img.shape)
+    return np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
 def classical_cached(method: str, name: str, kind: str, img: np.ndarray, mask: np.ndarray,
-                     cache: Path | None) -> np.ndarray:
-    """Classical fills are deterministic and shift-map takes 10-60 s a photo: kept on disk."""
+                     cache: Path | None, run: int = 0) -> np.ndarray:
+    """Classical fills are deterministic and shift-map takes 10-60 s a photo: kept on disk.
+    `img` is the photo of run `run` (jitter)."""
     if cache is None:
         return classical(method, img, mask)
-    f = cache / f"{method}-{kind}-{name}.png"
+    f = cache / (f"{method}-{kind}-{name}.png" if not run else f"{method}-{kind}-{name}-j{run}.png")
     if f.exists():
         out = np.asarray(Image.open(f).convert("RGB")).copy()
         if out.shape == img.shape:
@@ -173,8 +186,9 @@ def classical_cached(method: str, name: str, kind: str, img: np.ndarray, mask: n
 
 
 def run_model(items: list[tuple[str, np.ndarray, np.ndarray]], model: str, device: str,
-              class_id: int | None = None, extra: list[str] = ()) -> dict[str, np.ndarray]:
-    """Inpaint through the CLI (the product path); returns results by name."""
+              class_id: int | None = None, extra: list[str] = (), seed: int = 0,
+              ) -> dict[str, np.ndarray]:
+    """Inpaint through the CLI (the product path) with `seed`; returns results by name."""
     from editor.cli import main as cli_main
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,7 +199,7 @@ def run_model(items: list[tuple[str, np.ndarray, np.ndarray]], model: str, devic
             Image.fromarray(grey_out(img, mask)).save(t / "img" / f"{name}.png")
             Image.fromarray(mask.astype(np.uint8) * 255).save(t / "mask" / f"{name}.png")
         argv = ["inpaint", "--images", str(t / "img"), "--masks", str(t / "mask"),
-                "--out", str(t / "out"), "--model", model, "--device", device, "--seed", "0"]
+                "--out", str(t / "out"), "--model", model, "--device", device, "--seed", str(seed)]
         if class_id is not None:
             argv += ["--class", str(class_id)]
         if cli_main([*argv, *extra]) != 0:
@@ -195,7 +209,7 @@ def run_model(items: list[tuple[str, np.ndarray, np.ndarray]], model: str, devic
 
 
 def run_outpaint(items: list[tuple[str, np.ndarray, np.ndarray]], kind: str, model: str,
-                 device: str, extra: list[str] = ()) -> dict[str, np.ndarray]:
+                 device: str, extra: list[str] = (), seed: int = 0) -> dict[str, np.ndarray]:
     """Outpaint through the CLI (`maskgit-editor outpaint`, the app's outpaint path: windows
     overlapping along the new strip): the photo cut to its known part, grown back by the
     masked strip; returns results by name, the size of the photos."""
@@ -213,7 +227,7 @@ def run_outpaint(items: list[tuple[str, np.ndarray, np.ndarray]], kind: str, mod
                                                                 str(int(mask[:, 0].sum()))]
             Image.fromarray(keep).save(t / f"{name}.png")
             argv = ["outpaint", str(t / f"{name}.png"), *grow, "--out", str(t / f"{name}-out.png"),
-                    "--model", model, "--device", device, "--seed", "0"]
+                    "--model", model, "--device", device, "--seed", str(seed)]
             if cli_main([*argv, *extra]) != 0:
                 raise RuntimeError("maskgit-editor outpaint failed")
             res = np.asarray(Image.open(t / f"{name}-out.png").convert("RGB")).copy()
@@ -294,6 +308,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write all numbers here")
     p.add_argument("--grid", type=Path,
                    help="write a picture (photo, input, Telea, shift-map, model)")
+    p.add_argument("--runs", type=int, default=3,
+                   help="runs per method, run r on the photos with +-1 grey level of noise of "
+                        "seed r (0: none) and the model with seed r; tables give the mean")
     p.add_argument("--limit", type=int, default=0, help="use only the first N photos")
     p.add_argument("--no-guidance", action="store_true", help="skip the class-guidance runs")
     p.add_argument("--kinds", nargs="+", choices=MASK_KINDS, default=MASK_KINDS,
@@ -346,6 +363,19 @@ def _score(photos: dict[str, np.ndarray], masks: dict[str, np.ndarray],
     return summary
 
 
+def _over_runs(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict]:
+    """Every method's metrics as the mean over `runs`, with each run's KID-Lite2 and PSNR and
+    their standard deviation."""
+    out: dict[str, dict] = {}
+    for m in runs[0]:
+        out[m] = {k: float(np.mean([r[m][k] for r in runs])) for k in runs[0][m]}
+        for k in ("kid_lite2", "psnr"):
+            values = [r[m][k] for r in runs]
+            out[m][f"{k}_runs"] = values
+            out[m][f"{k}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = _parser()
     args = p.parse_args(argv)
@@ -365,35 +395,40 @@ def main(argv: list[str] | None = None) -> int:
     judges = {j: clf if j == "lite0" else load_classifier("cpu", variant=j) for j in JUDGES}
     cache = args.cache if str(args.cache) not in ("", ".") else None
     results: dict = {"split": args.split, "photos": list(photos), "model_args": args.model_args,
-                     "per_kind": {}}
+                     "runs": args.runs, "per_kind": {}}
     grid_rows = []
     t0 = time.monotonic()
     for kind in args.kinds:
         masks = {n: make_mask(kind, *im.shape[:2], seed=seed_of(n)) for n, im in photos.items()}
-        outs: dict[str, dict[str, np.ndarray]] = {}
-        items = [(n, photos[n], masks[n]) for n in photos]
-        tm = time.monotonic()
-        if kind in ("right", "bottom") and not args.outpaint_as_inpaint:
-            outs["model"] = run_outpaint(items, kind, args.model, args.device, args.model_args)
-        else:
-            outs["model"] = run_model(items, args.model, args.device, extra=args.model_args)
-        model_seconds = (time.monotonic() - tm) / len(items)
-        for m in CLASSICAL:
-            outs[m] = {n: classical_cached(m, n, kind, photos[n], masks[n], cache)
-                       for n in photos}
-        summary = _score(photos, masks, outs, judges)
+        runs, model_seconds = [], 0.0
+        for run in range(args.runs):
+            items = [(n, jitter(photos[n], run), masks[n]) for n in photos]
+            outs: dict[str, dict[str, np.ndarray]] = {}
+            tm = time.monotonic()
+            if kind in ("right", "bottom") and not args.outpaint_as_inpaint:
+                outs["model"] = run_outpaint(items, kind, args.model, args.device,
+                                             args.model_args, seed=run)
+            else:
+                outs["model"] = run_model(items, args.model, args.device, extra=args.model_args,
+                                          seed=run)
+            model_seconds += (time.monotonic() - tm) / len(items) / args.runs
+            for m in CLASSICAL:
+                outs[m] = {n: classical_cached(m, n, kind, im, masks[n], cache, run)
+                           for n, im, _ in items}
+            runs.append(_score(photos, masks, outs, judges))
+            if kind == "box" and run == 0:
+                grid_rows = [[photos[n], grey_out(photos[n], masks[n]), outs["telea"][n],
+                              outs["shiftmap"][n], outs["model"][n]] for n in list(photos)[:4]]
+                if not args.no_guidance:
+                    results["class_guidance"] = class_guidance(photos, masks, outs["model"],
+                                                               clf, args)
+                    print(json.dumps(results["class_guidance"]), flush=True)
+        summary = _over_runs(runs)
         summary["model"]["seconds_per_photo"] = model_seconds  # the CLI run, model load included
         results["per_kind"][kind] = summary
         print(f"[{time.monotonic() - t0:.0f} s] {kind}: "
-              + json.dumps({m: {k: round(v, 4) for k, v in s.items()}
-                            for m, s in summary.items()}), flush=True)
-        if kind == "box":
-            grid_rows = [[photos[n], grey_out(photos[n], masks[n]), outs["telea"][n],
-                          outs["shiftmap"][n], outs["model"][n]] for n in list(photos)[:4]]
-            if not args.no_guidance:
-                results["class_guidance"] = class_guidance(photos, masks, outs["model"], clf,
-                                                           args)
-                print(json.dumps(results["class_guidance"]), flush=True)
+              + json.dumps({m: {k: round(v, 4) if isinstance(v, float) else v
+                                for k, v in s.items()} for m, s in summary.items()}), flush=True)
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
@@ -427,14 +462,16 @@ def class_guidance(photos, masks, auto_out, clf, args) -> dict:
 
 def table(results: dict) -> str:
     split = results.get("split", "all")
-    lines = [f"{split} half: {len(results['photos'])} photos",
+    runs = results.get("runs", 1)
+    lines = [f"{split} half: {len(results['photos'])} photos, mean of {runs} run(s) (+- sd)",
              "| mask | method | PSNR (dB) | SSIM | KID-Lite2 x 1000 | KID-Lite0 x 1000 "
              "| FID-Lite2* |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for kind, summary in results["per_kind"].items():
         for m, s in summary.items():
             lines.append(f"| {kind} | {m} | {s['psnr']:.2f} | {s['ssim']:.3f} | "
-                         f"{1000 * s['kid_lite2']:.1f} | {1000 * s['kid_lite0']:.1f} | "
+                         f"{1000 * s['kid_lite2']:.1f} +- {1000 * s.get('kid_lite2_sd', 0):.1f} | "
+                         f"{1000 * s['kid_lite0']:.1f} | "
                          f"{s['fid_lite2']:.1f} |")
     return "\n".join(lines)
 

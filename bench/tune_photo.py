@@ -43,13 +43,6 @@ def apply(config: str) -> list[str]:
     return []
 
 
-def _jitter(img: np.ndarray, seed: int) -> np.ndarray:
-    if not seed:
-        return img
-    noise = np.random.default_rng(seed).integers(-1, 2, img.shape)
-    return np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--photos", type=Path, required=True)
@@ -72,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for kind in args.kinds:
         masks = {n: q.make_mask(kind, *im.shape[:2], seed=q.seed_of(n)) for n, im in photos.items()}
-        items = [(n, _jitter(photos[n], args.jitter), masks[n]) for n in photos]
+        items = [(n, q.jitter(photos[n], args.jitter), masks[n]) for n in photos]
         boxes = {n: q.patch_boxes(masks[n], seed=q.seed_of(n)) for n in photos}
         real = [photos[n][y:y + q.PATCH, x:x + q.PATCH] for n in photos for y, x in boxes[n]]
         real_f = {j: q.features(net, real) for j, net in judges.items()}
@@ -90,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(row), flush=True)
 
         for m in ("shiftmap", "telea", "mean"):
-            score({n: q.classical_cached(m, n, kind, photos[n], masks[n], args.cache)
-                   for n in photos}, m, 0.0)
+            score({n: q.classical_cached(m, n, kind, im, masks[n], args.cache, args.jitter)
+                   for n, im, _ in items}, m, 0.0)
         for config in args.configs:
             extra = apply(config)
             t = time.monotonic()
