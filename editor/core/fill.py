@@ -76,12 +76,12 @@ def region(image: np.ndarray, todo: np.ndarray, side: int | None = None,
     strip = edge_strip(todo)
     x0, y0, x1, y1 = context_box(todo, pad, strip if STRIP_CONTEXT else 0)
     crop, hole = image[y0:y1, x0:x1], todo[y0:y1, x0:x1]
-    filled = exemplar.fill(crop, hole, side)
+    filled, rough = exemplar.fill(crop, hole, side)
     if finish and exemplar.thickness(hole) > exemplar.THIN:  # shift-map, not Telea
         scale = max(x1 - x0, y1 - y0) / side if side else 1.0
-        if scale > 1:
+        if scale > 1 and rough.any():  # the rest are copies of full-size pixels
             band = STRIP_DETAIL_BAND if strip else DETAIL_BAND
-            filled = exemplar.restore_detail(filled, hole, band * scale)
+            filled = exemplar.restore_detail(filled, rough, band * scale)
         filled = exemplar.match_boundary(filled, hole)
     out = image.copy()
     out[y0:y1, x0:x1][hole] = filled[hole]

@@ -31,8 +31,9 @@ def test_fill_keeps_known_pixels_and_fills_from_the_surroundings(max_side):
     hole = box(96, 128, 30, 60, 8, 40)  # inside the red half
     src = img.copy()
     src[hole] = 128
-    out = exemplar.fill(src, hole, max_side)
+    out, rough = exemplar.fill(src, hole, max_side)
     assert np.array_equal(out[~hole], src[~hole])
+    assert not rough[~hole].any()
     red = out[hole].astype(int)
     assert red[:, 0].mean() > 150 and red[:, 2].mean() < 80  # red, not the grey that was there
 
@@ -45,7 +46,25 @@ def test_thin_strokes_take_telea_and_regions_take_shift_map():
     img = two_halves(64, 64)
     telea = cv2.inpaint(img[..., ::-1].copy(), line.astype(np.uint8) * 255,
                         exemplar.TELEA_RADIUS, cv2.INPAINT_TELEA)[..., ::-1]
-    assert np.array_equal(exemplar.fill(img, line), telea)
+    out, rough = exemplar.fill(img, line)
+    assert np.array_equal(out, telea)
+    assert np.array_equal(rough, line), "Telea copies nothing: all of it is rough"
+
+
+def test_a_downscaled_fill_is_carried_to_full_size_as_copies_of_full_size_pixels():
+    rng = np.random.default_rng(1)
+    img = cv2.resize(two_halves(48, 64), (256, 192), interpolation=cv2.INTER_NEAREST)
+    img = np.clip(img + rng.integers(-25, 26, img.shape), 0, 255).astype(np.uint8)  # fine grain
+    hole = box(192, 256, 60, 130, 20, 110)  # inside the red half
+    out, rough = exemplar.fill(img, hole, max_side=64)
+    copied = hole & ~rough
+    assert copied.sum() > 0.5 * hole.sum()
+    known = {bytes(p) for p in img[~hole]}
+    assert all(bytes(p) in known for p in out[copied]), "a copy is a pixel of the photo"
+    # The photo's grain, not the blur of a 64 px fill upsampled 4x.
+    assert high_energy(out, copied) > 0.8 * high_energy(img, ~hole)
+    up = cv2.resize(cv2.resize(img, (64, 48), interpolation=cv2.INTER_AREA), (256, 192))
+    assert high_energy(up, copied) < 0.5 * high_energy(img, ~hole)
 
 
 def test_fill_refuses_a_mask_with_nothing_known():
@@ -89,7 +108,7 @@ def test_detail_transfer_of_an_empty_mask_is_the_identity():
 def test_a_hole_shift_map_cannot_reach_is_never_left_black():
     img = two_halves(128, 128)
     hole = box(128, 128, 8, 128, 0, 128)  # all but a thin strip at the top
-    out = exemplar.fill(img, hole)
+    out = exemplar.fill(img, hole)[0]
     assert out[hole].any(-1).all(), "no black pixel where the photo has none"
 
 
@@ -97,7 +116,7 @@ def test_a_photo_with_black_pixels_gets_its_misses_filled_too():
     img = two_halves(128, 128)
     img[:4, :16] = 0  # a black corner: a black fill pixel no longer proves a miss by itself
     hole = box(128, 128, 8, 128, 0, 128)
-    out = exemplar.fill(img, hole)
+    out = exemplar.fill(img, hole)[0]
     assert out[hole].any(-1).all(), "the far part of the hole is not left as a black band"
     assert np.array_equal(out[~hole], img[~hole])
 
