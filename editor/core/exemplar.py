@@ -144,48 +144,57 @@ def _shifts(image: np.ndarray, mask: np.ndarray, out: np.ndarray,
     pixel exactly with the fewest neighbours of another shift, so a flat sky copied from one
     place is carried up from one place, not from a scatter of equal pixels."""
     h, w = mask.shape
-    weights = np.random.default_rng(0).integers(1, 2**62, 27, dtype=np.uint64)
-    pad = np.pad(out, ((1, 1), (1, 1), (0, 0)), mode="edge").astype(np.uint64)
-    win = np.lib.stride_tricks.sliding_window_view(pad, (3, 3), (0, 1))  # (h, w, 3, 3, 3)
-    code = (win.reshape(h, w, 27) * weights).sum(-1)  # wraps around: a hash
+    # Pixels as one number each; shifts too (dy * span + dx), so comparing is one integer test.
+    colour = (image.astype(np.int64) << np.array([16, 8, 0])).sum(-1)
+    filled = (out.astype(np.int64) << np.array([16, 8, 0])).sum(-1)
+    pad = np.pad(filled, 1, mode="edge").astype(np.uint64)
+    weights = np.random.default_rng(0).integers(1, 2**62, 9, dtype=np.uint64)
+    code = np.zeros((h, w), np.uint64)
+    for k, (dy, dx) in enumerate(np.ndindex(3, 3)):
+        code += pad[dy : dy + h, dx : dx + w] * weights[k]  # wraps around: a hash
     whole = cv2.erode((~mask).astype(np.uint8), np.ones((3, 3), np.uint8),
                       borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
     known_at, known_code = np.argwhere(whole), code[whole]
     order = np.argsort(known_code)
     known_at, known_code = known_at[order], known_code[order]
     hole = np.argwhere(mask)
-    shift = np.zeros((len(hole), 2), np.int64)
+    span = 2 * w + 1
+    shift = np.zeros(len(hole), np.int64)  # dy * span + dx
+    found = np.zeros(len(hole), bool)
     if not len(known_code):
-        return shift, np.zeros(len(hole), bool)
+        return np.zeros((len(hole), 2), np.int64), found
     i = np.searchsorted(known_code, code[mask]).clip(0, len(known_code) - 1)
     found = known_code[i] == code[mask]
-    shift[found] = known_at[i[found]] - hole[found]
+    d = known_at[i] - hole
+    shift[found] = (d[:, 0] * span + d[:, 1])[found]
     index = np.full((h, w), -1, np.int64)
     index[mask] = np.arange(len(hole))
     nb = hole[:, None] + np.array([(-1, 0), (1, 0), (0, -1), (0, 1)])[None]  # (N, 4, 2)
     inside = (nb[..., 0] >= 0) & (nb[..., 0] < h) & (nb[..., 1] >= 0) & (nb[..., 1] < w)
     nb_idx = np.where(inside, index[nb[..., 0].clip(0, h - 1), nb[..., 1].clip(0, w - 1)], -1)
     has = nb_idx >= 0
-    known, target = ~mask, out[mask].astype(np.int32)
+    known, target = (~mask).ravel(), filled[mask]
+    colour = colour.ravel()
     rows = np.arange(len(hole))
     red = (hole.sum(1) % 2) == 0
     for _ in range(rounds):
         for part in (red, ~red):
-            nb_shift = np.where(has[..., None], shift[nb_idx.clip(0)], 0)  # (N, 4, 2)
+            nb_shift = np.where(has, shift[nb_idx.clip(0)], 0)  # (N, 4)
             nb_found = has & found[nb_idx.clip(0)]
-            cand = np.concatenate([shift[:, None], nb_shift], 1)  # (N, 5, 2)
-            src = hole[:, None] + cand
+            cand = np.concatenate([shift[:, None], nb_shift], 1)  # (N, 5)
+            dy = np.floor_divide(cand + w, span)
+            sy, sx = hole[:, :1] + dy, hole[:, 1:] + cand - dy * span
             valid = np.concatenate([found[:, None], nb_found], 1)
-            valid &= (src[..., 0] >= 0) & (src[..., 0] < h) & (src[..., 1] >= 0) & (
-                src[..., 1] < w)
-            sy, sx = src[..., 0].clip(0, h - 1), src[..., 1].clip(0, w - 1)
-            valid &= known[sy, sx] & (image[sy, sx].astype(np.int32) == target[:, None]).all(-1)
-            differ = ((cand[:, :, None] != nb_shift[:, None]).any(-1) & nb_found[:, None]).sum(-1)
+            valid &= (sy >= 0) & (sy < h) & (sx >= 0) & (sx < w)
+            src = (sy * w + sx).clip(0, h * w - 1)
+            valid &= known[src] & (colour[src] == target[:, None])
+            differ = ((cand[:, :, None] != nb_shift[:, None]) & nb_found[:, None]).sum(-1)
             best = np.where(valid, differ, 99).argmin(1)
             take = part & valid[rows, best]
-            shift = np.where(take[:, None], cand[rows, best], shift)
+            shift = np.where(take, cand[rows, best], shift)
             found |= take
-    return shift, found
+    dy = np.floor_divide(shift + w, span)
+    return np.stack([dy, shift - dy * span], 1), found
 
 
 def _shift_map(bgr: np.ndarray, m8: np.ndarray) -> np.ndarray:
