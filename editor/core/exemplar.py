@@ -144,29 +144,10 @@ def _shifts(image: np.ndarray, mask: np.ndarray, out: np.ndarray,
     pixel exactly with the fewest neighbours of another shift, so a flat sky copied from one
     place is carried up from one place, not from a scatter of equal pixels."""
     h, w = mask.shape
-    # Pixels as one number each; shifts too (dy * span + dx), so comparing is one integer test.
-    colour = (image.astype(np.int64) << np.array([16, 8, 0])).sum(-1)
-    filled = (out.astype(np.int64) << np.array([16, 8, 0])).sum(-1)
-    pad = np.pad(filled, 1, mode="edge").astype(np.uint64)
-    weights = np.random.default_rng(0).integers(1, 2**62, 9, dtype=np.uint64)
-    code = np.zeros((h, w), np.uint64)
-    for k, (dy, dx) in enumerate(np.ndindex(3, 3)):
-        code += pad[dy : dy + h, dx : dx + w] * weights[k]  # wraps around: a hash
-    whole = cv2.erode((~mask).astype(np.uint8), np.ones((3, 3), np.uint8),
-                      borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
-    known_at, known_code = np.argwhere(whole), code[whole]
-    order = np.argsort(known_code)
-    known_at, known_code = known_at[order], known_code[order]
+    span = 2 * w + 1  # a shift is one number, dy * span + dx, so comparing is one integer test
+    colour, filled = _packed(image).ravel(), _packed(out)
+    shift, found = _looked_up(filled, mask, span)
     hole = np.argwhere(mask)
-    span = 2 * w + 1
-    shift = np.zeros(len(hole), np.int64)  # dy * span + dx
-    found = np.zeros(len(hole), bool)
-    if not len(known_code):
-        return np.zeros((len(hole), 2), np.int64), found
-    i = np.searchsorted(known_code, code[mask]).clip(0, len(known_code) - 1)
-    found = known_code[i] == code[mask]
-    d = known_at[i] - hole
-    shift[found] = (d[:, 0] * span + d[:, 1])[found]
     index = np.full((h, w), -1, np.int64)
     index[mask] = np.arange(len(hole))
     nb = hole[:, None] + np.array([(-1, 0), (1, 0), (0, -1), (0, 1)])[None]  # (N, 4, 2)
@@ -174,7 +155,6 @@ def _shifts(image: np.ndarray, mask: np.ndarray, out: np.ndarray,
     nb_idx = np.where(inside, index[nb[..., 0].clip(0, h - 1), nb[..., 1].clip(0, w - 1)], -1)
     has = nb_idx >= 0
     known, target = (~mask).ravel(), filled[mask]
-    colour = colour.ravel()
     rows = np.arange(len(hole))
     red = (hole.sum(1) % 2) == 0
     for _ in range(rounds):
@@ -195,6 +175,37 @@ def _shifts(image: np.ndarray, mask: np.ndarray, out: np.ndarray,
             found |= take
     dy = np.floor_divide(shift + w, span)
     return np.stack([dy, shift - dy * span], 1), found
+
+
+def _packed(image: np.ndarray) -> np.ndarray:
+    """(H, W) int64: every RGB pixel of `image` as one number."""
+    out: np.ndarray = (image.astype(np.int64) << np.array([16, 8, 0])).sum(-1)
+    return out
+
+
+def _looked_up(filled: np.ndarray, mask: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """((N,) shift as dy * span + dx, (N,) found) of the hole pixels of `filled` (packed) whose
+    3 x 3 neighbourhood equals a wholly known one, found by a hash of the 9 pixels."""
+    h, w = mask.shape
+    pad = np.pad(filled, 1, mode="edge").astype(np.uint64)
+    weights = np.random.default_rng(0).integers(1, 2**62, 9, dtype=np.uint64)
+    code = np.zeros((h, w), np.uint64)
+    for k, (dy, dx) in enumerate(np.ndindex(3, 3)):
+        code += pad[dy : dy + h, dx : dx + w] * weights[k]  # wraps around: a hash
+    whole = cv2.erode((~mask).astype(np.uint8), np.ones((3, 3), np.uint8),
+                      borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    known_at, known_code = np.argwhere(whole), code[whole]
+    order = np.argsort(known_code)
+    known_at, known_code = known_at[order], known_code[order]
+    hole = np.argwhere(mask)
+    shift = np.zeros(len(hole), np.int64)
+    if not len(known_code):
+        return shift, np.zeros(len(hole), bool)
+    i = np.searchsorted(known_code, code[mask]).clip(0, len(known_code) - 1)
+    found: np.ndarray = known_code[i] == code[mask]
+    d = known_at[i] - hole
+    shift[found] = (d[:, 0] * span + d[:, 1])[found]
+    return shift, found
 
 
 def _shift_map(bgr: np.ndarray, m8: np.ndarray) -> np.ndarray:
