@@ -1,8 +1,8 @@
 """Tune photo guidance (editor.jobs PHOTO_*) on bench/quality's DEV half only.
 
 Each config is `remask,prior,change sigma[,guide side[,change span[,outpaint windows[,strip
-context[,strip detail band]]]]]` (editor.core.pipeline, geometry.GUIDED_OUTPAINT_MAX_WINDOWS,
-editor.core.fill.STRIP_CONTEXT (0/1) and STRIP_DETAIL_BAND);
+context]]]]` (editor.core.pipeline, geometry.GUIDED_OUTPAINT_MAX_WINDOWS and
+editor.core.fill.STRIP_CONTEXT (0/1));
 `off` is the transformer alone. Runs the product path (the CLI, in process) with the constants
 patched, scores like bench/quality (masked PSNR, KID on Lite2 and Lite0) against the cached
 classical fills:
@@ -38,7 +38,6 @@ def apply(config: str) -> list[str]:
     pipeline.CHANGE_SPAN = side[1] if len(side) > 1 else 0.0
     g.GUIDED_OUTPAINT_MAX_WINDOWS = int(side[2]) if len(side) > 2 else 4
     fill.STRIP_CONTEXT = bool(side[3]) if len(side) > 3 else True
-    fill.STRIP_DETAIL_BAND = side[4] if len(side) > 4 else 1.0
     pipeline.GUIDES.clear()  # guides of another side are not this config's
     return []
 

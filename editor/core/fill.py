@@ -14,20 +14,20 @@ from editor.core.geometry import Rect
 MAX_PIXELS = 100_000  # the immediate fill runs on the GUI thread: ~1.1 us a pixel
 # A strip along the picture's edge (an outpaint) reads context as deep as the strip is long,
 # not half its size: shift-map then also sees the far side of the photo, often the background
-# a subject stands on, not only the subject next to the strip, and the strip's fill takes a
-# narrower band of restored detail (STRIP_DETAIL_BAND). Shift-map's result jumps with noise of
-# one grey level in the photo (KID-Lite2 sd 1-2.5 a run), so these are means over runs on the
-# photo +-1 (bench.tune_photo --jitter). Dev half, KID-Lite2 / PSNR, the guide alone (4 runs):
-# right 8.7 / 12.06 -> 7.1 / 12.02 dB, bottom 15.3 / 12.55 -> 15.1 / 12.51 (the whole photo as
-# context: right 6.8 / 12.30; the band alone, old context: right 7.7, bottom 14.8); through the CLI
-# with the model (5 runs, seed 0 first): right 9.8 / 12.00 -> 8.0 / 12.05 (8.5 -> 9.2 on seed
-# 0), bottom 15.6 / 12.56 -> 15.4 / 12.49, in the same time. The subject is still copied
-# into a right strip as often (a second apple, rocket, footballer).
+# a subject stands on, not only the subject next to the strip. Shift-map's result jumps with
+# noise of one grey level in the photo (KID-Lite2 sd 1-2.5 a run), so these are means over
+# runs on the photo +-1 (bench.tune_photo --jitter). Dev half, KID-Lite2 / PSNR, the guide
+# alone (4 runs): right 8.7 / 12.06 -> 7.1 / 12.02 dB, bottom 15.3 / 12.55 -> 15.1 / 12.51
+# (the whole photo as context: right 6.8 / 12.30); through the CLI with the model (5 runs):
+# right 9.8 / 12.00 -> 8.0 / 12.05, bottom 15.6 / 12.56 -> 15.4 / 12.49, in the same time
+# (measured with a narrower detail band for strips, since folded into DETAIL_BAND). The
+# subject is still copied into a right strip as often (a second apple, rocket, footballer).
 STRIP_CONTEXT = True
-# Band (times the guide's downscale) whose detail restore_detail transfers into a region's fill
-# (1.0 and 0.75 score alike on strips; boxes are tuned at 1.5).
+# Band (times the guide's downscale) whose detail restore_detail transfers into the rough
+# pixels of a region's fill (see exemplar._copy_up). Strips had a band of their own (1.0) while
+# it re-made their whole fill's detail; on the rough pixels only, 1.0 and 1.5 score alike (dev
+# half, the guide alone, 6 runs, KID-Lite2: right 5.7 / 5.7, bottom 12.6 / 12.7).
 DETAIL_BAND = 1.5
-STRIP_DETAIL_BAND = 1.0
 
 
 def immediate(mask: np.ndarray) -> bool:
@@ -80,8 +80,7 @@ def region(image: np.ndarray, todo: np.ndarray, side: int | None = None,
     if finish and exemplar.thickness(hole) > exemplar.THIN:  # shift-map, not Telea
         scale = max(x1 - x0, y1 - y0) / side if side else 1.0
         if scale > 1 and rough.any():  # the rest are copies of full-size pixels
-            band = STRIP_DETAIL_BAND if strip else DETAIL_BAND
-            filled = exemplar.restore_detail(filled, rough, band * scale)
+            filled = exemplar.restore_detail(filled, rough, DETAIL_BAND * scale)
         filled = exemplar.match_boundary(filled, hole)
     out = image.copy()
     out[y0:y1, x0:x1][hole] = filled[hole]
