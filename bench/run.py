@@ -87,6 +87,19 @@ def edit_floor_seconds(model: MaskGIT, peak_gflops: float) -> float:
     return flops / (peak_gflops * 1e9)
 
 
+def floor_keys(model: MaskGIT, key: str, edit_seconds: float, peak: float,
+               dtype: torch.dtype) -> dict[str, float]:
+    """What the edit would take at the full matmul peak, and the share of that its
+    `edit_seconds` reach: how far from the hardware it is. The peak is the best of `peak`
+    (read before the edit) and a reading after it: on a shared machine one reading drifted
+    700-930 GFLOP/s within minutes, which moved this fraction from 0.75 to 0.98 on the same
+    code; the best reading is the hardware's, the rest is load from elsewhere."""
+    peak = max(peak, matmul_peak_gflops(dtype))
+    floor = edit_floor_seconds(model, peak)
+    return {f"matmul_peak_gflops_at_edit_{key}": peak, f"edit_floor_seconds_{key}": floor,
+            f"edit_fraction_of_floor_{key}": floor / edit_seconds}
+
+
 def edit_latency(engine: Engine, runs: int, box: float = 0.5) -> tuple[float, float]:
     """(median seconds of a whole 12-step edit with every preview, median time to first preview).
 
@@ -201,16 +214,7 @@ def run(presets: tuple[str, ...] = ("default-128", "imagenet-256"), runs: int = 
         else:  # the engine's choice is the fp32 eager engine: measured above
             out[f"edit_seconds_{key}"] = out[f"edit_seconds_fp32_eager_{key}"]
             out[f"first_preview_seconds_{key}"] = out[f"first_preview_seconds_fp32_eager_{key}"]
-        # What the edit would take at the full matmul peak: how far from the hardware it is.
-        # The peak is the best of readings before and after the edit: on a shared machine one
-        # reading drifted 700-930 GFLOP/s within minutes, which moved this fraction from 0.75
-        # to 0.98 on the same code; the best reading is the hardware's, the rest is load.
-        peak = max(peak, matmul_peak_gflops(peak_dtype))
-        out[f"matmul_peak_gflops_at_edit_{key}"] = peak
-        out[f"edit_floor_seconds_{key}"] = edit_floor_seconds(fast.model, peak)
-        out[f"edit_fraction_of_floor_{key}"] = (
-            out[f"edit_floor_seconds_{key}"] / out[f"edit_seconds_{key}"]
-        )
+        out.update(floor_keys(fast.model, key, out[f"edit_seconds_{key}"], peak, peak_dtype))
         out[f"speedup_optimized_vs_fp32_{key}"] = (
             out[f"edit_seconds_fp32_eager_{key}"] / out[f"edit_seconds_{key}"]
         )
