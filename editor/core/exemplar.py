@@ -27,6 +27,11 @@ MAX_CANDIDATES = 20_000
 # Smoothing (px, along the hole's edge) of the tone step match_boundary removes.
 SEAM_SIGMA = 8.0
 SEAM_TONE = 24.0  # grey levels (RGB distance): a step about this large counts half
+# Reach (px) of the known pixels match_boundary compares with those at the hole's edge to tell
+# thin structure along the edge from light. Dev half, the guide alone, 6 runs, KID-Lite2 /
+# PSNR box, right, bottom: without 2.4 / 13.50, 5.7 / 11.95, 12.6 / 12.40; 6 px 2.3 / 13.36,
+# 5.6 / 11.89, 12.6 / 12.24; 8 px alike but a sky's gradient then counted as structure.
+STEADY_REACH = 6
 # Share of a hole that shift-map left black, in a photo with black pixels of its own, above
 # which those are taken as missed (see fill). A few black pixels are a copy of the photo's.
 MISSED_SHARE = 0.01
@@ -238,6 +243,18 @@ def match_boundary(filled: np.ndarray, hole: np.ndarray, sigma: float = SEAM_SIG
     w = cv2.GaussianBlur(trust.astype(np.float32), (0, 0), sigma)
     step = cv2.GaussianBlur((step * trust[..., None]).astype(np.float32), (0, 0), sigma)
     step = step / np.maximum(w, 1e-6)[..., None]
+    # Where the known pixels at the edge differ from those a few px further out, the edge runs
+    # along thin structure (a white pole beside a night sky), not light: the step fades there,
+    # else a whole stretch of it came back at full size and spread as a glow into the fill.
+    reach = np.ones((2 * STEADY_REACH + 1,) * 2, np.float32)
+    n_far = cv2.filter2D(known, -1, reach, borderType=cv2.BORDER_CONSTANT)
+    far = cv2.filter2D(img * known[..., None], -1, reach, borderType=cv2.BORDER_CONSTANT)
+    near_far = np.linalg.norm(around / np.maximum(n_known, 1)[..., None]
+                              - far / np.maximum(n_far, 1)[..., None], axis=-1)
+    steady = edge / (1 + (near_far / SEAM_TONE) ** 2)
+    steady = cv2.GaussianBlur(steady.astype(np.float32), (0, 0), sigma) / np.maximum(
+        cv2.GaussianBlur(edge.astype(np.float32), (0, 0), sigma), 1e-6)
+    step = step * steady[..., None]
     offset = _harmonic(step, edge, hole)
     out = np.clip(img + offset, 0, 255).round().astype(np.uint8)
     return np.where(hole[..., None], out, filled)

@@ -163,6 +163,15 @@ def test_a_copy_from_other_light_meets_its_surroundings_in_tone_and_keeps_its_te
     assert high_energy(out, inner) > 0.9 * high_energy(pasted, inner), "the texture stays"
 
 
+def test_a_thin_bright_structure_along_the_hole_does_not_glow_into_the_fill():
+    img = np.full((96, 128, 3), (20, 30, 60), np.uint8)  # a night sky
+    img[:, 37:40] = 230  # a white pole right at the hole's left edge, all along it
+    hole = box(96, 128, 0, 96, 40, 128)  # a strip: the fill is already the sky
+    out = exemplar.match_boundary(img, hole)
+    glow = out.astype(float)[:, 40:60].mean() - img.astype(float)[:, 40:60].mean()
+    assert glow < 8, f"the pole's tone spread into the sky by {glow:.0f} levels"
+
+
 def test_a_structure_edge_at_the_hole_does_not_bleed_into_the_fill():
     img = sky()
     img[:, :40] = 20  # a dark wall left of the hole
