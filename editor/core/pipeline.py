@@ -432,17 +432,23 @@ def _start(run: _Run, area: _Area, seed: int, hist: DecodeHistory
         return engine.branch(at, start, run.class_id, params, seed, run.candidates,
                              image=image), fixed
     hist.start_mask = area.cells.copy()
-    srcs = area.srcs
+    srcs, tokens = area.srcs, job.tokens
     if run.guides is not None and not known.all():
         srcs = _guided_sources(area, run.guides)
-        recons: dict[int, np.ndarray] = {}  # candidates sharing a source share its decode
+        # Candidates sharing a source share its tokens and reconstruction, and the engine
+        # starts from those tokens instead of encoding every candidate's source again.
+        codes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for src in srcs:
-            if id(src) not in recons:
-                recons[id(src)] = engine.decode(engine.encode(src))
-        fixed = _residual(srcs, [recons[id(src)] for src in srcs])
+            if id(src) not in codes:
+                code = np.asarray(engine.encode(src))
+                codes[id(src)] = code, engine.decode(code)
+        fixed = _residual(srcs, [codes[id(src)][1] for src in srcs])
+        if tokens is None:
+            tokens = (codes[id(srcs[0])][0] if len(srcs) == 1
+                      else np.stack([codes[id(src)][0] for src in srcs]))
     image = srcs[0] if len(srcs) == 1 else np.stack(srcs)
     return engine.edit_many(image, area.cells, run.class_id, params, seed, run.candidates,
-                            job.tokens), fixed
+                            tokens), fixed
 
 
 def _show_start(run: _Run, area: _Area, images: list[np.ndarray], k: int,
