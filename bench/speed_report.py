@@ -43,6 +43,9 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--photos", nargs="+", help="user part: these samples (default: all three)")
     args = ap.parse_args()
+    from models.memory import keep_freed_memory
+
+    keep_freed_memory()  # as `maskgit-editor` does at start
     from bench.user_wait import machine
 
     before = machine()

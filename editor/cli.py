@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from models.memory import keep_freed_memory
+
+    keep_freed_memory()  # before any thread starts: see models/memory.py
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in (*SUBCOMMANDS, "-h", "--help"):
         from editor.app import main as app_main
