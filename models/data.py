@@ -99,12 +99,26 @@ def scan_folder(root: str | Path) -> list[Source]:
     return out
 
 
-def find_sources(data: str | Path) -> list[Source]:
-    """A corpus folder with manifest.csv, or any folder of images."""
-    data = Path(data)
-    if (data / "manifest.csv").is_file():
-        return read_manifest(data)
-    return scan_folder(data)
+# Where the app's sample photos (resources/samples/SOURCES.md) lie in the corpus: a new user's
+# first edits, the README's pictures and the speed benchmarks are on them, so no model trains on
+# them. (The shipped default-128 did: its model card says so.)
+SAMPLE_SOURCES = (
+    "gcompris-qt-data/src/activities/categorization/resource/images/others/cup.webp",
+    "gcompris-qt-data/src/activities/erase/resource/kingfisher.webp",
+    "gcompris-qt-data/src/activities/explore_farm_animals/resource/animals/dog.webp",
+    "gcompris-qt-data/src/activities/explore_monuments/resource/usa/canyondeChelly.webp",
+)
+
+
+def find_sources(*folders: str | Path) -> list[Source]:
+    """The sources of corpus folders (manifest.csv) or any folders of images, in order, less
+    the app's sample photos."""
+    out: list[Source] = []
+    for folder in map(Path, folders):
+        listed = (folder / "manifest.csv").is_file()
+        found = read_manifest(folder) if listed else scan_folder(folder)
+        out += [s for s in found if not s.path.as_posix().endswith(SAMPLE_SOURCES)]
+    return out
 
 
 def split_sources(

@@ -85,7 +85,8 @@ def add_transformer_arguments(m: argparse.ArgumentParser) -> None:
 
 
 def add_pack_arguments(k: argparse.ArgumentParser) -> None:
-    k.add_argument("--data", required=True, help="corpus folder (manifest.csv) or image folder")
+    k.add_argument("--data", required=True, nargs="+",
+                   help="corpus folders (manifest.csv) or image folders, pooled")
     k.add_argument("--out", required=True)
     k.add_argument("--bank-size", type=int, default=160)
     k.add_argument("--window", type=int, default=128, help="the model's window (label crop)")

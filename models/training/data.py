@@ -45,7 +45,7 @@ def load_banks(
 def pack(args: argparse.Namespace) -> None:
     """Cut, pseudo-label and pack train/val crop banks from a corpus or an image folder."""
     gen = torch.Generator().manual_seed(args.seed)
-    sources = D.find_sources(args.data)
+    sources = D.find_sources(*args.data)
     tr, va = D.split_sources(sources, args.val_fraction, gen)
     clf = load_classifier("cpu", args.classifier_weights)
     out = Path(args.out)

@@ -56,6 +56,22 @@ def test_manifest_groups_by_source_url(tmp_path):
     assert sources[2].domain == "surface" and sources[0].license == "CC0-1.0"
 
 
+def test_sources_pool_several_folders_and_leave_out_the_app_samples(tmp_path):
+    sample = D.SAMPLE_SOURCES[2]  # the dog of resources/samples, where the corpus keeps it
+    (tmp_path / "corpus" / sample).parent.mkdir(parents=True)
+    Image.new("RGB", (90, 70)).save(tmp_path / "corpus" / sample, format="WEBP")
+    _write_images(tmp_path / "corpus" / "pkg", n=1)
+    with open(tmp_path / "corpus" / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["path", "domain", "source_url", "sha1"])
+        w.writeheader()
+        w.writerow({"path": sample, "domain": "animal", "source_url": "", "sha1": "1"})
+        w.writerow({"path": "pkg/im0.png", "domain": "surface", "source_url": "", "sha1": "2"})
+    _write_images(tmp_path / "more", n=2)
+    sources = D.find_sources(tmp_path / "corpus", tmp_path / "more")
+    names = [s.path.relative_to(tmp_path).as_posix() for s in sources]
+    assert names == ["corpus/pkg/im0.png", "more/im0.png", "more/im1.png"]
+
+
 def test_transparent_pixels_are_reported_and_greyed(tmp_path):
     rgba = np.zeros((40, 40, 4), np.uint8)
     rgba[..., 0] = 200
