@@ -99,6 +99,15 @@ def scan_folder(root: str | Path) -> list[Source]:
     return out
 
 
+def find_sources(*folders: str | Path) -> list[Source]:
+    """The sources of corpus folders (manifest.csv) or any folders of images, in order."""
+    out: list[Source] = []
+    for folder in map(Path, folders):
+        listed = (folder / "manifest.csv").is_file()
+        out += read_manifest(folder) if listed else scan_folder(folder)
+    return out
+
+
 # Where the app's sample photos (resources/samples/SOURCES.md) lie in the corpus: a new user's
 # first edits, the README's pictures and the speed benchmarks are on them, so no model trains on
 # them. (The shipped default-128 did: its model card says so.)
@@ -110,15 +119,11 @@ SAMPLE_SOURCES = (
 )
 
 
-def find_sources(*folders: str | Path) -> list[Source]:
-    """The sources of corpus folders (manifest.csv) or any folders of images, in order, less
-    the app's sample photos."""
-    out: list[Source] = []
-    for folder in map(Path, folders):
-        listed = (folder / "manifest.csv").is_file()
-        found = read_manifest(folder) if listed else scan_folder(folder)
-        out += [s for s in found if not s.path.as_posix().endswith(SAMPLE_SOURCES)]
-    return out
+def without_samples(sources: Sequence[Source]) -> list[Source]:
+    """`sources` less the app's sample photos. Applied after `split_sources`, so every other
+    image stays on the side of the split it was on (the shipped model's held-out crops stay
+    held out, and its evaluation comparable)."""
+    return [s for s in sources if not s.path.as_posix().endswith(SAMPLE_SOURCES)]
 
 
 def split_sources(

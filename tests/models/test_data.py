@@ -56,7 +56,7 @@ def test_manifest_groups_by_source_url(tmp_path):
     assert sources[2].domain == "surface" and sources[0].license == "CC0-1.0"
 
 
-def test_sources_pool_several_folders_and_leave_out_the_app_samples(tmp_path):
+def test_sources_pool_several_folders_and_training_leaves_out_the_app_samples(tmp_path):
     sample = D.SAMPLE_SOURCES[2]  # the dog of resources/samples, where the corpus keeps it
     (tmp_path / "corpus" / sample).parent.mkdir(parents=True)
     Image.new("RGB", (90, 70)).save(tmp_path / "corpus" / sample, format="WEBP")
@@ -68,7 +68,8 @@ def test_sources_pool_several_folders_and_leave_out_the_app_samples(tmp_path):
         w.writerow({"path": "pkg/im0.png", "domain": "surface", "source_url": "", "sha1": "2"})
     _write_images(tmp_path / "more", n=2)
     sources = D.find_sources(tmp_path / "corpus", tmp_path / "more")
-    names = [s.path.relative_to(tmp_path).as_posix() for s in sources]
+    names = [s.path.relative_to(tmp_path).as_posix() for s in D.without_samples(sources)]
+    assert len(sources) == 4
     assert names == ["corpus/pkg/im0.png", "more/im0.png", "more/im1.png"]
 
 
