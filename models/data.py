@@ -120,10 +120,8 @@ SAMPLE_SOURCES = (
 
 
 def without_samples(sources: Sequence[Source]) -> list[Source]:
-    """`sources` less the app's sample photos. Applied after `split_sources`, so every other
-    image stays on the side of the split it was on (the shipped model's held-out crops stay
-    held out, and its evaluation comparable)."""
-    return [s for s in sources if not s.path.as_posix().endswith(SAMPLE_SOURCES)]
+    """`sources` less the app's sample photos."""
+    return [s for s in sources if not Path(s.path).as_posix().endswith(SAMPLE_SOURCES)]
 
 
 def split_sources(
@@ -132,6 +130,9 @@ def split_sources(
     """(train, val) split by `group`, stratified by domain so every domain is validated.
 
     A group is stratified under the domain of its first source; all its sources follow it.
+    The app's sample photos are left out of both sides, after the split is drawn, so every other
+    image stays on the side it was on before they were (the shipped model's held-out crops stay
+    held out, and its evaluation comparable).
     """
     group_domain: dict[str, str] = {}
     for s in sources:
@@ -145,7 +146,7 @@ def split_sources(
         val_groups |= {groups[i] for i in perm[: round(len(groups) * val_fraction)]}
     train = [s for s in sources if s.group not in val_groups]
     val = [s for s in sources if s.group in val_groups]
-    return train, val
+    return without_samples(train), without_samples(val)
 
 
 # The image formats training reads (IMAGE_SUFFIXES'; DDS for game textures): a corpus file in

@@ -28,7 +28,7 @@ def load_banks(
         val = D.load_bank(args.val_data) if args.val_data else None
     else:
         sources = D.find_sources(data)
-        tr, va = map(D.without_samples, D.split_sources(sources, args.val_fraction, generator))
+        tr, va = D.split_sources(sources, args.val_fraction, generator)
         size = args.bank_size or round(out_size * 1.25)
         train = D.cut_crops(tr, size, generator)
         val = D.cut_crops(va, size, generator) if va else None
@@ -46,7 +46,7 @@ def pack(args: argparse.Namespace) -> None:
     """Cut, pseudo-label and pack train/val crop banks from a corpus or an image folder."""
     gen = torch.Generator().manual_seed(args.seed)
     sources = D.find_sources(*args.data)
-    tr, va = map(D.without_samples, D.split_sources(sources, args.val_fraction, gen))
+    tr, va = D.split_sources(sources, args.val_fraction, gen)
     clf = load_classifier("cpu", args.classifier_weights)
     out = Path(args.out)
     for name, srcs, per_photo, per_tex in (
