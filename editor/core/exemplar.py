@@ -49,8 +49,8 @@ def thickness(mask: np.ndarray) -> float:
     return float(dist.max())
 
 
-def fill(image: np.ndarray, mask: np.ndarray,
-         max_side: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None,
+         keep_out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """((H, W, 3) uint8 `image` with the `mask` (H, W) bool pixels filled from the rest of it,
     (H, W) bool: the filled pixels that are not a copy of a known pixel, so have no fine detail
     of their own: Telea's, shift-map's misses, and where a downscaled fill's copy could not be
@@ -58,11 +58,23 @@ def fill(image: np.ndarray, mask: np.ndarray,
 
     `max_side`: fill at most at this resolution (shift-map's time grows faster than the pixel
     count: a 128 px window with a large hole takes ~0.7 s, at 64 px ~0.1 s) and carry the fill
-    to full size as copies of full-size pixels (_copy_up); the known pixels stay exact."""
+    to full size as copies of full-size pixels (_copy_up); the known pixels stay exact.
+
+    `keep_out` (H, W) bool: known pixels that are not copied (the user's keep-out brush, over a
+    subject that must not come back in the fill: a second dog beside the first). Shift-map
+    fills them too, as part of the hole, and they are put back; ignored for Telea's thin
+    strokes (nothing is copied there) and when it leaves nothing to copy from."""
     if not mask.any():
         return image.copy(), mask.copy()
     if mask.all():
         raise ValueError("nothing to fill from: every pixel is masked")
+    if keep_out is not None and thickness(mask) > THIN:
+        hole = mask | keep_out
+        if not hole.all() and not np.array_equal(hole, mask):
+            out, rough = fill(image, hole, max_side)
+            back = keep_out & ~mask
+            out[back] = image[back]
+            return out, rough & mask
     h, w = mask.shape
     if max_side is not None and max(h, w) > max_side and thickness(mask) > THIN:
         s = max_side / max(h, w)
@@ -302,7 +314,7 @@ def _blocks(a: np.ndarray, q: int) -> np.ndarray:
 
 def restore_detail(
     result: np.ndarray, mask: np.ndarray, sigma: float = 3.0, cell: int | None = None,
-    coherence: float = 1.0,
+    coherence: float = 1.0, keep_out: np.ndarray | None = None,
 ) -> np.ndarray:
     """`result` (H, W, 3) uint8 with its `mask` pixels' band above `sigma` (Gaussian, px)
     replaced by the matching known blocks' band. Pixels outside `mask` are returned unchanged.
@@ -311,7 +323,7 @@ def restore_detail(
     unity). Matching compares the low band over the 4 x 4 cells around a block (4 * `cell` px).
     As in shift-map, neighbouring blocks prefer the same offset into the photo (`coherence`
     weighs that against the match), so the band comes in coherent pieces instead of a patchwork
-    of unrelated blocks. Deterministic.
+    of unrelated blocks. No block is taken from near the `keep_out` pixels. Deterministic.
     """
     h, w = mask.shape
     # Blocks grow with the band they carry: a wide band holds structure.
@@ -330,7 +342,9 @@ def restore_detail(
     win = np.lib.stride_tricks.sliding_window_view(pad, (4, 4), (0, 1))  # (gh, gw, 3, 4, 4)
     desc = win.reshape(gh, gw, -1).astype(np.float32)
     # Sources: blocks whose whole neighbourhood is known and inside the image.
-    near = cv2.dilate(hole.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    near = hole if keep_out is None else hole | (_blocks(keep_out.astype(np.float32)[..., None],
+                                                         q)[..., 0] > 0)
+    near = cv2.dilate(near.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     ok = ~near
     ok[:1], ok[-3:], ok[:, :1], ok[:, -3:] = False, False, False, False
     cand = np.argwhere(ok)

@@ -67,20 +67,24 @@ def edge_strip(todo: np.ndarray) -> int:
 
 
 def region(image: np.ndarray, todo: np.ndarray, side: int | None = None,
-           pad: int | None = None, finish: bool = True) -> tuple[np.ndarray, Rect]:
+           pad: int | None = None, finish: bool = True, keep_out: np.ndarray | None = None,
+           ) -> tuple[np.ndarray, Rect]:
     """(`image` with the `todo` pixels filled from their surroundings by exemplar.fill, the
     rect that changed). The crop of context_box(todo, pad) is filled at `side` px at most and,
     for a region with `finish`, its fine detail restored at full size and its tone matched to
     the hole's surroundings (a rough preview skips both). A strip along the picture's edge
-    reads context as deep as it is long (STRIP_CONTEXT)."""
+    reads context as deep as it is long (STRIP_CONTEXT). Nothing is copied from the
+    `keep_out` pixels (see exemplar.fill)."""
     strip = edge_strip(todo)
     x0, y0, x1, y1 = context_box(todo, pad, strip if STRIP_CONTEXT else 0)
     crop, hole = image[y0:y1, x0:x1], todo[y0:y1, x0:x1]
-    filled, rough = exemplar.fill(crop, hole, side)
+    out_of = None if keep_out is None or not keep_out.any() else keep_out[y0:y1, x0:x1]
+    filled, rough = exemplar.fill(crop, hole, side, out_of)
     if finish and exemplar.thickness(hole) > exemplar.THIN:  # shift-map, not Telea
         scale = max(x1 - x0, y1 - y0) / side if side else 1.0
         if scale > 1 and rough.any():  # the rest are copies of full-size pixels
-            filled = exemplar.restore_detail(filled, rough, DETAIL_BAND * scale)
+            filled = exemplar.restore_detail(filled, rough, DETAIL_BAND * scale,
+                                             keep_out=out_of)
         filled = exemplar.match_boundary(filled, hole)
     out = image.copy()
     out[y0:y1, x0:x1][hole] = filled[hole]

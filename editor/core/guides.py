@@ -23,7 +23,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-Make = Callable[[np.ndarray, np.ndarray, int], np.ndarray]  # (image, todo, variant) -> guide
+# (image, todo, variant, keep_out) -> guide
+Make = Callable[[np.ndarray, np.ndarray, int, np.ndarray | None], np.ndarray]
 KEEP = 2  # masks whose guides are kept: the last, and the one before (an undo brings it back)
 # Niceness the guide threads add to the app's (Linux sets it per thread). They run beside the
 # worker and the GUI thread on 2 cores; a step below those two, the rough fill and a repaint get
@@ -40,38 +41,42 @@ def _background() -> None:
                                                      19))
 
 
-def key(image: np.ndarray, todo: np.ndarray) -> bytes:
-    """The picture's and the mask's identity (a 512 px photo hashes in about 1 ms)."""
+def key(image: np.ndarray, todo: np.ndarray, keep_out: np.ndarray | None = None) -> bytes:
+    """The picture's, the mask's and the keep-out's identity (a 512 px photo hashes in about
+    1 ms)."""
     h = hashlib.blake2b(image.tobytes(), digest_size=16)
     h.update(np.packbits(todo).tobytes())
+    if keep_out is not None and keep_out.any():
+        h.update(b"keep out" + np.packbits(keep_out).tobytes())
     h.update(repr((todo.shape, image.shape)).encode())
     return h.digest()
 
 
 class Guides:
-    """Guides made by `make(image, todo, variant)` in two background threads, on demand
+    """Guides made by `make(image, todo, variant, keep_out)` in two background threads, on demand
     (`future`, `get`) or ahead of time (`prefetch`), those of the last KEEP masks kept."""
 
     def __init__(self, make: Make) -> None:
         self._make = make
         self._lock = threading.Lock()
         self._made: OrderedDict[bytes, dict[int, Future[np.ndarray]]] = OrderedDict()
-        # The newest prefetch asked: picture, mask, how many variants.
-        self._wanted: tuple[np.ndarray, np.ndarray, int] | None = None
+        # The newest prefetch asked: picture, mask, how many variants, keep-out.
+        self._wanted: tuple[np.ndarray, np.ndarray, int, np.ndarray | None] | None = None
         # Two threads: the prefetch takes one at most (one guide after another), and guides
         # asked for and not prefetched take the rest. So two guides are made at once on a
         # 2-core machine, and no more: the GUI thread needs its share.
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="guide",
                                         initializer=_background)
 
-    def prefetch(self, image: np.ndarray, todo: np.ndarray, variants: int = 1) -> None:
+    def prefetch(self, image: np.ndarray, todo: np.ndarray, variants: int = 1,
+                 keep_out: np.ndarray | None = None) -> None:
         """Make variants 0 to `variants` - 1 of the guide of `image` and `todo` in the
         background, in that order. The arrays are the guides' from now on (pass copies). Only
         the newest request waits: a mask painted over while a guide is being made replaces the
         rest of the older one's."""
         with self._lock:
             idle = self._wanted is None
-            self._wanted = (image, todo, variants)
+            self._wanted = (image, todo, variants, keep_out)
         if idle:
             self._pool.submit(self._drain)
 
@@ -80,8 +85,8 @@ class Guides:
             with self._lock:
                 if self._wanted is None:
                     return
-                image, todo, variants = self._wanted
-                k = key(image, todo)
+                image, todo, variants, keep_out = self._wanted
+                k = key(image, todo, keep_out)
                 made = self._made.get(k, {})
                 # A guide made, or being made by `future`, is not made again.
                 todo_next = next((v for v in range(variants) if v not in made), None)
@@ -89,29 +94,31 @@ class Guides:
                     self._wanted = None
                     return
                 fut = self._store(k, todo_next)
-            self._fulfil(fut, image, todo, todo_next)
+            self._fulfil(fut, image, todo, todo_next, keep_out)
             if fut.exception() is not None:  # not tried again here: Generate will report it
                 with self._lock:
                     if self._wanted is not None and self._wanted[0] is image:
                         self._wanted = None
 
-    def get(self, image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
+    def get(self, image: np.ndarray, todo: np.ndarray, variant: int = 0,
+            keep_out: np.ndarray | None = None) -> np.ndarray:
         """The guide (see `future`), waited for. Read-only: it is shared by every job that
         asks."""
-        return self.future(image, todo, variant).result()
+        return self.future(image, todo, variant, keep_out).result()
 
-    def future(self, image: np.ndarray, todo: np.ndarray, variant: int = 0) -> Future[np.ndarray]:
+    def future(self, image: np.ndarray, todo: np.ndarray, variant: int = 0,
+               keep_out: np.ndarray | None = None) -> Future[np.ndarray]:
         """Variant `variant` of the guide of `image` and `todo`: the one made or being made for
         them, else one queued now beside the prefetch (which may be busy with another variant
         or a mask painted over), so the asker can show something else while it is made."""
-        k = key(image, todo)
+        k = key(image, todo, keep_out)
         with self._lock:
             fut = self._made.get(k, {}).get(variant)
             if fut is not None:
                 self._made.move_to_end(k)
                 return fut
             fut = self._store(k, variant)
-        self._pool.submit(self._fulfil, fut, image, todo, variant)
+        self._pool.submit(self._fulfil, fut, image, todo, variant, keep_out)
         return fut
 
     def _store(self, k: bytes, variant: int) -> Future[np.ndarray]:
@@ -123,9 +130,9 @@ class Guides:
         return fut
 
     def _fulfil(self, fut: Future[np.ndarray], image: np.ndarray, todo: np.ndarray,
-                variant: int) -> None:
+                variant: int, keep_out: np.ndarray | None = None) -> None:
         try:
-            guide = self._make(image, todo, variant)
+            guide = self._make(image, todo, variant, keep_out)
             guide.flags.writeable = False
             fut.set_result(guide)
         except BaseException as e:  # the asker gets it; a failed guide is not kept

@@ -76,6 +76,8 @@ class Job:
     id: int = field(default_factory=next_job_id)
     # (H, W) bool: locked pixels. Their cells stay known tokens and their pixels are kept.
     locked: np.ndarray | None = None
+    # (H, W) bool: pixels the photo's fills never copy (the keep-out brush; see exemplar.fill).
+    keep_out: np.ndarray | None = None
     # Re-roll (single window): the known tokens and the cells to decode again.
     tokens: np.ndarray | None = None
     token_mask: np.ndarray | None = None

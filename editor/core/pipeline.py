@@ -192,7 +192,7 @@ def photo_guide(job: Job, variant: int = 0) -> np.ndarray | None:
     GUIDE_VARIANTS), which every window's decode starts from; None when the photo shows too
     little around the hole to fill from."""
     todo = todo_of(job)
-    return GUIDES.get(job.image, todo, variant) if guided(todo) else None
+    return GUIDES.get(job.image, todo, variant, job.keep_out) if guided(todo) else None
 
 
 def _pending_guides(run: _Run) -> list[Future[np.ndarray]] | None:
@@ -204,13 +204,15 @@ def _pending_guides(run: _Run) -> list[Future[np.ndarray]] | None:
     todo = todo_of(job)
     if not guided(todo):
         return None
-    pending = [GUIDES.future(job.image, todo, (job.first_guide + c) % len(GUIDE_VARIANTS))
+    pending = [GUIDES.future(job.image, todo, (job.first_guide + c) % len(GUIDE_VARIANTS),
+                             job.keep_out)
                for c in range(guides_per_batch(run.candidates))]
     live = run.on_step is not None or run.on_records is not None
     if live and g.core_mask(job.mask, job.windows[0]).any():
         area = _Area.of(job, [job.image], job.mask, 0)
         if not pending[0].done():
-            rough = fill.region(job.image, todo, ROUGH_SIDE, finish=False)[0]
+            rough = fill.region(job.image, todo, ROUGH_SIDE, finish=False,
+                                keep_out=job.keep_out)[0]
             _show_start(run, area, [job.image], 0, None, [rough])
         if not all(f.done() for f in pending):  # the first guide, while the others are made
             _show_start(run, area, [job.image], 0, None, [pending[0].result()])
@@ -229,18 +231,21 @@ def guides_per_batch(candidates: int) -> int:
     return min(max(candidates, 1), GUIDES_PER_BATCH, len(GUIDE_VARIANTS))
 
 
-def prefetch_guide(image: np.ndarray, todo: np.ndarray, candidates: int = 1) -> None:
+def prefetch_guide(image: np.ndarray, todo: np.ndarray, candidates: int = 1,
+                   keep_out: np.ndarray | None = None) -> None:
     """Start making the guides a Generate of `candidates` of `image` with `todo` to fill will
     need (the arrays are the guides' from now on: pass copies). Cheap on the caller's thread."""
     if guided(todo):
-        GUIDES.prefetch(image, todo, guides_per_batch(candidates))
+        GUIDES.prefetch(image, todo, guides_per_batch(candidates), keep_out)
 
 
-def _make_guide(image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
+def _make_guide(image: np.ndarray, todo: np.ndarray, variant: int = 0,
+                keep_out: np.ndarray | None = None) -> np.ndarray:
     share, mirrored, upside_down = GUIDE_VARIANTS[variant]
     turn = (slice(None, None, -1 if upside_down else 1), slice(None, None, -1 if mirrored else 1))
     filled = fill.region(np.ascontiguousarray(image[turn]), np.ascontiguousarray(todo[turn]),
-                         round(GUIDE_SIDE * share))[0]
+                         round(GUIDE_SIDE * share),
+                         keep_out=None if keep_out is None else keep_out[turn])[0]
     return np.ascontiguousarray(filled[turn])
 
 
@@ -277,7 +282,7 @@ def fill_job(job: Job, should_stop: Callable[[], bool] = lambda: False) -> JobRe
     todo = todo_of(job)
     if not todo.any():
         raise ValueError("nothing to fill: the mask is empty")
-    out, rect = fill.region(job.image, todo, FILL_SIDE)
+    out, rect = fill.region(job.image, todo, FILL_SIDE, keep_out=job.keep_out)
     if should_stop():
         raise Stopped
     return JobResult(job.id, [out], None, rect)

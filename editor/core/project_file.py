@@ -416,7 +416,8 @@ def check_job(kw: dict[str, Any], h: int, w: int) -> None:
         if not (x0 < x1 <= w and y0 < y1 <= h):
             raise ValueError("a stored window lies outside the image")
     t = windows[0].tokens
-    for k, shape in (("locked", (h, w)), ("tokens", (t, t)), ("token_mask", (t, t))):
+    for k, shape in (("locked", (h, w)), ("keep_out", (h, w)), ("tokens", (t, t)),
+                     ("token_mask", (t, t))):
         a = kw.get(k)
         if a is not None and (not isinstance(a, np.ndarray) or a.shape != shape):
             raise ValueError(f"the stored job's {k} does not fit")

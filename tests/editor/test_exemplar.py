@@ -67,6 +67,34 @@ def test_a_downscaled_fill_is_carried_to_full_size_as_copies_of_full_size_pixels
     assert high_energy(up, copied) < 0.5 * high_energy(img, ~hole)
 
 
+@pytest.mark.parametrize("max_side", [None, 48])
+def test_kept_out_pixels_are_never_copied_and_stay_as_they_are(max_side):
+    img = two_halves()
+    hole = box(96, 128, 30, 60, 8, 40)  # inside the red half: shift-map would paint red
+    keep_out = np.zeros((96, 128), bool)
+    keep_out[:, :64] = True  # the red half (a subject the user does not want twice)
+    out, rough = exemplar.fill(img, hole, max_side, keep_out & ~hole)
+    assert np.array_equal(out[~hole], img[~hole]), "the kept-out pixels are put back"
+    blue = out[hole].astype(int)
+    assert blue[:, 2].mean() > 150 and blue[:, 0].mean() < 80  # from the blue half only
+    copied = hole & ~rough
+    allowed = {bytes(p) for p in img[~hole & ~keep_out]}
+    assert copied.sum() > 0.5 * hole.sum()
+    assert all(bytes(p) in allowed for p in out[copied])
+    # Through fill.region: its tone match pulls the copies towards the red around the hole,
+    # but what it copied is the blue half.
+    plain, _ = fill.region(img, hole, max_side)
+    filled, _ = fill.region(img, hole, max_side, keep_out=keep_out)
+    assert filled[hole][:, 2].mean() > plain[hole][:, 2].mean() + 20
+
+
+def test_a_keep_out_that_leaves_nothing_to_copy_is_ignored():
+    img = two_halves()
+    hole = box(96, 128, 30, 60, 8, 40)
+    plain = exemplar.fill(img, hole)[0]
+    assert np.array_equal(exemplar.fill(img, hole, keep_out=~hole)[0], plain)
+
+
 def test_fill_refuses_a_mask_with_nothing_known():
     with pytest.raises(ValueError, match="nothing to fill from"):
         exemplar.fill(two_halves(), np.ones((96, 128), bool))

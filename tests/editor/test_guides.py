@@ -22,7 +22,8 @@ class Maker:
         if not hold:
             self.release.set()
 
-    def __call__(self, image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
+    def __call__(self, image: np.ndarray, todo: np.ndarray, variant: int = 0,
+                 keep_out: np.ndarray | None = None) -> np.ndarray:
         self.calls.append(int(todo.sum()))
         self.started.set()
         assert self.release.wait(30)
@@ -79,7 +80,8 @@ def test_another_picture_or_mask_gets_its_own_guide():
 def test_a_failed_guide_reaches_the_asker_and_is_not_kept():
     fails = [True]
 
-    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
+    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0,
+             keep_out: np.ndarray | None = None) -> np.ndarray:
         if fails.pop(0) if fails else False:
             raise RuntimeError("shift-map failed")
         return image.copy()
@@ -94,7 +96,8 @@ def test_a_prefetch_makes_every_candidates_variant_first_things_first():
     made: list[int] = []
     done = threading.Event()
 
-    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
+    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0,
+             keep_out: np.ndarray | None = None) -> np.ndarray:
         made.append(variant)
         if len(made) == 3:
             done.set()
@@ -112,7 +115,8 @@ def test_a_prefetch_that_fails_is_left_to_generate_to_report():
     calls: list[int] = []
     failed = threading.Event()
 
-    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
+    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0,
+             keep_out: np.ndarray | None = None) -> np.ndarray:
         calls.append(variant)
         failed.set()
         raise RuntimeError("shift-map failed")
@@ -133,7 +137,8 @@ def test_guides_are_made_below_the_gui_threads_priority():
 
     seen: list[int] = []
 
-    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
+    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0,
+             keep_out: np.ndarray | None = None) -> np.ndarray:
         seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         return image.copy()
 
@@ -141,3 +146,25 @@ def test_guides_are_made_below_the_gui_threads_priority():
     Guides(make).get(*pic(3))
     assert seen == [min(mine + module.NICE, 19)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine, "not the asker's"
+
+
+def test_a_keep_out_makes_another_guide_and_reaches_the_maker():
+    got: list[np.ndarray | None] = []
+
+    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0,
+             keep_out: np.ndarray | None = None) -> np.ndarray:
+        got.append(keep_out)
+        return image.copy()
+
+    from editor.core.guides import key
+
+    guides = Guides(make)
+    image, todo = pic(3)
+    keep = np.zeros_like(todo)
+    keep[12:, :] = True
+    assert key(image, todo, keep) != key(image, todo) == key(image, todo, ~np.ones_like(todo))
+    guides.get(image, todo)
+    guides.get(image, todo, 0, keep)
+    guides.get(image, todo, 0, keep.copy())  # the same keep-out: the guide made for it
+    assert len(got) == 2 and got[0] is None and np.array_equal(got[1], keep)
+

@@ -287,9 +287,10 @@ def test_a_generate_before_its_guide_is_made_paints_a_rough_fill_meanwhile(monke
     release = threading.Event()
     rough_painted: list[bool] = []
 
-    def held(image, todo, variant=0):  # the guide is still being made when Generate is pressed
+    # The guide is still being made when Generate is pressed.
+    def held(image, todo, variant=0, keep_out=None):
         assert release.wait(30)
-        return pipeline._make_guide(image, todo, variant)
+        return pipeline._make_guide(image, todo, variant, keep_out)
 
     monkeypatch.setattr(pipeline, "GUIDES", pipeline.Guides(held))
     engine = Recorder()
@@ -312,3 +313,24 @@ def test_a_generate_before_its_guide_is_made_paints_a_rough_fill_meanwhile(monke
         "the guides' step, before any decode, takes the rough fill's place")
     inner = _inner(job.mask, result.history.steps[0][0].rect)
     assert rough[2][inner][:, 1].std() > 20, "the photo's stripes, not a flat hole"
+
+
+def test_the_guides_and_fill_from_surroundings_copy_nothing_kept_out():
+    import editor.core.pipeline as pipeline
+
+    rng = np.random.default_rng(0)
+    image = np.zeros((96, 128, 3), np.uint8)
+    image[:, :64], image[:, 64:] = (200, 30, 30), (30, 30, 200)  # a red and a blue half
+    image = np.clip(image + rng.integers(-20, 21, (96, 128, 1)), 0, 255).astype(np.uint8)
+    mask = np.zeros((96, 128), bool)
+    mask[30:60, 8:40] = True  # in the red half
+    keep_out = np.zeros_like(mask)
+    keep_out[:, :64] = True
+    wins = g.plan(mask, 32, 4, g.INPAINT_MAX_WINDOWS, 0.0, 0.0)
+    job = Job("edit", image, mask, wins, None, Sampling(steps=4), 0, 1, feather=2)
+    kept = replace(job, keep_out=keep_out)
+    blue = [pipeline.photo_guide(j)[mask][:, 2].mean() for j in (job, kept)]
+    assert blue[1] > blue[0] + 20
+    fills = [pipeline.fill_job(replace(j, kind="fill")).images[0][mask][:, 2].mean()
+             for j in (job, kept)]
+    assert fills[1] > fills[0] + 20

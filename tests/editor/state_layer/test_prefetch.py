@@ -14,7 +14,8 @@ from editor.core.guides import Guides
 def made(monkeypatch):
     masks: list[np.ndarray] = []
 
-    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0) -> np.ndarray:
+    def make(image: np.ndarray, todo: np.ndarray, variant: int = 0,
+             keep_out: np.ndarray | None = None) -> np.ndarray:
         masks.append(todo.copy())
         return image.copy()
 
