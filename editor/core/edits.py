@@ -7,13 +7,14 @@ before the first entry of a saved history runs the very same `apply` on a `Pixel
 
 - `RegionEdit`: a rectangle of the image and/or mask, before and after (strokes, results);
 - `CanvasEdit`: the whole canvas, before and after (an extension, a new image);
-- `LockEdit`: a rectangle of the lock layer, before and after.
+- `LockEdit`: a rectangle of the lock layer, before and after;
+- `KeepOutEdit`: the same for the keep-out layer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -30,15 +31,28 @@ class Pixels:
     mask: np.ndarray  # (H, W) bool, True = regenerate
     origin: tuple[int, int]  # where the opened image's top-left sits on the canvas
     lock: np.ndarray  # (H, W) bool, True = kept in every regeneration
+    keep_out: np.ndarray | None = None  # (H, W) bool, True = never copied by a fill; None: none
 
     def copy(self) -> Pixels:
-        return Pixels(self.image.copy(), self.mask.copy(), self.origin, self.lock.copy())
+        return Pixels(self.image.copy(), self.mask.copy(), self.origin, self.lock.copy(),
+                      None if self.keep_out is None else self.keep_out.copy())
+
+    def plane(self, name: str) -> np.ndarray:
+        """The `lock` or `keep_out` array (the keep-out made when there is none yet)."""
+        if name == "keep_out" and self.keep_out is None:
+            self.keep_out = np.zeros(self.mask.shape, bool)
+        out: np.ndarray = getattr(self, name)
+        return out
 
     def same(self, other: Pixels) -> bool:
+        def keep(p: Pixels) -> np.ndarray:
+            return np.zeros(p.mask.shape, bool) if p.keep_out is None else p.keep_out
+
         return (self.image.shape == other.image.shape and self.origin == other.origin
                 and np.array_equal(self.image, other.image)
                 and np.array_equal(self.mask, other.mask)
-                and np.array_equal(self.lock, other.lock))
+                and np.array_equal(self.lock, other.lock)
+                and np.array_equal(keep(self), keep(other)))
 
 
 def shift_lock(lock: np.ndarray, shape: tuple[int, ...], dx: int, dy: int) -> np.ndarray:
@@ -148,6 +162,8 @@ class CanvasEdit:
         image, mask, origin = self.after if forward else self.before
         dx, dy = origin[0] - px.origin[0], origin[1] - px.origin[1]
         px.lock = shift_lock(px.lock, mask.shape, dx, dy)
+        if px.keep_out is not None:
+            px.keep_out = shift_lock(px.keep_out, mask.shape, dx, dy)
         px.image, px.mask, px.origin = image.copy(), mask.copy(), origin
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,18 +188,20 @@ class LockEdit:
     rect: Rect
     before: np.ndarray  # (h, w) bool crops of `rect`
     after: np.ndarray
+    kind: ClassVar[str] = "lock"  # its `type` in a project file, and the Pixels plane it edits
 
     def check(self, shape: tuple[int, ...]) -> None:
         """Raise ValueError unless the edit fits a canvas of `shape`."""
         _fits(self.rect, shape)
 
     def apply(self, px: Pixels, forward: bool = True) -> None:
-        self.check(px.lock.shape)
+        plane = px.plane("lock" if self.kind == "lock" else "keep_out")
+        self.check(plane.shape)
         x0, y0, x1, y1 = self.rect
-        px.lock[y0:y1, x0:x1] = self.after if forward else self.before
+        plane[y0:y1, x0:x1] = self.after if forward else self.before
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(type="lock", text=self.text, rect=list(self.rect), before=self.before,
+        return dict(type=self.kind, text=self.text, rect=list(self.rect), before=self.before,
                     after=self.after)
 
     @classmethod
@@ -194,9 +212,15 @@ class LockEdit:
         return cls(str(d["text"]), rect, _plane(d["before"], box), _plane(d["after"], box))
 
 
+class KeepOutEdit(LockEdit):
+    """A rectangle of the keep-out layer (pixels fills never copy), before and after."""
+
+    kind: ClassVar[str] = "keepout"
+
+
 Edit = RegionEdit | CanvasEdit | LockEdit
 KINDS: dict[str, type[RegionEdit] | type[CanvasEdit] | type[LockEdit]] = {
-    "region": RegionEdit, "canvas": CanvasEdit, "lock": LockEdit}
+    "region": RegionEdit, "canvas": CanvasEdit, "lock": LockEdit, "keepout": KeepOutEdit}
 
 
 def from_dict(d: dict[str, Any]) -> Edit:

@@ -12,7 +12,8 @@ the stored job's windows, steps and candidates) are checked against what the edi
 What it holds:
 
 - the document: image, mask, canvas origin, the opened original, its alpha / straight colours,
-  EXIF and ICC profile (base64 in the manifest; absent in older files), the lock layer;
+  EXIF and ICC profile (base64 in the manifest; absent in older files), the lock and keep-out
+  layers (keep-out: absent in older files);
 - the undo history: every Region / Canvas / Lock command, plus the state before the first one
   (computed backwards from the current state), and the stack index, so undo and redo work after
   reopening; commands of kinds this module does not know end the saved history there (the
@@ -90,6 +91,7 @@ class State:
     exif: bytes | None = None  # the opened file's, written back on save
     icc_profile: bytes | None = None
     steps: dict[str, Any] | None = None  # the step history, when it made the current state
+    keep_out: np.ndarray | None = None  # the keep-out layer (absent in older files)
 
 
 class _Arrays:
@@ -137,11 +139,13 @@ def walk_back(st: State, done: list[dict[str, Any]]) -> dict[str, Any]:
     """The state before the first entry: the entries `done` undone from the current state, by
     the edits themselves (editor.core.edits)."""
     lock = st.lock if st.lock is not None else np.zeros(st.mask.shape, bool)
-    px = Pixels(st.image, st.mask, (int(st.origin[0]), int(st.origin[1])), lock).copy()
+    px = Pixels(st.image, st.mask, (int(st.origin[0]), int(st.origin[1])), lock,
+                st.keep_out).copy()
     for e in reversed(done):
         edit_from_dict(e).apply(px, forward=False)
     return dict(image=px.image, mask=px.mask, origin=list(px.origin),
-                lock=px.lock if px.lock.any() else None)
+                lock=px.lock if px.lock.any() else None,
+                keep_out=px.keep_out if px.keep_out is not None and px.keep_out.any() else None)
 
 
 def write(path: str | Path, st: State, compresslevel: int = 1, cache: Cache | None = None
@@ -163,7 +167,7 @@ def write(path: str | Path, st: State, compresslevel: int = 1, cache: Cache | No
         "index": st.index, "settings": _encode(st.settings, arrays),
         "candidate": _encode(st.candidate, arrays), "notes": st.notes,
         "exif": _b64(st.exif), "icc_profile": _b64(st.icc_profile),
-        "steps": _encode(st.steps, arrays),
+        "steps": _encode(st.steps, arrays), "keep_out": _encode(st.keep_out, arrays),
     }
     p.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(p) as f:
@@ -335,7 +339,8 @@ def _state(m: dict[str, Any], name: str) -> State:
                dict(m.get("settings") or {}), m.get("candidate"), notes,
                float(m.get("saved_at", 0)),
                _unb64(m.get("exif"), "the EXIF", name),
-               _unb64(m.get("icc_profile"), "the ICC profile", name), m.get("steps"))
+               _unb64(m.get("icc_profile"), "the ICC profile", name), m.get("steps"),
+               m.get("keep_out"))
     if not 0 <= st.index <= len(st.history):
         raise ProjectError(f"{name}: undo index {st.index} outside its history")
     _check(st, name)
@@ -361,11 +366,14 @@ def _check(st: State, name: str) -> None:
         raise bad("the alpha channel")
     if st.straight is not None and (st.straight.shape != o.shape or st.alpha is None):
         raise bad("the straight colours")
-    if st.lock is not None and st.lock.shape != st.mask.shape:
-        raise bad("the lock")
+    for what, layer in (("the lock", st.lock), ("the keep-out", st.keep_out)):
+        if layer is not None and (not isinstance(layer, np.ndarray)
+                                  or layer.shape != st.mask.shape):
+            raise bad(what)
     if len(st.origin) != 2:
         raise bad("the origin")
     st.lock = None if st.lock is None else st.lock.astype(bool)
+    st.keep_out = None if st.keep_out is None else st.keep_out.astype(bool)
 
 
 def peek(path: str | Path) -> dict[str, Any]:

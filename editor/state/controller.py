@@ -24,7 +24,7 @@ from editor.core.imageio import limit_text, too_large
 from editor.core.jobs import Job, JobResult, Sampling, next_job_id
 from editor.core.pipeline import guides_per_batch
 from editor.state.document import Document
-from editor.state.locks import LockLayer
+from editor.state.locks import KeepOutLayer, LockLayer
 from editor.state.prefetch import GuidePrefetch
 from editor.state.results import Pending, Results
 from editor.state.settings import Settings
@@ -72,6 +72,7 @@ class Controller(QObject):
         self._job_text = ""
         self._job_mask_after: np.ndarray | None = None
         self.locks = LockLayer(doc, self)  # cells kept in every regeneration (lock brush)
+        self.keep_out = KeepOutLayer(doc, self)  # pixels fills never copy (keep-out brush)
 
         worker.model_loaded.connect(self._on_model_loaded)
         worker.model_failed.connect(self._on_model_failed)
@@ -100,7 +101,7 @@ class Controller(QObject):
         self.results.pending_changed.connect(self.candidate_changed)
         # The guide a guided Generate starts from is made as soon as the mask settles.
         self.prefetch = GuidePrefetch(doc, self.locks, lambda: not self.busy and self._guided(),
-                                      lambda: self.candidates, self)
+                                      lambda: self.candidates, self, self.keep_out)
         # A guided outpaint plans fewer, coarser windows (geometry.outpaint_max_windows).
         self.settings.changed.connect(self._on_setting)
 
@@ -233,7 +234,7 @@ class Controller(QObject):
             return False
         job = Job("edit", self.doc.image.copy(), self.doc.mask.copy(), windows, class_id,
                   self.sampling, self._next_seed(), self.candidates, self.feather,
-                  locked=self.locks.copy())
+                  locked=self.locks.copy(), keep_out=self.keep_out.copy())
         return self._start(job, text, self.doc.mask & ~job.mask)
 
     def start(self, job: Job, text: str, mask_after: np.ndarray | None = None) -> bool:
@@ -264,8 +265,8 @@ class Controller(QObject):
         if not fill.immediate(m):
             # A region: shift-map (editor.core.exemplar) on the worker thread, with cancel.
             job = Job("fill", self.doc.image.copy(), self.doc.mask.copy(), [], None,
-                      self.sampling, 0, 1, 0, locked=self.locks.mask.copy()
-                      if self.locks.any() else None)
+                      self.sampling, 0, 1, 0, locked=self.locks.copy(),
+                      keep_out=self.keep_out.copy())
             self._start(job, "Fill from surroundings", self.doc.mask & ~m)
             self.progress.emit("filling from surroundings…")
             self.advanced.emit(0, 0)  # no steps to count: a busy bar
@@ -335,7 +336,7 @@ class Controller(QObject):
         job = replace(c.job, seed=c.job.seed + 1 if not self.random_seed else self._next_seed(),
                       image=self.doc.image.copy(),
                       mask=c.job.mask.copy() if own_mask else self.doc.mask.copy(),
-                      id=next_job_id(), locked=self.locks.copy(),
+                      id=next_job_id(), locked=self.locks.copy(), keep_out=self.keep_out.copy(),
                       first_guide=c.job.first_guide + guides_per_batch(c.job.candidates))
         after = np.zeros_like(job.mask) if job.kind == "generate" else self.doc.mask & ~job.mask
         self._start(job, c.text, after)

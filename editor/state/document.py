@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from editor.core import geometry as g
-from editor.core.edits import CanvasEdit, Edit, LockEdit, Pixels, RegionEdit
+from editor.core.edits import CanvasEdit, Edit, KeepOutEdit, LockEdit, Pixels, RegionEdit
 from editor.core.edits import from_dict as edit_from_dict
 from editor.core.geometry import Rect
 
@@ -228,7 +228,7 @@ class EditTarget(Protocol):
 
 class EditCommand(QUndoCommand):
     """One undo entry: an editor.core.edits edit done to its target (the document, or the lock
-    layer for a LockEdit)."""
+    or keep-out layer for their edits)."""
 
     def __init__(self, target: EditTarget, edit: Edit) -> None:
         super().__init__(edit.text)
@@ -244,12 +244,13 @@ class EditCommand(QUndoCommand):
         return self.edit.to_dict()
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], doc: Document, locks: EditTarget | None
-                  ) -> EditCommand:
+    def from_dict(cls, d: dict[str, Any], doc: Document, locks: EditTarget | None,
+                  keep_out: EditTarget | None = None) -> EditCommand:
         """An entry read back (a project file); raises ValueError for one it cannot be."""
         edit = edit_from_dict(d)
         if isinstance(edit, LockEdit):
-            if locks is None:
-                raise ValueError("a lock entry without a lock layer")
-            return cls(locks, edit)
+            layer = keep_out if isinstance(edit, KeepOutEdit) else locks
+            if layer is None:
+                raise ValueError(f"a {edit.kind} entry without its layer")
+            return cls(layer, edit)
         return cls(doc, edit)

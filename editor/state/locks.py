@@ -2,6 +2,9 @@
 known token in any later regeneration (never masked, not even by the dilation ring), and its
 pixels are composited back bit for bit (geometry.token_mask / locked_pixels).
 
+The keep-out layer (KeepOutLayer, the same painting): pixels the photo's fills never copy (a
+subject that must not come back beside itself in an outpaint; see exemplar.fill).
+
 A QObject beside the Document rather than inside it: it has the Document's stroke API
 (begin_stroke / stroke_updated / end_stroke / cancel_stroke / mask), so the brush tools draw
 into it unchanged, and its strokes go on the Document's undo stack, so undo is one history.
@@ -13,13 +16,15 @@ import numpy as np
 from PySide6.QtCore import QObject, QRect, Signal
 
 from editor.core import geometry as g
-from editor.core.edits import Edit, LockEdit, shift_lock
+from editor.core.edits import Edit, KeepOutEdit, LockEdit, shift_lock
 from editor.core.geometry import Rect
 from editor.state.document import Document, EditCommand, qrect
 
 
 class LockLayer(QObject):
     mask_changed = Signal(QRect)  # same name as Document's: the tools call stroke_updated
+    edit_type: type[LockEdit] = LockEdit
+    words = ("Lock", "Unlock")  # undo texts of a stroke that paints, and one that erases
 
     def __init__(self, doc: Document, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -46,7 +51,7 @@ class LockLayer(QObject):
         return bool(self._locked.any())
 
     def copy(self) -> np.ndarray | None:
-        """The lock for a Job: None when nothing is locked."""
+        """The layer for a Job: None when it is empty."""
         return self._locked.copy() if self._locked.any() else None
 
     def begin_stroke(self) -> np.ndarray:
@@ -65,7 +70,7 @@ class LockLayer(QObject):
         box = g.changed_box(before, self._locked, self._stroke_box)
         if box is None:
             return False
-        text = text.replace("Paint mask", "Lock").replace("Erase mask", "Unlock")
+        text = text.replace("Paint mask", self.words[0]).replace("Erase mask", self.words[1])
         self._push(text, box, before, self._locked)
         return True
 
@@ -75,30 +80,31 @@ class LockLayer(QObject):
             self._before = None
             self.mask_changed.emit(QRect(0, 0, self.width, self.height))
 
-    def set(self, locked: np.ndarray, text: str = "Lock") -> None:
-        """Replace the whole lock as one undo entry (tests, "lock the last result")."""
+    def set(self, locked: np.ndarray, text: str | None = None) -> None:
+        """Replace the whole layer as one undo entry (tests, "lock the last result")."""
         box = g.bbox(locked != self._locked)
         if box is not None:
-            self._push(text, box, self._locked, locked)
+            self._push(text or self.words[0], box, self._locked, locked)
 
     def load(self, locked: np.ndarray | None) -> None:
         """Replace the whole lock without an undo entry (a reopened project's state)."""
         shape = self.doc.mask.shape
         if locked is not None and locked.shape != shape:
-            raise ValueError("the lock does not fit the document")
+            raise ValueError(f"the {self.words[0].lower()} layer does not fit the document")
         self._locked = np.zeros(shape, bool) if locked is None else locked.astype(bool)
         self._origin = self.doc.origin
         self.mask_changed.emit(QRect(0, 0, shape[1], shape[0]))
 
     def _push(self, text: str, rect: Rect, before: np.ndarray, after: np.ndarray) -> None:
         x0, y0, x1, y1 = rect
-        edit = LockEdit(text, rect, before[y0:y1, x0:x1].copy(), after[y0:y1, x0:x1].copy())
+        edit = self.edit_type(text, rect, before[y0:y1, x0:x1].copy(),
+                              after[y0:y1, x0:x1].copy())
         self.doc.undo_stack.push(EditCommand(self, edit))
 
     def apply_edit(self, edit: Edit, forward: bool = True) -> None:
-        """Redo (forward) or undo a LockEdit: EditCommand's work."""
-        if not isinstance(edit, LockEdit):
-            raise TypeError(f"a lock layer does not apply {type(edit).__name__}")
+        """Redo (forward) or undo this layer's edit: EditCommand's work."""
+        if type(edit) is not self.edit_type:
+            raise TypeError(f"a {type(self).__name__} does not apply {type(edit).__name__}")
         edit.check(self._locked.shape)
         self._write(edit.rect, edit.after if forward else edit.before)
 
@@ -118,3 +124,10 @@ class LockLayer(QObject):
             new = np.zeros(shape, bool)
         self._locked, self._origin = new, origin
         self.mask_changed.emit(QRect(0, 0, shape[1], shape[0]))
+
+
+class KeepOutLayer(LockLayer):
+    """Pixels the photo's fills never copy, painted with the keep-out brush."""
+
+    edit_type = KeepOutEdit
+    words = ("Keep out", "Let in")

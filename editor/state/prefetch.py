@@ -28,9 +28,10 @@ class GuidePrefetch(QObject):
 
     def __init__(self, doc: Document, locks: LockLayer, guided: Callable[[], bool],
                  candidates: Callable[[], int] = lambda: 1,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, keep_out: LockLayer | None = None) -> None:
         super().__init__(parent)
         self._doc, self._locks, self._guided = doc, locks, guided
+        self._keep_out = keep_out
         self._candidates = candidates  # a batch takes turns between pipeline.guides_per_batch
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -52,5 +53,6 @@ class GuidePrefetch(QObject):
         locked = self._locks.copy()
         todo = doc.mask & ~locked if locked is not None else doc.mask.copy()
         if todo.any():
-            pipeline.prefetch_guide(doc.image.copy(), todo, self._candidates())
+            keep_out = self._keep_out.copy() if self._keep_out is not None else None
+            pipeline.prefetch_guide(doc.image.copy(), todo, self._candidates(), keep_out)
             self.asked += 1

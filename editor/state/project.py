@@ -46,10 +46,12 @@ def capture(doc: d.Document, controller: Controller | None = None,
     `pixels`: copies of the image and mask already made by the caller (autosave updates only
     what changed)."""
     locks = controller.locks if controller is not None else None
-    lock = locks.mask.copy() if locks is not None and locks.any() else None
+    lock = locks.copy() if locks is not None else None
+    keep_out = controller.keep_out.copy() if controller is not None else None
     image, mask = pixels if pixels is not None else (doc.image.copy(), doc.mask.copy())
     st = State(image, mask, tuple(doc.origin), doc.original, lock,
-               doc.alpha, doc.straight, str(doc.path or ""), settings=dict(settings or {}))
+               doc.alpha, doc.straight, str(doc.path or ""), settings=dict(settings or {}),
+               keep_out=keep_out)
     stack = doc.undo_stack
     entries: list[dict[str, Any]] = []
     for i in range(stack.count()):
@@ -85,11 +87,12 @@ def restore(st: State, doc: d.Document, controller: Controller | None = None,
     does not reproduce the saved state exactly, the state alone is restored."""
     notes = list(st.notes)
     locks = controller.locks if controller is not None else None
+    keep_out = controller.keep_out if controller is not None else None
     path = Path(st.path) if st.path else None
     ok = False
     if st.history and st.base is not None:
         try:
-            ok = _replay(st, doc, locks, path)
+            ok = _replay(st, doc, locks, keep_out, path)
         except Exception as e:  # a damaged history must not cost the state
             doc.undo_stack.clear()
             notes.append(f"undo history could not be rebuilt ({type(e).__name__}: {e})")
@@ -99,6 +102,8 @@ def restore(st: State, doc: d.Document, controller: Controller | None = None,
         _reset(doc, st.image, st.mask, st.origin, st, path)
         if locks is not None:
             locks.load(st.lock)
+        if keep_out is not None:
+            keep_out.load(st.keep_out)
     doc.original = st.original
     if controller is not None and st.candidate is not None and ok:
         try:
@@ -126,26 +131,29 @@ def _reset(doc: d.Document, image: np.ndarray, mask: np.ndarray, origin: tuple[i
               original=st.original)
 
 
-def _replay(st: State, doc: d.Document, locks: LockLayer | None, path: Path | None) -> bool:
+def _replay(st: State, doc: d.Document, locks: LockLayer | None, keep_out: LockLayer | None,
+            path: Path | None) -> bool:
     """Push the saved entries onto the state before the first one and go to the saved index;
     True when that gives the saved state exactly (else the history is dropped)."""
     b = st.base
     assert b is not None
-    commands = [EditCommand.from_dict(e, doc, locks) for e in st.history]  # all read first
+    commands = [EditCommand.from_dict(e, doc, locks, keep_out) for e in st.history]  # read first
     if not rgb(b["image"]):
         return False
     _reset(doc, b["image"], b["mask"], b["origin"], st, path)
-    if locks is not None:
-        locks.load(b.get("lock"))
+    layers = [(layer, b.get(k), saved) for layer, k, saved in (
+        (locks, "lock", st.lock), (keep_out, "keep_out", st.keep_out)) if layer is not None]
+    for layer, base, _ in layers:
+        layer.load(base)
     stack = doc.undo_stack
     for cmd in commands:
         stack.push(cmd)
     stack.setIndex(st.index)
-    want = np.zeros(st.mask.shape, bool) if st.lock is None else st.lock
     same = (doc.image.shape == st.image.shape and np.array_equal(doc.image, st.image)
             and np.array_equal(doc.mask, st.mask) and tuple(doc.origin) == tuple(st.origin))
-    if same and locks is not None:
-        same = locks.mask.shape == want.shape and np.array_equal(locks.mask, want)
+    for layer, _, saved in layers:
+        want = np.zeros(st.mask.shape, bool) if saved is None else saved
+        same = same and layer.mask.shape == want.shape and np.array_equal(layer.mask, want)
     if not same:
         stack.clear()
     return same

@@ -1,7 +1,7 @@
 """Project files and autosave in-process: a session survives save / reopen with its undo history,
-candidates, class, sampling values and lock; damaged files are refused with a message; writes are
-atomic; an autosave appears after an edit and goes at a normal close; an orphaned one is
-recovered by the next window."""
+candidates, class, sampling values, lock and keep-out; damaged files are refused with a message;
+writes are atomic; an autosave appears after an edit and goes at a normal close; an orphaned one
+is recovered by the next window."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def states(win):
     for i in range(stack.count() + 1):
         stack.setIndex(i)
         out.append((win.doc.image.copy(), win.doc.mask.copy(), win.doc.origin,
-                    win.controller.locks.mask.copy()))
+                    win.controller.locks.mask.copy(), win.controller.keep_out.mask.copy()))
     stack.setIndex(here)
     return out
 
@@ -49,6 +49,9 @@ def edit_session(qtbot, win):
     lock = np.zeros(m.shape, bool)
     lock[0:8, 0:8] = True
     win.controller.locks.set(lock, "Lock")
+    keep = np.zeros(m.shape, bool)
+    keep[30:, 40:] = True
+    win.controller.keep_out.set(keep)
     win.doc.extend(right=16, bottom=8)
     win.class_picker.set_class(207)
     win.sampling.steps.setValue(6)

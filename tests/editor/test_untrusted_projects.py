@@ -252,3 +252,19 @@ def test_fuzz_project_reader_within_time_and_memory(saved, tmp_path):
         assert peak < FUZZ_LIMIT_MB * 1e6
 
     run()
+
+
+@pytest.mark.parametrize("keep_out", [np.zeros((3, 3), bool), "not an array"])
+def test_a_keep_out_that_does_not_fit_is_refused_and_the_document_stays(win, saved, tmp_path,
+                                                                        keep_out):
+    _path, members, manifest = saved
+    if isinstance(keep_out, np.ndarray):
+        members["a/keep.npy.z"] = _npy(keep_out)
+        manifest["keep_out"] = {"$npy": "a/keep.npy.z"}
+    else:
+        manifest["keep_out"] = keep_out
+    bad = _write(tmp_path / "keep.maskgit", members, manifest)
+    image, count = win.doc.image.copy(), win.doc.undo_stack.count()
+    assert not win.open_path(bad)
+    assert "keep-out" in win.last_error[1]
+    assert np.array_equal(win.doc.image, image) and win.doc.undo_stack.count() == count

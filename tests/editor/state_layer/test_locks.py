@@ -1,12 +1,15 @@
-"""The lock layer without a window: its strokes are undo entries of the document's stack, it
-follows canvas extensions, and a generation never regenerates a locked cell."""
+"""The lock and keep-out layers without a window: their strokes are undo entries of the
+document's stack, they follow canvas extensions, a generation never regenerates a locked cell,
+and its job carries the keep-out to the fills."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from editor.core.edits import LockEdit
 from editor.state.document import Document
-from editor.state.locks import LockLayer
+from editor.state.locks import KeepOutLayer, LockLayer
 
 
 def test_a_lock_is_an_undo_entry_of_the_document(qtbot):
@@ -47,3 +50,31 @@ def test_locked_cells_are_kept_out_of_a_generation(qtbot, stack):
     assert np.array_equal(stack.controller.candidate.job.locked, locked)
     assert np.array_equal(stack.doc.image[locked], before[locked]), "locked pixels kept"
     assert not np.array_equal(stack.doc.image[m & ~locked], before[m & ~locked])
+
+
+def test_the_keep_out_is_a_layer_of_its_own_with_its_own_undo_entries(qtbot):
+    doc = Document(np.zeros((16, 16, 3), np.uint8))
+    locks, keep = LockLayer(doc), KeepOutLayer(doc)
+    want = np.zeros((16, 16), bool)
+    want[0:2, 0:2] = True
+    keep.set(want)
+    assert not locks.any() and doc.undo_stack.command(0).to_dict()["type"] == "keepout"
+    assert doc.undo_stack.text(0) == "Keep out"
+    with pytest.raises(TypeError):
+        keep.apply_edit(LockEdit("Lock", (0, 0, 2, 2), want[:2, :2], want[:2, :2]))
+    doc.extend(left=3, top=1)
+    assert keep.mask.shape == (17, 19) and keep.mask[1:3, 3:5].all() and keep.mask.sum() == 4
+    doc.undo_stack.undo()
+    assert np.array_equal(keep.mask, want)
+    doc.undo_stack.undo()
+    assert not keep.any() and keep.copy() is None
+
+
+def test_a_generation_and_a_fill_carry_the_keep_out(qtbot, stack):
+    stack.paint()
+    keep = np.zeros(stack.doc.mask.shape, bool)
+    keep[:8, :8] = True
+    stack.controller.keep_out.set(keep)
+    with qtbot.waitSignal(stack.controller.candidate_changed, timeout=10_000):
+        assert stack.controller.generate()
+    assert np.array_equal(stack.controller.candidate.job.keep_out, keep)
