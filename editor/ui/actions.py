@@ -16,7 +16,7 @@ from editor.core.masks import MASK_STEP
 from editor.core.samples import samples
 from editor.ui.bind import bind_spin
 
-TOOL_LABELS = {"object": "Select object", "wand": "Magic wand"}
+TOOL_LABELS = {"object": "Select object", "wand": "Magic wand", "keepout": "Keep out"}
 Shortcut = QKeySequence | QKeySequence.StandardKey | str | None
 # The window: a QMainWindow with the public slots used below (typed loosely: a Protocol of
 # forty slots would only repeat them).
@@ -75,6 +75,7 @@ def _edit_actions(win: Window) -> None:
                    stack.redoTextChanged):
         signal.connect(win.update_history_actions)
     win.a_clear = add_action(win, "Clear mask", lambda: win.set_whole_mask(False), "Ctrl+D")
+    win.a_keep_out = add_action(win, "Keep the mask out of fills", win.keep_mask_out, "Shift+X")
     win.a_all = add_action(win, "Mask everything", lambda: win.set_whole_mask(True), "Ctrl+A")
     win.a_invert = add_action(win, "Invert mask", win.invert_mask, "Ctrl+I")
     win.a_grow = add_action(win, f"Grow mask by {MASK_STEP} px", lambda: win.grow_mask(1),
@@ -153,6 +154,8 @@ def _menus(win: Window) -> None:
     e.addActions([win.a_copy, win.a_paste])
     e.addSeparator()
     e.addActions([win.a_clear, win.a_all, win.a_invert, win.a_grow, win.a_shrink])
+    e.addSeparator()
+    e.addAction(win.a_keep_out)
     t = mb.addMenu("&Tools")
     t.addActions(list(win.tool_actions.values()))
     t.addSeparator()

@@ -30,6 +30,8 @@ HELP = (
     ("Ctrl+Shift+Enter", "regenerate the selection as the chosen class"),
     ("Ctrl+G", "token grid (highlighted cells are the ones the model regenerates)"),
     ("K", "lock brush: cells to keep in every later regeneration (right button unlocks)"),
+    ("X · Shift+X", "keep-out brush: pixels fills never copy, e.g. a subject that must not "
+                    "appear twice in an outpaint · keep the mask out"),
     ("Shift+V", "vary the masked region (re-decode a random share of its tokens)"),
     ("Ctrl+Shift+F", "fill the mask from its surroundings (classic; best for thin strokes)"),
     ("Alt+Left · Alt+Right", "previous · next candidate"),

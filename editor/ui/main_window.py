@@ -45,6 +45,7 @@ from editor.ui.step_tools import StepTools
 from editor.ui.tools import (
     Brush,
     Eraser,
+    KeepOutBrush,
     Lasso,
     LockBrush,
     MagicWand,
@@ -85,7 +86,8 @@ class MainWindow(QMainWindow):
         eraser = Eraser()
         self.tools = {"brush": brush, "eraser": eraser, "rectangle": RectSelect(),
                       "lasso": Lasso(), "object": ObjectSelect(), "wand": MagicWand(),
-                      "lock": LockBrush(self.controller.locks)}
+                      "lock": LockBrush(self.controller.locks),
+                      "keepout": KeepOutBrush(self.controller.keep_out)}
         self.candidate_bar = CandidateBar()
         self.class_panel = ClassPanel(self.controller)  # the Class dock
         self.class_picker = self.class_panel.picker
@@ -205,12 +207,25 @@ class MainWindow(QMainWindow):
 
     def brush_step(self, factor: float) -> None:
         if not self.brush_size.isEnabled():  # a tool without a size: say so, change nothing
-            self.statusBar().showMessage("[ and ] size the brush, eraser and lock brush", 3000)
+            self.statusBar().showMessage("[ and ] size the brush, eraser, lock and keep-out "
+                                         "brushes", 3000)
             return
         st = self.controller.settings
         v = st.brush_size
         new = round(v * factor)
         st.brush_size = new if new != v else v + (1 if factor > 1 else -1)
+
+    def keep_mask_out(self) -> None:
+        """The mask (an object selected with O, say) joins the keep-out layer and is cleared:
+        two undo entries, so the next Generate does not regenerate the subject itself."""
+        mask = self.doc.mask
+        if not mask.any():
+            self.statusBar().showMessage("Nothing masked: select what fills must not copy first "
+                                         "(Select object: O), or paint it with the keep-out "
+                                         "brush (X)", 5000)
+            return
+        self.controller.keep_out.set(self.controller.keep_out.mask | mask)
+        self.doc.set_mask(np.zeros_like(mask), "Clear mask")
 
     def set_whole_mask(self, on: bool) -> None:
         self.doc.set_mask(np.full(self.doc.mask.shape, on), "Mask everything" if on

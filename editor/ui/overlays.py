@@ -192,6 +192,7 @@ class GridLines(QGraphicsItem):
             p.drawLines(self._lines)
 
 LOCK_RGBA = (40, 130, 255, 90)  # locked pixels: blue, distinct from the pink mask
+KEEP_OUT_RGBA = (255, 170, 0, 100)  # kept-out pixels: amber
 HEAT_Z, LOCK_Z = 2.6, 2.5  # above the mask overlay (2), below the tool outline (3)
 
 
@@ -255,11 +256,13 @@ class HeatmapOverlay(QGraphicsItem):
 
 class LockOverlay(QGraphicsItem):
     """Locked pixels (translucent blue) and, for the planned windows, the token cells they lock
-    (hatched): those cells are what the model keeps."""
+    (hatched): those cells are what the model keeps. With `cells` False, the pixels alone in
+    `rgba` (the keep-out layer: whole pixels, not cells, are what fills do not copy)."""
 
-    def __init__(self) -> None:
+    def __init__(self, rgba: tuple[int, int, int, int] = LOCK_RGBA, cells: bool = True) -> None:
         super().__init__()
         self.setZValue(LOCK_Z)
+        self._rgba, self._show_cells = rgba, cells
         self._img = QImage()
         self._locked = np.zeros((0, 0), bool)
         self._windows: list[g.Window] = []
@@ -270,13 +273,13 @@ class LockOverlay(QGraphicsItem):
         if locked.shape != self._locked.shape:
             self._windows = []  # a plan for the old canvas; the new one follows (set_plan)
         self._locked = locked.copy()
-        self._img = mask_to_qimage(locked, LOCK_RGBA)
+        self._img = mask_to_qimage(locked, self._rgba)
         self._recells()
         self.update()
 
     def set_plan(self, windows: list[g.Window], _cells: object = None) -> None:
         self.prepareGeometryChange()
-        self._windows = list(windows)
+        self._windows = list(windows) if self._show_cells else []
         self._recells()
         self.update()
 

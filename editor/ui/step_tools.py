@@ -16,7 +16,7 @@ from editor.state.imageconv import to_qimage
 from editor.state.steps import Steps
 from editor.ui.candidates import CandidateStrip
 from editor.ui.canvas import Canvas
-from editor.ui.overlays import HeatmapOverlay, LockOverlay
+from editor.ui.overlays import KEEP_OUT_RGBA, HeatmapOverlay, LockOverlay
 from editor.ui.scrubber import StepScrubber
 
 
@@ -31,9 +31,12 @@ class StepTools(QObject):
         self.heat = HeatmapOverlay()
         self.heat.setVisible(False)
         self.locks = LockOverlay()
+        self.keep_out = LockOverlay(KEEP_OUT_RGBA, cells=False)
         cv.scene().addItem(self.heat)
         cv.scene().addItem(self.locks)
+        cv.scene().addItem(self.keep_out)
         self.locks.set_locked(c.locks.mask)
+        self.keep_out.set_locked(c.keep_out.mask)
 
         sc = self.scrubber
         for b in (sc.branch_btn, sc.reroll_btn, sc.vary_btn, sc.heatmap):
@@ -59,6 +62,7 @@ class StepTools(QObject):
         # its windows are painted as they come (`live`).
         self.steps.live.connect(self._live)
         c.locks.mask_changed.connect(self._on_locks)
+        c.keep_out.mask_changed.connect(self._on_keep_out)
         c.plan_changed.connect(self.locks.set_plan)
         c.candidate_changed.connect(self.strip.select)
         self.steps.shown.connect(self._on_shown)
@@ -99,6 +103,9 @@ class StepTools(QObject):
     # ------------------------------------------------------------------ canvas
     def _on_locks(self, _rect: QRect) -> None:
         self.locks.set_locked(self.controller.locks.mask)
+
+    def _on_keep_out(self, _rect: QRect) -> None:
+        self.keep_out.set_locked(self.controller.keep_out.mask)
 
     def _live(self, _job: int, k: int, records: list[StepRecord]) -> None:
         c, cv = self.controller, self.canvas

@@ -299,3 +299,11 @@ class LockBrush(Brush):
 
     def press(self, doc: Document, pos: QPointF, erase: bool = False) -> None:
         super().press(self.layer, pos, erase)  # type: ignore[arg-type]  # same stroke API
+
+
+class KeepOutBrush(LockBrush):
+    """The keep-out brush: paints pixels the photo's fills never copy (a subject that must not
+    come back beside itself in an outpaint) into the KeepOutLayer; right button or Alt erases."""
+
+    name = "keepout"
+    shortcut = "X"

@@ -4,6 +4,8 @@
     DISPLAY=:99 .venv/bin/python tests/editor/make_screenshot.py PHOTO OUT.png [MODEL] [CLASS]
         [--stroke=x,y;x,y;...]   (fractions of the image size; the brush path) [--brush=PX]
         [--extend=right:96,top:32]   (outpaint instead of a stroke)
+        [--keep-out=x0,y0,x1,y1]   (first: the object in this box, fractions of the image
+                                    size, selected with GrabCut and kept out of fills)
 
 Opens PHOTO, paints a mask with the brush tool over a region, runs Generate with MODEL
 ('default' when its file exists, else 'tiny' random weights), waits for the result, and grabs
@@ -79,6 +81,14 @@ def main() -> int:
     win.class_picker.set_class(int(argv[4]) if len(argv) > 4 else None)
     win.sampling.random_seed.setChecked(False)
     win.sampling.seed.setValue(3)
+    keep_box = next((a[11:] for a in sys.argv if a.startswith("--keep-out=")), "")
+    if keep_box:  # Select object (O) around the subject, then Edit > Keep the mask out
+        from editor.core.selection import grabcut
+
+        x0, y0, x1, y1 = (float(v) for v in keep_box.split(","))
+        win.doc.set_mask(grabcut(win.doc.image, (round(x0 * w), round(y0 * h), round(x1 * w),
+                                                 round(y1 * h))), "Select object")
+        win.a_keep_out.trigger()
     extend = next((a[9:] for a in sys.argv if a.startswith("--extend=")), "")
     if extend:  # outpaint: what releasing a dragged edge does
         sides = dict(left=0, top=0, right=0, bottom=0)

@@ -499,3 +499,27 @@ def test_each_step_is_painted_once(qtbot, win):
     generate(qtbot, win, candidates=2)
     s = win.controller.sampling
     assert painted == [f"step {k + 1}/{s.steps}" for k in range(s.start_step, s.steps)]
+
+
+def test_keep_out_brush_and_keeping_the_mask_out_paint_the_keep_out_layer(qtbot, win, engine):
+    win.set_tool("keepout")
+    win.brush_size.setValue(6)
+    drag(qtbot, win, vp(win, 22, 20), vp(win, 30, 20))
+    keep = win.controller.keep_out
+    assert keep.mask[20, 22:30].all() and not win.doc.mask.any()
+    assert not win.controller.locks.any()
+    assert win.doc.undo_stack.undoText() == "Keep out"
+    assert not win.step_tools.keep_out.boundingRect().isEmpty()
+    win.a_undo.trigger()
+    assert not keep.any()
+    mask = paint_mask(win)
+    win.a_keep_out.trigger()  # the mask joins the keep-out and is cleared
+    assert np.array_equal(keep.mask, mask) and not win.doc.mask.any()
+    win.a_undo.trigger()
+    assert np.array_equal(win.doc.mask, mask)
+    win.a_keep_out.trigger()
+    assert np.array_equal(keep.mask, mask)
+    win.a_clear.trigger()
+    win.a_keep_out.trigger()  # nothing masked: says so, changes nothing
+    assert "Nothing masked" in win.statusBar().currentMessage()
+    assert np.array_equal(keep.mask, mask)
