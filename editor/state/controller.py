@@ -422,10 +422,14 @@ class Controller(QObject):
         self._commit(job, result, 0, text, self.doc.mask & ~job.mask
                      if job.kind == "edit" else mask_after)
         self.result_committed.emit(result)
+        done = "Done"
         if result.class_id is not None and job.class_id is None:
-            self.message.emit(f"Done (automatic class: {class_names()[result.class_id]})")
-        else:
-            self.message.emit("Done")
+            done = f"Done (automatic class: {class_names()[result.class_id]})"
+        if text == "Outpaint" and job.keep_out is None:
+            # Fills copy the photo, the subject too: say how to keep it out of the new canvas.
+            done += (". The subject again in the new canvas? Undo (Ctrl+Z), paint it with the "
+                     "keep-out brush (X), Generate")
+        self.message.emit(done)
 
     def _commit(self, job: Job, result: JobResult, index: int, text: str,
                 mask_after: np.ndarray | None = None) -> None:

@@ -185,3 +185,18 @@ def test_the_model_list_shows_installed_and_downloadable_models(qtbot, tmp_path,
         assert w.controller.model_name == "fake", "nothing loaded, nothing downloaded"
     finally:
         w.close()
+
+
+def test_an_outpaint_says_how_to_keep_the_subject_out_and_then_stops_saying_it(qtbot, win):
+    messages: list[str] = []
+    win.controller.message.connect(messages.append)
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        win.controller.extend(0, 0, 40, 0)
+    assert "keep-out brush (X)" in messages[-1]
+    win.a_undo.trigger()  # the strip comes back masked
+    keep = np.zeros(win.doc.mask.shape, bool)
+    keep[:8, :8] = True
+    win.controller.keep_out.set(keep)
+    with qtbot.waitSignal(win.controller.result_committed, timeout=5000):
+        assert win.controller.generate("Outpaint")
+    assert messages[-1].startswith("Done") and "keep-out" not in messages[-1]
