@@ -107,7 +107,7 @@ def refuse_overwriting(outputs: list[Path], inputs: list[Path]) -> None:
 
 def _run(engine: EngineLike, image: np.ndarray, mask: np.ndarray, max_windows: int,
          args: argparse.Namespace, sampling: Sampling, params: Any, feather: int,
-         overlap: float = 0.0) -> np.ndarray:
+         overlap: float = 0.0, keep_out: np.ndarray | None = None) -> np.ndarray:
     # Outpaint windows overlap and see what their neighbours drew: no context floor for them.
     min_context = 0.0 if overlap else g.MIN_CONTEXT
     windows = g.plan(mask, engine.window, engine.tokens_per_side, max_windows, overlap, min_context)
@@ -115,8 +115,25 @@ def _run(engine: EngineLike, image: np.ndarray, mask: np.ndarray, max_windows: i
         return image
     from models.colour import harmonize
 
-    job = Job("edit", image, mask, windows, args.class_id, sampling, int(args.seed), 1, feather)
+    job = Job("edit", image, mask, windows, args.class_id, sampling, int(args.seed), 1, feather,
+              keep_out=keep_out)
     return run_job(engine, job, params, colour_fix=harmonize).images[0]
+
+
+def _keep_out(path: Path | None, image: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The --keep-out mask of `image` (a file, or the same name in a folder, where an image
+    without one has none), checked against its `shape`."""
+    if path is None:
+        return None
+    if path.is_dir():
+        path = path / f"{image.stem}.png"
+        if not path.is_file():
+            return None
+    keep = imageio.load_mask(path)
+    if keep.shape != shape[:2]:
+        raise ValueError(f"{image.name}: the keep-out mask is {keep.shape[1]}x{keep.shape[0]} "
+                         f"but the image is {shape[1]}x{shape[0]}")
+    return keep
 
 
 def _check_class(class_id: int | None) -> None:
@@ -132,6 +149,11 @@ def inpaint(args: argparse.Namespace) -> int:
         raise ValueError(f"--feather must be in 0..{g.MAX_FEATHER} pixels, got {feather}")
     _check_class(args.class_id)
     pairs = _pairs(Path(args.images), Path(args.masks))
+    keep_out = Path(args.keep_out) if args.keep_out else None
+    if keep_out is not None and not keep_out.exists():
+        raise ValueError(f"--keep-out {keep_out}: no such file or folder")
+    if keep_out is not None and keep_out.is_file() and len(pairs) > 1:
+        raise ValueError(f"--keep-out {keep_out} must be a folder when --images is a folder")
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir} must be a folder")
@@ -151,7 +173,9 @@ def inpaint(args: argparse.Namespace) -> int:
                     f"{img_path.name}: the mask is {mask.shape[1]}x{mask.shape[0]} but the image "
                     f"is {rgb.shape[1]}x{rgb.shape[0]}"
                 )
-            out = _run(engine, rgb, mask, g.INPAINT_MAX_WINDOWS, args, sampling, params, feather)
+            keep = _keep_out(keep_out, img_path, rgb.shape)
+            out = _run(engine, rgb, mask, g.INPAINT_MAX_WINDOWS, args, sampling, params, feather,
+                       keep_out=keep)
             write_like(out, src, out_dir / img_path.name)
         except ValueError as e:
             failed += 1
@@ -171,6 +195,7 @@ def outpaint(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out_path}: use a .png, .jpg or .webp file name")
     refuse_overwriting([out_path], [Path(args.image)])
     rgb, src = read_rgb(Path(args.image))
+    keep = _keep_out(Path(args.keep_out), Path(args.image), rgb.shape) if args.keep_out else None
     w = rgb.shape[1] + sides["left"] + sides["right"]
     h = rgb.shape[0] + sides["top"] + sides["bottom"]
     if imageio.too_large(w, h):
@@ -179,9 +204,11 @@ def outpaint(args: argparse.Namespace) -> int:
     sampling, params = sampling_params(args)
     engine = load_engine(args.model, args.device)
     image, mask = g.extend(rgb, np.zeros(rgb.shape[:2], bool), **sides)
+    if keep is not None:  # on the grown canvas: the new strips are not kept out
+        keep = np.pad(keep, ((sides["top"], sides["bottom"]), (sides["left"], sides["right"])))
     guided = sampling.guidance and args.class_id is None
     out = _run(engine, image, mask, g.outpaint_max_windows(guided), args, sampling, params,
-               feather=4, overlap=g.OUTPAINT_OVERLAP)
+               feather=4, overlap=g.OUTPAINT_OVERLAP, keep_out=keep)
     # Alpha does not extend with the canvas; the grown image is opaque.
     write_like(out, LoadedImage(out, exif=src.exif, icc_profile=src.icc_profile), out_path)
     print(f"wrote {out_path} ({out.shape[1]}x{out.shape[0]})", file=sys.stderr)

@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--masks", type=Path, required=True, help="mask file or folder (same names)")
     ip.add_argument("--out", type=Path, required=True, help="output folder")
     ip.add_argument("--feather", type=int, default=4, help="blend width in pixels (<= 8)")
+    ip.add_argument("--keep-out", type=Path, help="mask file or folder (same names; an image "
+                    "without one has none): white = pixels the fills never copy")
     _sampling_args(ip)
 
     op = sub.add_parser("outpaint", help="extend an image on any side")
@@ -89,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     for side in ("left", "right", "top", "bottom"):
         op.add_argument(f"--{side}", type=int, default=0, metavar="PX")
     op.add_argument("--out", type=Path, required=True, help="output file")
+    op.add_argument("--keep-out", type=Path, help="mask of the image's size: white = pixels "
+                    "the fills never copy (a subject that must not appear twice)")
     _sampling_args(op)
 
     wp = sub.add_parser("weights", help="list, download, convert or verify model weights")

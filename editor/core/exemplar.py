@@ -231,18 +231,20 @@ def _shift_map(bgr: np.ndarray, m8: np.ndarray) -> np.ndarray:
     return out
 
 
-def match_boundary(filled: np.ndarray, hole: np.ndarray, sigma: float = SEAM_SIGMA) -> np.ndarray:
+def match_boundary(filled: np.ndarray, hole: np.ndarray, sigma: float = SEAM_SIGMA,
+                   keep_out: np.ndarray | None = None) -> np.ndarray:
     """`filled` (H, W, 3) uint8 with its `hole` pixels offset so that, in tone, they meet the
     known pixels around the hole (gradient-domain blending, Perez et al. 2003, for the low band
     only). Shift-map copies texture from elsewhere in the photo, where the light may differ
     (the sky's gradient, a shadow): its seam with the surroundings shows as a step in tone. The
     step along the hole's edge, smoothed along the edge by `sigma` px so texture is not
     smeared, is interpolated smoothly (harmonically) over the hole and added; the texture stays
-    the copied one. Pixels outside `hole` are returned unchanged."""
+    the copied one. Pixels outside `hole` are returned unchanged. Kept-out pixels (`keep_out`)
+    set no tone: the fill does not carry on a subject the user kept out of it."""
     if not hole.any() or hole.all():
         return filled.copy()
     img = filled.astype(np.float32)
-    known = (~hole).astype(np.float32)
+    known = (~hole if keep_out is None else ~hole & ~keep_out).astype(np.float32)
     k3 = np.ones((3, 3), np.float32)
     # Hole pixels touching a known pixel: their step is the known neighbours' mean less them.
     n_known = cv2.filter2D(known, -1, k3, borderType=cv2.BORDER_CONSTANT)

@@ -85,7 +85,7 @@ def region(image: np.ndarray, todo: np.ndarray, side: int | None = None,
         if scale > 1 and rough.any():  # the rest are copies of full-size pixels
             filled = exemplar.restore_detail(filled, rough, DETAIL_BAND * scale,
                                              keep_out=out_of)
-        filled = exemplar.match_boundary(filled, hole)
+        filled = exemplar.match_boundary(filled, hole, keep_out=out_of)
     out = image.copy()
     out[y0:y1, x0:x1][hole] = filled[hole]
     return out, (x0, y0, x1, y1)

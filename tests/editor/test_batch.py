@@ -104,3 +104,46 @@ def test_outpaint_refuses_to_make_an_image_the_editor_would_refuse(tmp_path, cap
                str(tmp_path / "out.png"), *ARGS])
     assert rc == 2 and "20040 x 30" in capsys.readouterr().err
     assert not (tmp_path / "out.png").exists()
+
+
+def two_halves(h: int = 64, w: int = 96) -> np.ndarray:
+    """Red left half, blue right half, with fine noise (texture to copy)."""
+    img = np.zeros((h, w, 3), np.int16)
+    img[:, : w // 2], img[:, w // 2 :] = (200, 30, 30), (30, 30, 200)
+    noise = np.random.default_rng(0).integers(-20, 21, (h, w, 1))
+    return np.clip(img + noise, 0, 255).astype(np.uint8)
+
+
+def test_outpaint_and_inpaint_copy_nothing_kept_out(tmp_path, capsys):
+    Image.fromarray(two_halves()).save(tmp_path / "in.png")
+    keep = np.zeros((64, 96), bool)
+    keep[:, 48:] = True  # the blue half, next to the new strip
+    Image.fromarray(keep.astype(np.uint8) * 255).save(tmp_path / "keep.png")
+    guided = ["--model", "tiny", "--steps", "4", "--device", "cpu"]  # no class: photo guidance
+    reds = []
+    for extra in ([], ["--keep-out", str(tmp_path / "keep.png")]):
+        out = tmp_path / f"out{len(extra)}.png"
+        assert main(["outpaint", str(tmp_path / "in.png"), "--right", "40", "--out", str(out),
+                     *guided, *extra]) == 0
+        reds.append(np.asarray(Image.open(out))[:, 100:, 0].mean())
+    assert reds[1] > reds[0] + 40, "the strip is copied from the red half"
+    # inpaint: a folder of keep-out masks; an image without one is inpainted as before.
+    for d in ("img", "mask", "keep"):
+        (tmp_path / d).mkdir()
+    hole = np.zeros((64, 96), bool)
+    hole[20:44, 60:84] = True  # in the blue half
+    for name in ("a", "b"):
+        Image.fromarray(two_halves()).save(tmp_path / "img" / f"{name}.png")
+        Image.fromarray(hole.astype(np.uint8) * 255).save(tmp_path / "mask" / f"{name}.png")
+    Image.fromarray(keep.astype(np.uint8) * 255).save(tmp_path / "keep" / "a.png")
+    assert main(["inpaint", "--images", str(tmp_path / "img"), "--masks", str(tmp_path / "mask"),
+                 "--keep-out", str(tmp_path / "keep"), "--out", str(tmp_path / "o"),
+                 *guided]) == 0
+    red = {n: np.asarray(Image.open(tmp_path / "o" / f"{n}.png"))[hole][:, 0].mean()
+           for n in ("a", "b")}
+    assert red["a"] > red["b"] + 20
+    Image.new("L", (10, 10)).save(tmp_path / "keep" / "a.png")
+    assert main(["inpaint", "--images", str(tmp_path / "img" / "a.png"), "--masks",
+                 str(tmp_path / "mask" / "a.png"), "--keep-out", str(tmp_path / "keep" / "a.png"),
+                 "--out", str(tmp_path / "o2"), *guided]) == 1
+    assert "the keep-out mask is 10x10 but the image is 96x64" in capsys.readouterr().err

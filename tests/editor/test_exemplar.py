@@ -207,3 +207,14 @@ def test_a_structure_edge_at_the_hole_does_not_bleed_into_the_fill():
     out = exemplar.match_boundary(img, hole)  # a fill that already matches the sky
     step = np.abs(out.astype(float) - img.astype(float))[hole].mean()
     assert step < 6, "the wall's edge is structure, not a change of light"
+
+
+def test_kept_out_pixels_set_no_tone_for_the_fill():
+    img = np.full((64, 64, 3), 100, np.uint8)
+    hole = box(64, 64, 24, 40, 24, 40)
+    ring = box(64, 64, 16, 48, 16, 48) & ~hole
+    img[ring] = 200  # a bright subject around the hole, kept out of the fill
+    matched = exemplar.match_boundary(img, hole)
+    assert matched[hole].mean() > 150, "without the keep-out the fill takes the ring's tone"
+    kept = exemplar.match_boundary(img, hole, keep_out=ring)
+    assert np.array_equal(kept, img), "nothing known but the kept-out ring touches the hole"
