@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -63,7 +65,11 @@ def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None,
     `keep_out` (H, W) bool: known pixels that are not copied (the user's keep-out brush, over a
     subject that must not come back in the fill: a second dog beside the first). Shift-map
     fills them too, as part of the hole, and they are put back; ignored for Telea's thin
-    strokes (nothing is copied there) and when it leaves nothing to copy from."""
+    strokes (nothing is copied there) and when it leaves nothing to copy from. With `max_side`,
+    the larger hole is filled at a side smaller by the square root of the growth (half at
+    most): about as long as the hole alone (the dog sample's 30 % outpaint guide, the dog kept
+    out: 2.8-3.3 s at the same side, 0.8 s at the smaller one, 0.6-0.8 s without the keep-out);
+    the copies are carried to full size as ever."""
     if not mask.any():
         return image.copy(), mask.copy()
     if mask.all():
@@ -71,7 +77,9 @@ def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None,
     if keep_out is not None and thickness(mask) > THIN:
         hole = mask | keep_out
         if not hole.all() and not np.array_equal(hole, mask):
-            out, rough = fill(image, hole, max_side)
+            side = None if max_side is None else round(
+                max_side * max(0.5, math.sqrt(mask.sum() / hole.sum())))
+            out, rough = fill(image, hole, side)
             back = keep_out & ~mask
             out[back] = image[back]
             return out, rough & mask

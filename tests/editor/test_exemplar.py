@@ -67,7 +67,7 @@ def test_a_downscaled_fill_is_carried_to_full_size_as_copies_of_full_size_pixels
     assert high_energy(up, copied) < 0.5 * high_energy(img, ~hole)
 
 
-@pytest.mark.parametrize("max_side", [None, 48])
+@pytest.mark.parametrize("max_side", [None, 96])  # 96: downscaled (48 px with the keep-out)
 def test_kept_out_pixels_are_never_copied_and_stay_as_they_are(max_side):
     img = two_halves()
     hole = box(96, 128, 30, 60, 8, 40)  # inside the red half: shift-map would paint red
