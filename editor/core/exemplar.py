@@ -62,27 +62,15 @@ def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None,
     count: a 128 px window with a large hole takes ~0.7 s, at 64 px ~0.1 s) and carry the fill
     to full size as copies of full-size pixels (_copy_up); the known pixels stay exact.
 
-    `keep_out` (H, W) bool: known pixels that are not copied (the user's keep-out brush, over a
-    subject that must not come back in the fill: a second dog beside the first). Shift-map
-    fills them too, as part of the hole, and they are put back; ignored for Telea's thin
-    strokes (nothing is copied there) and when it leaves nothing to copy from. With `max_side`,
-    the larger hole is filled at a side smaller by the square root of the growth (half at
-    most): about as long as the hole alone (the dog sample's 30 % outpaint guide, the dog kept
-    out: 2.8-3.3 s at the same side, 0.8 s at the smaller one, 0.6-0.8 s without the keep-out);
-    the copies are carried to full size as ever."""
+    `keep_out` (H, W) bool: known pixels that are not copied (see _fill_keeping_out)."""
     if not mask.any():
         return image.copy(), mask.copy()
     if mask.all():
         raise ValueError("nothing to fill from: every pixel is masked")
     if keep_out is not None and thickness(mask) > THIN:
-        hole = mask | keep_out
-        if not hole.all() and not np.array_equal(hole, mask):
-            side = None if max_side is None else round(
-                max_side * max(0.5, math.sqrt(mask.sum() / hole.sum())))
-            out, rough = fill(image, hole, side)
-            back = keep_out & ~mask
-            out[back] = image[back]
-            return out, rough & mask
+        kept = _fill_keeping_out(image, mask, max_side, keep_out)
+        if kept is not None:
+            return kept
     h, w = mask.shape
     if max_side is not None and max(h, w) > max_side and thickness(mask) > THIN:
         s = max_side / max(h, w)
@@ -116,6 +104,27 @@ def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None,
     if missed.any():
         out = cv2.inpaint(out, missed.astype(np.uint8) * 255, TELEA_RADIUS, cv2.INPAINT_TELEA)
     return out[..., ::-1].copy(), missed
+
+
+def _fill_keeping_out(image: np.ndarray, mask: np.ndarray, max_side: int | None,
+                      keep_out: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """`fill` that copies none of the `keep_out` pixels (the user's keep-out brush, over a
+    subject that must not come back in the fill: a second dog beside the first), or None when
+    they change nothing or leave nothing to copy from. Shift-map fills them too, as part of the
+    hole, and they are put back. With `max_side`, the larger hole is filled at a side smaller by
+    the square root of the growth (half at most): about as long as the hole alone (the dog
+    sample's 30 % outpaint guide, the dog kept out: 2.8-3.3 s at the same side, 0.8 s at the
+    smaller one, 0.6-0.8 s without the keep-out); the copies are carried to full size as ever.
+    Telea's thin strokes copy nothing: `fill` does not ask for them."""
+    hole = mask | keep_out
+    if hole.all() or np.array_equal(hole, mask):
+        return None
+    side = None if max_side is None else round(
+        max_side * max(0.5, math.sqrt(mask.sum() / hole.sum())))
+    out, rough = fill(image, hole, side)
+    back = keep_out & ~mask
+    out[back] = image[back]
+    return out, rough & mask
 
 
 def _copy_up(image: np.ndarray, mask: np.ndarray, small: np.ndarray, small_mask: np.ndarray,
