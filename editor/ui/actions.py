@@ -76,6 +76,7 @@ def _edit_actions(win: Window) -> None:
         signal.connect(win.update_history_actions)
     win.a_clear = add_action(win, "Clear mask", lambda: win.set_whole_mask(False), "Ctrl+D")
     win.a_keep_out = add_action(win, "Keep the mask out of fills", win.keep_mask_out, "Shift+X")
+    win.a_clear_keep_out = add_action(win, "Clear keep-out", win.clear_keep_out)
     win.a_all = add_action(win, "Mask everything", lambda: win.set_whole_mask(True), "Ctrl+A")
     win.a_invert = add_action(win, "Invert mask", win.invert_mask, "Ctrl+I")
     win.a_grow = add_action(win, f"Grow mask by {MASK_STEP} px", lambda: win.grow_mask(1),
@@ -155,7 +156,7 @@ def _menus(win: Window) -> None:
     e.addSeparator()
     e.addActions([win.a_clear, win.a_all, win.a_invert, win.a_grow, win.a_shrink])
     e.addSeparator()
-    e.addAction(win.a_keep_out)
+    e.addActions([win.a_keep_out, win.a_clear_keep_out])
     t = mb.addMenu("&Tools")
     t.addActions(list(win.tool_actions.values()))
     t.addSeparator()

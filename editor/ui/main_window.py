@@ -227,6 +227,14 @@ class MainWindow(QMainWindow):
         self.controller.keep_out.set(self.controller.keep_out.mask | mask)
         self.doc.set_mask(np.zeros_like(mask), "Clear mask")
 
+    def clear_keep_out(self) -> None:
+        """Let the fills copy from everywhere again (one undo entry)."""
+        layer = self.controller.keep_out
+        if not layer.any():
+            self.statusBar().showMessage("Nothing is kept out", 3000)
+            return
+        layer.set(np.zeros_like(layer.mask), "Clear keep-out")
+
     def set_whole_mask(self, on: bool) -> None:
         self.doc.set_mask(np.full(self.doc.mask.shape, on), "Mask everything" if on
                           else "Clear mask")

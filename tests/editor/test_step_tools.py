@@ -523,3 +523,7 @@ def test_keep_out_brush_and_keeping_the_mask_out_paint_the_keep_out_layer(qtbot,
     win.a_keep_out.trigger()  # nothing masked: says so, changes nothing
     assert "Nothing masked" in win.statusBar().currentMessage()
     assert np.array_equal(keep.mask, mask)
+    win.a_clear_keep_out.trigger()
+    assert not keep.any() and win.doc.undo_stack.undoText() == "Clear keep-out"
+    win.a_clear_keep_out.trigger()
+    assert "Nothing is kept out" in win.statusBar().currentMessage()
