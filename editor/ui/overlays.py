@@ -265,17 +265,41 @@ class LockOverlay(QGraphicsItem):
         self._rgba, self._show_cells = rgba, cells
         self._img = QImage()
         self._locked = np.zeros((0, 0), bool)
+        self._any = False
         self._windows: list[g.Window] = []
         self._cells: list[np.ndarray] = []
 
     def set_locked(self, locked: np.ndarray, rect: QRect | None = None) -> None:
+        """Show `locked`; with `rect` (a brush dab's), only that part of it changed. Converting
+        the whole layer at every dab cost the GUI thread 45-100 ms on a 12-megapixel photo."""
+        if rect is not None and locked.shape == self._locked.shape and not self._img.isNull():
+            self._update_part(locked, rect)
+            return
         self.prepareGeometryChange()
         if locked.shape != self._locked.shape:
             self._windows = []  # a plan for the old canvas; the new one follows (set_plan)
         self._locked = locked.copy()
+        self._any = bool(locked.any())
         self._img = mask_to_qimage(locked, self._rgba)
         self._recells()
         self.update()
+
+    def _update_part(self, locked: np.ndarray, rect: QRect) -> None:
+        r = rect.intersected(QRect(0, 0, self._img.width(), self._img.height()))
+        if r.isEmpty():
+            return
+        part = (slice(r.top(), r.bottom() + 1), slice(r.left(), r.right() + 1))
+        self._locked[part] = locked[part]
+        self._any = bool(self._locked.any())
+        p = QPainter(self._img)
+        p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        p.drawImage(r.topLeft(), mask_to_qimage(locked[part], self._rgba))
+        p.end()
+        if self._windows:
+            self._recells()
+            self.update()
+        else:
+            self.update(QRectF(r))
 
     def set_plan(self, windows: list[g.Window], _cells: object = None) -> None:
         self.prepareGeometryChange()
@@ -284,8 +308,7 @@ class LockOverlay(QGraphicsItem):
         self.update()
 
     def _recells(self) -> None:
-        ok = self._locked.any()
-        self._cells = [g.token_mask(self._locked, v, 0) if ok else np.zeros((0, 0), bool)
+        self._cells = [g.token_mask(self._locked, v, 0) if self._any else np.zeros((0, 0), bool)
                        for v in self._windows]
 
     def boundingRect(self) -> QRectF:
@@ -296,7 +319,7 @@ class LockOverlay(QGraphicsItem):
 
     def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
-        if self._img.isNull() or not self._locked.any():
+        if self._img.isNull() or not self._any:
             return
         p.drawImage(0, 0, self._img)
         hatch = QBrush(QColor(40, 130, 255, 200), Qt.BrushStyle.BDiagPattern)

@@ -101,11 +101,11 @@ class StepTools(QObject):
             self.steps.restore(batch, index)
 
     # ------------------------------------------------------------------ canvas
-    def _on_locks(self, _rect: QRect) -> None:
-        self.locks.set_locked(self.controller.locks.mask)
+    def _on_locks(self, rect: QRect) -> None:
+        self.locks.set_locked(self.controller.locks.mask, rect)
 
-    def _on_keep_out(self, _rect: QRect) -> None:
-        self.keep_out.set_locked(self.controller.keep_out.mask)
+    def _on_keep_out(self, rect: QRect) -> None:
+        self.keep_out.set_locked(self.controller.keep_out.mask, rect)
 
     def _live(self, _job: int, k: int, records: list[StepRecord]) -> None:
         c, cv = self.controller, self.canvas

@@ -1,7 +1,8 @@
 """What a Generate costs the GUI thread (issue 18: no stall over one 60 Hz frame): a step's
 progress schedules a paint and never paints at once, the undecided tokens are drawn as one image
 per window, the token grid is drawn from a cache, Generate reuses the plan the overlay already
-made, an autosave falling due mid-decode waits for its end. bench/gui_stall.py measures the
+made, an autosave falling due mid-decode waits for its end, a lock or keep-out brush dab
+converts only its own rectangle. bench/gui_stall.py measures the
 stalls themselves; these tests pin the mechanisms, so they fail on the code that stalled.
 """
 
@@ -170,3 +171,28 @@ def test_an_autosave_falling_due_mid_decode_waits_for_its_end(qtbot, tmp_path):
 
 def test_the_worker_thread_hands_the_gil_to_the_gui_thread_within_a_ms(win):
     assert sys.getswitchinterval() <= 0.001
+
+
+def test_a_lock_or_keep_out_dab_converts_only_its_rectangle(qtbot, monkeypatch):
+    from PySide6.QtCore import QRect
+
+    import editor.ui.overlays as overlays
+    from editor.state.imageconv import mask_to_qimage
+
+    overlay = overlays.LockOverlay(overlays.KEEP_OUT_RGBA, cells=False)
+    layer = np.zeros((300, 400), bool)
+    layer[10:60, 10:60] = True
+    overlay.set_locked(layer)
+    converted: list[tuple[int, ...]] = []
+
+    def counted(mask: np.ndarray, rgba: tuple[int, int, int, int]) -> QImage:
+        converted.append(mask.shape)
+        return mask_to_qimage(mask, rgba)
+
+    monkeypatch.setattr(overlays, "mask_to_qimage", counted)
+    layer[100:120, 200:230] = True  # a dab
+    overlay.set_locked(layer, QRect(200, 100, 30, 20))
+    layer[20:30, 20:30] = False  # an erasing dab
+    overlay.set_locked(layer, QRect(20, 20, 10, 10))
+    assert converted == [(20, 30), (10, 10)]
+    assert overlay._img == mask_to_qimage(layer, overlays.KEEP_OUT_RGBA)
