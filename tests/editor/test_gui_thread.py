@@ -2,8 +2,8 @@
 progress schedules a paint and never paints at once, the undecided tokens are drawn as one image
 per window, the token grid is drawn from a cache, Generate reuses the plan the overlay already
 made, an autosave falling due mid-decode waits for its end, a lock or keep-out brush dab
-converts only its own rectangle. bench/gui_stall.py measures the
-stalls themselves; these tests pin the mechanisms, so they fail on the code that stalled.
+converts only its own rectangle. bench/gui_stall.py measures the stalls themselves; these tests
+pin the mechanisms, so they fail on the code that stalled.
 """
 
 from __future__ import annotations
