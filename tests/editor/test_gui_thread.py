@@ -196,3 +196,16 @@ def test_a_lock_or_keep_out_dab_converts_only_its_rectangle(qtbot, monkeypatch):
     overlay.set_locked(layer, QRect(20, 20, 10, 10))
     assert converted == [(20, 30), (10, 10)]
     assert overlay._img == mask_to_qimage(layer, overlays.KEEP_OUT_RGBA)
+
+
+def test_a_mask_becomes_its_colour_where_set_and_transparent_elsewhere():
+    from editor.state.imageconv import mask_to_qimage
+
+    mask = np.zeros((5, 7), bool)
+    mask[1:3, 2:6] = True
+    img = mask_to_qimage(mask, (255, 40, 90, 110))
+    assert (img.width(), img.height()) == (7, 5)
+    for y, x in np.ndindex(mask.shape):
+        c = img.pixelColor(x, y)
+        want = (255, 40, 90, 110) if mask[y, x] else (0, 0, 0, 0)
+        assert (c.red(), c.green(), c.blue(), c.alpha()) == want
