@@ -14,20 +14,29 @@ GRABCUT_MAX_SIDE = 400
 MARGIN = 0.25  # background context around the box, as a share of its size
 
 
-def grabcut(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The object inside `box` (x0, y0, x1, y1; image pixels) as a bool mask of the image's
-    size: OpenCV GrabCut initialised with the box (outside = background). Empty when the box is
-    too small to model (under 3 px a side)."""
-    h, w = image.shape[:2]
+Box = tuple[int, int, int, int]
+
+
+def grabcut_context(shape: tuple[int, ...], box: Box) -> tuple[Box, Box]:
+    """(the box (x0, y0, x1, y1) in order and clipped to an image of `shape`, the part of the
+    image grabcut reads for it: the box and a margin of background, clipped)."""
+    h, w = shape[:2]
     x0, y0 = max(min(box[0], box[2]), 0), max(min(box[1], box[3]), 0)
     x1, y1 = min(max(box[0], box[2]), w), min(max(box[1], box[3]), h)
-    out = np.zeros((h, w), bool)
-    if x1 - x0 < 3 or y1 - y0 < 3:
-        return out
     # Only the box and a margin of background take part: the colour models then describe the
     # object's surroundings, not the far side of the photo.
     mx, my = round((x1 - x0) * MARGIN), round((y1 - y0) * MARGIN)
-    cx0, cy0, cx1, cy1 = max(x0 - mx, 0), max(y0 - my, 0), min(x1 + mx, w), min(y1 + my, h)
+    return (x0, y0, x1, y1), (max(x0 - mx, 0), max(y0 - my, 0), min(x1 + mx, w), min(y1 + my, h))
+
+
+def grabcut(image: np.ndarray, box: Box) -> np.ndarray:
+    """The object inside `box` (x0, y0, x1, y1; image pixels) as a bool mask of the image's
+    size: OpenCV GrabCut initialised with the box (outside = background). Empty when the box is
+    too small to model (under 3 px a side). It reads only grabcut_context's part of `image`."""
+    (x0, y0, x1, y1), (cx0, cy0, cx1, cy1) = grabcut_context(image.shape, box)
+    out = np.zeros(image.shape[:2], bool)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return out
     crop = np.ascontiguousarray(image[cy0:cy1, cx0:cx1])
     scale = min(1.0, GRABCUT_MAX_SIDE / max(crop.shape[:2]))
     small = crop if scale == 1.0 else cv2.resize(

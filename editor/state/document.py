@@ -134,6 +134,11 @@ class Document(QObject):
         self.path_changed.emit(str(path))
 
     # ------------------------------------------------------------------ mask strokes
+    @property
+    def stroking(self) -> bool:
+        """A live mask edit (begin_stroke) is under way."""
+        return self._stroke_before is not None
+
     def begin_stroke(self) -> np.ndarray:
         """Start a live mask edit; returns the mask array the tool may draw into."""
         self._stroke_before = self._mask.copy()

@@ -84,8 +84,10 @@ class MainWindow(QMainWindow):
         self.tools: dict[str, Tool] = {}
         brush = Brush()
         eraser = Eraser()
+        obj = ObjectSelect()
+        self.selecting = obj.background  # GrabCut, off the GUI thread
         self.tools = {"brush": brush, "eraser": eraser, "rectangle": RectSelect(),
-                      "lasso": Lasso(), "object": ObjectSelect(), "wand": MagicWand(),
+                      "lasso": Lasso(), "object": obj, "wand": MagicWand(),
                       "lock": LockBrush(self.controller.locks),
                       "keepout": KeepOutBrush(self.controller.keep_out)}
         self.candidate_bar = CandidateBar()
@@ -154,6 +156,9 @@ class MainWindow(QMainWindow):
         c.candidate_changed.connect(self.candidate_bar.set_candidate)
         c.error.connect(self.show_error)
         c.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        sel = self.selecting
+        sel.started.connect(lambda: self.statusBar().showMessage("Selecting the object…"))
+        sel.finished.connect(lambda: sel.running or self.statusBar().clearMessage())
         c.model_failed.connect(self.sampling.forget_model_path)  # the list: only what loads
         c.class_chosen.connect(
             lambda cid: self.statusBar().showMessage(f"Automatic class: {class_names()[cid]}"))

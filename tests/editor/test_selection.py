@@ -74,7 +74,9 @@ def test_select_object_drag_masks_the_object_as_one_undo_entry(win, qtbot):
     win.tool_actions["object"].trigger()
     assert win.tool_actions["object"].shortcut().toString() == "O"
     before = win.doc.undo_stack.count()
-    drag(qtbot, win, vp(win, 40, 20), vp(win, 120, 100))
+    background = win.selecting
+    with qtbot.waitSignal(background.finished, timeout=10_000):
+        drag(qtbot, win, vp(win, 40, 20), vp(win, 120, 100))
     m = win.doc.mask
     assert (m & disc).sum() / (m | disc).sum() > 0.9
     assert win.doc.undo_stack.count() == before + 1
@@ -83,8 +85,76 @@ def test_select_object_drag_masks_the_object_as_one_undo_entry(win, qtbot):
     assert not win.doc.mask.any()
     # The right button takes the object out of a mask again.
     win.doc.set_mask(np.ones_like(disc), "all")
-    drag(qtbot, win, vp(win, 40, 20), vp(win, 120, 100), button=Qt.MouseButton.RightButton)
+    with qtbot.waitSignal(background.finished, timeout=10_000):
+        drag(qtbot, win, vp(win, 40, 20), vp(win, 120, 100), button=Qt.MouseButton.RightButton)
     assert (win.doc.mask & disc).sum() < 0.1 * disc.sum()
+
+
+def test_select_object_runs_off_the_gui_thread_and_waits_for_a_brush_stroke(win, qtbot,
+                                                                          monkeypatch):
+    import threading
+
+    from fakes import drag, vp
+
+    import editor.ui.tools as tools
+
+    img, disc = _disc_on_texture()
+    win.doc.reset(img)
+    win.canvas.actual_size()
+    release, threads, real = threading.Event(), [], tools.grabcut
+
+    def held(image, box):  # GrabCut, held until the brush stroke below has begun
+        threads.append(threading.current_thread())
+        assert release.wait(10)
+        return real(image, box)
+
+    monkeypatch.setattr(tools, "grabcut", held)
+    background = win.selecting
+    win.tool_actions["object"].trigger()
+    drag(qtbot, win, vp(win, 40, 20), vp(win, 120, 100))
+    assert background.running == 1 and not win.doc.mask.any(), "the window did not wait"
+    assert win.statusBar().currentMessage() == "Selecting the object…"
+    stroke = win.doc.begin_stroke()  # the user paints meanwhile
+    stroke[0:4, 0:4] = True
+    with qtbot.waitSignal(background.finished, timeout=10_000):
+        release.set()
+    assert threads[0] is not threading.main_thread()
+    assert win.statusBar().currentMessage() == ""
+    assert not win.doc.mask[disc].any(), "not merged into a stroke under way"
+    win.doc.end_stroke("Paint mask")
+    qtbot.waitUntil(lambda: win.doc.undo_stack.undoText() == "Select object", timeout=5000)
+    m = win.doc.mask
+    assert (m & disc).sum() / disc.sum() > 0.9 and m[0:4, 0:4].all()
+
+
+def test_an_object_outline_of_a_picture_that_changed_meanwhile_is_dropped(win, qtbot,
+                                                                        monkeypatch):
+    import threading
+
+    from fakes import drag, vp
+
+    import editor.ui.tools as tools
+
+    img, _disc = _disc_on_texture()
+    win.doc.reset(img)
+    win.canvas.actual_size()
+    release, real, outlines = threading.Event(), tools.grabcut, []
+
+    def held(image, box):
+        assert release.wait(10)
+        outlines.append(real(image, box))
+        return outlines[-1]
+
+    monkeypatch.setattr(tools, "grabcut", held)
+    background = win.selecting
+    win.tool_actions["object"].trigger()
+    drag(qtbot, win, vp(win, 40, 20), vp(win, 120, 100))
+    win.doc.reset(255 - img)  # another picture opened while GrabCut ran
+    count = win.doc.undo_stack.count()
+    with qtbot.waitSignal(background.finished, timeout=10_000):
+        release.set()
+    assert outlines[0].any(), "GrabCut found the disc..."
+    assert not win.doc.mask.any() and win.doc.undo_stack.count() == count, "...of the old one"
 
 
 def test_magic_wand_click_uses_the_toolbar_tolerance_as_one_undo_entry(win, qtbot):
