@@ -23,9 +23,11 @@ from PySide6.QtGui import (
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
+    QGraphicsItem,
     QGraphicsPixmapItem,
     QGraphicsScene,
     QGraphicsView,
+    QStyleOptionGraphicsItem,
     QWidget,
 )
 
@@ -40,6 +42,39 @@ from editor.ui.preview import Preview
 from editor.ui.tools import Brush, Tool
 
 ZOOM_MIN, ZOOM_MAX = 0.05, 32.0
+
+
+class ImageItem(QGraphicsItem):
+    """The document's picture, kept as an image updated in place. A QGraphicsPixmapItem's
+    pixmap is shared with whoever reads it, so painting a changed region into it copied the
+    whole picture first: 33-40 ms of the GUI thread for a 13-megapixel canvas at every result,
+    candidate flip and undo, against about 1 ms for the region itself now."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._img = QImage()
+
+    def set_image(self, image: QImage) -> None:
+        self.prepareGeometryChange()
+        # The screen's own format: painting needs no conversion at every repaint.
+        self._img = image.convertToFormat(QImage.Format.Format_RGB32)
+        self.update()
+
+    def paste(self, at: QPoint, part: QImage) -> None:
+        p = QPainter(self._img)
+        p.drawImage(at, part)
+        p.end()
+        self.update(QRectF(QPointF(at), part.size().toSizeF()))
+
+    def image(self) -> QImage:
+        return self._img
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self._img.width(), self._img.height())
+
+    def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        p.drawImage(0, 0, self._img)
 FIT_MARGIN = 2 * HANDLE_OUT  # room outside the image to grab its edges after "fit"
 BADGE = QRect(10, 10, 220, 26)  # the step badge, in viewport pixels
 
@@ -89,7 +124,7 @@ class Canvas(QGraphicsView):
 
     def _build_items(self) -> None:
         s = self.scene()
-        self._image_item = QGraphicsPixmapItem()
+        self._image_item = ImageItem()
         self.overlay = MaskOverlay()
         self.gestures = g = Gestures(self)  # mouse: tool strokes, edge drags, panning
         self._original_item = QGraphicsPixmapItem()
@@ -107,7 +142,7 @@ class Canvas(QGraphicsView):
     # ------------------------------------------------------------------ document binding
     def _reload(self) -> None:
         d = self.doc
-        self._image_item.setPixmap(QPixmap.fromImage(to_qimage(d.image)))
+        self._image_item.set_image(to_qimage(d.image))
         self.overlay.set_size(d.width, d.height)
         self.overlay.update_mask(d.mask, QRect(0, 0, d.width, d.height))
         self._original_item.setPixmap(QPixmap.fromImage(to_qimage(d.original)))
@@ -124,11 +159,7 @@ class Canvas(QGraphicsView):
     def _image_region(self, rect: QRect) -> None:
         x0, y0 = rect.left(), rect.top()
         part = self.doc.image[y0 : y0 + rect.height(), x0 : x0 + rect.width()]
-        pm = self._image_item.pixmap()
-        p = QPainter(pm)
-        p.drawImage(rect.topLeft(), to_qimage(part))
-        p.end()
-        self._image_item.setPixmap(pm)
+        self._image_item.paste(rect.topLeft(), to_qimage(part))
 
     def _mask_region(self, rect: QRect) -> None:
         self.overlay.update_mask(self.doc.mask, rect)
@@ -168,7 +199,7 @@ class Canvas(QGraphicsView):
 
     def preview_image(self) -> QImage:
         """What the canvas shows of the image right now: the image under the step patches."""
-        return self.preview.over(self._image_item.pixmap())
+        return self.preview.over(self._image_item.image())
 
     @property
     def showing_original(self) -> bool:

@@ -65,9 +65,9 @@ class Preview:
             self.scene.removeItem(item)
         self.patches = {}
 
-    def over(self, image: QPixmap) -> QImage:
+    def over(self, image: QImage) -> QImage:
         """`image` with the step patches painted over it."""
-        img = image.toImage().convertToFormat(QImage.Format.Format_RGB888)
+        img = image.convertToFormat(QImage.Format.Format_RGB888)
         p = QPainter(img)
         for (x, y, _w, _h), item in self.patches.items():
             p.drawPixmap(x, y, item.pixmap())
