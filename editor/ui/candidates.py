@@ -7,6 +7,7 @@ back (one undo entry). Binds to editor.state.steps.Steps; the main window turns 
 
 from __future__ import annotations
 
+import cv2
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QToolButton, QWidget
@@ -20,9 +21,18 @@ MAX_EARLIER = 40  # thumbnails of earlier batches shown (all are kept)
 
 
 def thumbnail(rec: StepRecord, size: int = THUMB) -> QPixmap:
-    pm = QPixmap.fromImage(to_qimage(rec.patch))
-    return pm.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                     Qt.TransformationMode.SmoothTransformation)
+    """The record's patch in a `size` px square: every k-th pixel down to about 4x the size,
+    then averaged (INTER_AREA). A smooth scale of the whole patch took 8-12 ms for a
+    560 x 3000 outpaint strip of a phone photo, 20 of them in one step's slot; this 0.4-0.7."""
+    patch = rec.patch
+    k = max(1, max(patch.shape[:2]) // (4 * size))
+    patch = patch[k // 2 :: k, k // 2 :: k]
+    h, w = patch.shape[:2]
+    s = size / max(h, w)
+    if s < 1:
+        patch = cv2.resize(patch, (max(1, round(w * s)), max(1, round(h * s))),
+                           interpolation=cv2.INTER_AREA)
+    return QPixmap.fromImage(to_qimage(patch))
 
 
 class CandidateStrip(QScrollArea):

@@ -209,3 +209,17 @@ def test_a_mask_becomes_its_colour_where_set_and_transparent_elsewhere():
         c = img.pixelColor(x, y)
         want = (255, 40, 90, 110) if mask[y, x] else (0, 0, 0, 0)
         assert (c.red(), c.green(), c.blue(), c.alpha()) == want
+
+
+def test_a_thumbnail_keeps_the_patch_aspect_and_colours(qtbot):
+    from editor.ui.candidates import THUMB, thumbnail
+
+    class Rec:
+        patch = np.zeros((3000, 560, 3), np.uint8)
+
+    Rec.patch[:1500] = (200, 30, 30)  # red top half, blue bottom half
+    Rec.patch[1500:] = (30, 30, 200)
+    img = thumbnail(Rec()).toImage()  # type: ignore[arg-type]
+    assert img.height() == THUMB and abs(img.width() - round(THUMB * 560 / 3000)) <= 1
+    top, bottom = img.pixelColor(img.width() // 2, 5), img.pixelColor(img.width() // 2, THUMB - 5)
+    assert (top.red(), top.blue()) == (200, 30) and (bottom.red(), bottom.blue()) == (30, 200)
