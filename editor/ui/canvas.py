@@ -143,8 +143,9 @@ class Canvas(QGraphicsView):
     def _reload(self) -> None:
         d = self.doc
         self._image_item.set_image(to_qimage(d.image))
-        self.overlay.set_size(d.width, d.height)
-        self.overlay.update_mask(d.mask, QRect(0, 0, d.width, d.height))
+        self.overlay.set_size(d.width, d.height)  # transparent: an empty mask is drawn already
+        if d.mask.any():
+            self.overlay.update_mask(d.mask, QRect(0, 0, d.width, d.height))
         self._original_item.setPixmap(QPixmap.fromImage(to_qimage(d.original)))
         self._original_item.setPos(*d.origin)
         # Room around the image to drag edges outward and to pan past the border.
