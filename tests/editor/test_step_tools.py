@@ -509,7 +509,8 @@ def test_keep_out_brush_and_keeping_the_mask_out_paint_the_keep_out_layer(qtbot,
     assert keep.mask[20, 22:30].all() and not win.doc.mask.any()
     assert not win.controller.locks.any()
     assert win.doc.undo_stack.undoText() == "Keep out"
-    assert not win.step_tools.keep_out.boundingRect().isEmpty()
+    shown = win.step_tools.keep_out._img  # the amber overlay, made at the first dab
+    assert shown.pixelColor(25, 20).alpha() > 0 and shown.pixelColor(25, 40).alpha() == 0
     win.a_undo.trigger()
     assert not keep.any()
     mask = paint_mask(win)
