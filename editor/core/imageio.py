@@ -222,6 +222,9 @@ def with_alpha(rgb: np.ndarray, alpha: np.ndarray | None, straight: np.ndarray |
     return np.dstack([out, alpha])
 
 
+WEBP_FAST_PIXELS = 2_000_000  # above this, lossless WebP is written at its fastest effort
+
+
 def save(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None,
          exif: bytes | None = None, quality: int = 95, icc_profile: bytes | None = None
          ) -> None:
@@ -239,10 +242,18 @@ def save(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None,
         kw["exif"] = exif
     if icc_profile:
         kw["icc_profile"] = icc_profile
+    # Saving runs on the GUI thread; a phone photo (12 megapixels) took 2.8 s as PNG at zlib's
+    # level 6 and 5.5 s as lossless WebP at its default effort. PNG at level 3: 1.0 s, 13 %
+    # larger (0.5 % at 0.8 megapixels, 276 -> 101 ms); lossless WebP at effort 0 above
+    # WEBP_FAST_PIXELS: 0.6 s, 26 % larger, still lossless.
     if ext in ("jpg", "jpeg"):
         kw.update(quality=quality, subsampling=0)
+    elif ext == "png":
+        kw.update(compress_level=3)
     elif ext == "webp":
         kw.update(lossless=True, exact=True)  # exact: keep colours under transparent pixels
+        if arr.shape[0] * arr.shape[1] > WEBP_FAST_PIXELS:
+            kw.update(quality=0, method=0)  # in lossless mode "quality" is the effort
     fmt = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "bmp": "BMP",
            "tif": "TIFF", "tiff": "TIFF"}[ext]
     try:

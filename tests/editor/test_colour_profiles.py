@@ -175,3 +175,16 @@ def test_older_projects_without_a_profile_still_open(qtbot, win, tmp_path):
     assert win.doc.undo_stack.count() == 1
     assert not win.open_path(bad)
     assert "ICC profile" in win.last_error[1]
+
+
+@pytest.mark.parametrize("ext", ["png", "webp"])
+def test_a_phone_sized_picture_is_still_saved_bit_exact(tmp_path, ext):
+    # Over imageio.WEBP_FAST_PIXELS: WebP takes its fastest lossless effort; PNG level 3.
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (45, 60, 3), np.uint8)
+    rgb = np.kron(base, np.ones((32, 32, 1), np.uint8))  # 1440 x 1920: 2.8 megapixels
+    rgb = np.clip(rgb.astype(int) + rng.integers(-3, 4, rgb.shape), 0, 255).astype(np.uint8)
+    assert rgb.shape[0] * rgb.shape[1] > imageio.WEBP_FAST_PIXELS
+    path = tmp_path / f"big.{ext}"
+    imageio.save(path, rgb, None, None)
+    assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), rgb)
