@@ -13,6 +13,7 @@ from editor.core import imageio
 from editor.core.imageio import READ_FORMATS
 from editor.state.imageconv import png_bytes, to_qimage
 from editor.state.project import EXT as PROJECT_EXT
+from editor.ui.unfrozen import run_unfrozen
 
 if TYPE_CHECKING:
     from editor.ui.host import Host
@@ -131,10 +132,13 @@ class Files(QObject):
         stay unsaved."""
         if not path.suffix:
             path = path.with_suffix(".png")
+        doc = self.win.doc
+        index, rgba = doc.undo_stack.index(), doc.export_rgba().copy()  # as it is now
+        rgb, alpha = rgba[..., :3], rgba[..., 3] if rgba.shape[2] == 4 else None
+        exif, icc = doc.exif, doc.icc_profile
+        self.win.statusBar().showMessage(f"Saving {path.name}…")
         try:
-            rgba = self.win.doc.export_rgba()
-            imageio.save(path, rgba[..., :3], rgba[..., 3] if rgba.shape[2] == 4 else None,
-                         self.win.doc.exif, icc_profile=self.win.doc.icc_profile)
+            run_unfrozen(lambda: imageio.save(path, rgb, alpha, exif, icc_profile=icc))
         except ValueError as e:
             self.win.show_error("Could not save", str(e))
             return False
@@ -142,7 +146,12 @@ class Files(QObject):
         if self.win.session.project_path is not None:
             self.win.statusBar().showMessage(f"Exported {path}", 5000)
             return True
-        self.win.doc.mark_saved(path)
+        if doc.undo_stack.index() != index:  # changed while being written: not what is saved
+            doc.path = path
+            doc.path_changed.emit(str(path))
+            self.win.statusBar().showMessage(f"Saved {path} (the changes since are not)", 5000)
+            return True
+        doc.mark_saved(path)
         self.win.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 

@@ -35,6 +35,7 @@ from editor.state.controller import Controller
 from editor.state.document import Document
 from editor.state.steps import Steps
 from editor.ui import help as help_
+from editor.ui import unfrozen
 from editor.ui.actions import build_actions
 from editor.ui.canvas import Canvas
 from editor.ui.class_panel import ClassPanel
@@ -380,6 +381,10 @@ class MainWindow(QMainWindow):
         return self.canvas.grab().toImage()
 
     def closeEvent(self, e: QCloseEvent) -> None:
+        if unfrozen.running():  # a save is being written: the window goes after it
+            self.statusBar().showMessage("Saving: close again when it is done", 5000)
+            e.ignore()
+            return
         if not self.files.may_discard():
             e.ignore()
             return

@@ -26,6 +26,7 @@ from editor.state.autosave import (  # noqa: F401 (where tests and the app find 
     keep_aside,
     orphans,
 )
+from editor.ui.unfrozen import run_unfrozen
 
 if TYPE_CHECKING:
     from editor.ui.host import Host
@@ -135,20 +136,26 @@ class Session(QObject):
         p = Path(path)
         if p.suffix.lower() != project.EXT:
             p = p.with_suffix(project.EXT)
+        # zlib level 1: a 12-megapixel photo's project in 1.7-1.9 s instead of 2.3-2.7 s at level
+        # 6, 3 % larger (photos hardly compress); written off the GUI thread (ui.unfrozen).
+        index, st = w.doc.undo_stack.index(), self.capture()
+        w.statusBar().showMessage(f"Saving project {p.name}…")
         try:
-            project.write(p, self.capture(), compresslevel=6)
+            run_unfrozen(lambda: project.write(p, st, compresslevel=1))
         except (OSError, ValueError) as e:
             w.show_error("Could not save", f"could not save {p.name}: {e}")
             return False
-        self._became(p)
+        self._became(p, clean=w.doc.undo_stack.index() == index)
         w.statusBar().showMessage(f"Saved project {p}", 5000)
         return True
 
-    def _became(self, p: Path) -> None:
-        """The document is now the project `p`: saved, and where Ctrl+S writes."""
+    def _became(self, p: Path, clean: bool = True) -> None:
+        """The document is now the project `p`: saved (unless it changed while being written:
+        a decode's result, say), and where Ctrl+S writes."""
         self.project_path = p
         self.unsaved_recovery = False
-        self.win.doc.undo_stack.setClean()
+        if clean:
+            self.win.doc.undo_stack.setClean()
         self.win.update_title()
 
     @Slot(str)

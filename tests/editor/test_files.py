@@ -245,3 +245,40 @@ def test_copy_keeps_transparency_and_a_huge_paste_is_refused_first(qtbot, win, t
     assert got.pixelColor(5, 5).alpha() == 255
     clip.setImage(QImage(16385, 1, QImage.Format.Format_RGB888))
     assert not win.paste_image() and "16385 x 1" in win.last_error[1]
+
+
+@pytest.mark.parametrize("kind", ["image", "project"])
+def test_saving_keeps_the_window_painting_and_a_change_meanwhile_stays_unsaved(
+        qtbot, win, tmp_path, monkeypatch, kind):
+    import threading
+
+    from PySide6.QtCore import QTimer
+
+    from editor.core import imageio
+    from editor.state import project
+
+    ticked = threading.Event()
+    module, name = (imageio, "save") if kind == "image" else (project, "write")
+    real = getattr(module, name)
+
+    def slow(*args, **kwargs):  # a long write: the GUI thread's timer must get its turn
+        assert ticked.wait(10), "the GUI thread was frozen while saving"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, slow)
+
+    closed: list[bool] = []
+
+    def tick() -> None:
+        closed.append(win.close())  # refused: the write is under way
+        m = win.doc.mask.copy()
+        m[0:4, 0:4] = True
+        win.doc.set_mask(m, "a stroke")  # a decode's result, say, coming in meanwhile
+        ticked.set()
+
+    QTimer.singleShot(100, tick)
+    path = tmp_path / ("out.png" if kind == "image" else "out.maskgit")
+    ok = win.files.save_to(path) if kind == "image" else win.session.save_project(path)
+    assert ok and path.is_file() and ticked.is_set()
+    assert closed == [False] and win.isVisible()
+    assert win.doc.modified, "what was written is not what the window holds now"
