@@ -42,6 +42,8 @@ from editor.ui.preview import Preview
 from editor.ui.tools import Brush, Tool
 
 ZOOM_MIN, ZOOM_MAX = 0.05, 32.0
+FIT_MARGIN = 2 * HANDLE_OUT  # room outside the image to grab its edges after "fit"
+BADGE = QRect(10, 10, 220, 26)  # the step badge, in viewport pixels
 
 
 class ImageItem(QGraphicsItem):
@@ -75,8 +77,6 @@ class ImageItem(QGraphicsItem):
     def paint(self, p: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
         p.drawImage(0, 0, self._img)
-FIT_MARGIN = 2 * HANDLE_OUT  # room outside the image to grab its edges after "fit"
-BADGE = QRect(10, 10, 220, 26)  # the step badge, in viewport pixels
 
 
 class Canvas(QGraphicsView):
