@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from editor.core.geometry import Window
+from editor.core.geometry import Window, bbox
 from editor.state.document import Document
 from editor.state.imageconv import to_qimage
 from editor.ui import edges
@@ -143,9 +143,11 @@ class Canvas(QGraphicsView):
     def _reload(self) -> None:
         d = self.doc
         self._image_item.set_image(to_qimage(d.image))
-        self.overlay.set_size(d.width, d.height)  # transparent: an empty mask is drawn already
-        if d.mask.any():
-            self.overlay.update_mask(d.mask, QRect(0, 0, d.width, d.height))
+        self.overlay.set_size(d.width, d.height)  # transparent: only the mask's box to draw
+        box = bbox(d.mask)
+        if box is not None:  # an outpaint's new strip: not the whole canvas
+            self.overlay.update_mask(d.mask, QRect(box[0], box[1], box[2] - box[0],
+                                                   box[3] - box[1]))
         self._original_item.setPixmap(QPixmap.fromImage(to_qimage(d.original)))
         self._original_item.setPos(*d.origin)
         # Room around the image to drag edges outward and to pan past the border.

@@ -45,6 +45,21 @@ def test_extend_grows_the_canvas_masked_and_undo_shrinks_it(qtbot):
     assert np.array_equal(doc.image, before) and doc.origin == (0, 0)
 
 
+def test_edits_after_a_canvas_change_never_reach_the_state_before_it(qtbot):
+    doc = _doc()
+    before, mask = doc.image.copy(), doc.mask.copy()
+    for change in (lambda: doc.extend(right=3), lambda: doc.replace(
+            np.full((20, 30, 3), 7, np.uint8), np.zeros((20, 30), bool), "New image")):
+        change()
+        img = doc.image.copy()
+        img[:] = 200
+        doc.apply_result(img, (0, 0, doc.width, doc.height), np.ones(doc.mask.shape, bool),
+                         "Generate")  # writes into the document's arrays in place
+        doc.undo_stack.undo()
+        doc.undo_stack.undo()
+        assert np.array_equal(doc.image, before) and np.array_equal(doc.mask, mask)
+
+
 def test_every_entry_serialises_itself_and_replays_to_the_same_state():
     doc = _doc()
     doc.set_mask(np.ones(doc.mask.shape, bool), "Mask everything")
