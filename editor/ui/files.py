@@ -51,7 +51,7 @@ class Files(QObject):
         # Decoding a big photo takes a second or more (24 MP PNG: 1.3 s on 2 cores): say so.
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            loaded = imageio.load(path)
+            loaded = run_unfrozen(lambda: imageio.load(path))  # the window keeps painting
         except ValueError as e:
             self.win.show_error("Could not open", str(e))
             self.forget_recent(str(path))

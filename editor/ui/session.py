@@ -170,7 +170,7 @@ class Session(QObject):
         # Reading is bounded (editor.state.project) but a big project still takes seconds: say so.
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            st = project.read(path)
+            st = run_unfrozen(lambda: project.read(path))  # the window keeps painting
         except project.ProjectError as e:
             w.show_error("Could not open", str(e))
             return False

@@ -282,3 +282,23 @@ def test_saving_keeps_the_window_painting_and_a_change_meanwhile_stays_unsaved(
     assert ok and path.is_file() and ticked.is_set()
     assert closed == [False] and win.isVisible()
     assert win.doc.modified, "what was written is not what the window holds now"
+
+
+def test_opening_keeps_the_window_painting_while_the_file_is_decoded(qtbot, win, tmp_path,
+                                                                     monkeypatch):
+    import threading
+
+    from PySide6.QtCore import QTimer
+
+    from editor.core import imageio
+
+    Image.fromarray(np.full((30, 40, 3), 90, np.uint8)).save(tmp_path / "a.png")
+    ticked, real = threading.Event(), imageio.load
+
+    def slow(*args, **kwargs):  # a big photo's decode: the GUI thread's timer gets its turn
+        assert ticked.wait(10), "the GUI thread was frozen while decoding"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(imageio, "load", slow)
+    QTimer.singleShot(100, ticked.set)
+    assert win.files.open_path(tmp_path / "a.png") and win.doc.image.shape == (30, 40, 3)
