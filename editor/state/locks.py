@@ -59,9 +59,10 @@ class LockLayer(QObject):
         self._stroke_box: Rect | None = None
         return self._locked
 
-    def stroke_updated(self, rect: Rect) -> None:
+    def stroke_updated(self, rect: Rect, show: bool = True) -> None:
         self._stroke_box = g.union(self._stroke_box, rect)
-        self.mask_changed.emit(qrect(rect))
+        if show:
+            self.mask_changed.emit(qrect(rect))
 
     def end_stroke(self, text: str) -> bool:
         before, self._before = self._before, None

@@ -51,15 +51,17 @@ class Tool:
         """The shape being drawn, for the canvas to show during the gesture."""
         return None
 
-    def _stamp(self, region: Rect, draw: Callable[[np.ndarray, tuple[int, int]], None]) -> None:
+    def _stamp(self, region: Rect, draw: Callable[[np.ndarray, tuple[int, int]], None],
+               show: bool = True) -> None:
         assert self._doc is not None
-        stamp(self._doc, self.erase, region, draw)
+        stamp(self._doc, self.erase, region, draw, show)
 
 
 def stamp(doc: Document, erase: bool, region: Rect,
-          draw: Callable[[np.ndarray, tuple[int, int]], None]) -> None:
+          draw: Callable[[np.ndarray, tuple[int, int]], None], show: bool = True) -> None:
     """Let `draw(canvas uint8, (ox, oy))` paint 255s into `region`, then merge into (or, with
-    `erase`, take out of) the mask of `doc`'s running stroke."""
+    `erase`, take out of) the mask of `doc`'s running stroke (`show`: see
+    Document.stroke_updated)."""
     x0, y0 = max(region[0], 0), max(region[1], 0)
     x1, y1 = min(region[2], doc.width), min(region[3], doc.height)
     if x0 >= x1 or y0 >= y1:
@@ -72,7 +74,7 @@ def stamp(doc: Document, erase: bool, region: Rect,
         m &= ~hit
     else:
         m |= hit
-    doc.stroke_updated((x0, y0, x1, y1))
+    doc.stroke_updated((x0, y0, x1, y1), show)
 
 
 class Brush(Tool):
@@ -186,7 +188,7 @@ class RectSelect(Tool):
             def draw(tmp: np.ndarray, o: tuple[int, int]) -> None:
                 tmp[max(y0 - o[1], 0) : y1 - o[1], max(x0 - o[0], 0) : x1 - o[0]] = 255
 
-            self._stamp((x0, y0, x1, y1), draw)
+            self._stamp((x0, y0, x1, y1), draw, show=False)  # its undo entry shows it
             doc.end_stroke("Erase rectangle" if self.erase else "Select rectangle")
         super().release(pos)
 
@@ -235,7 +237,7 @@ class Lasso(Tool):
                 poly = np.round((pts - o - 0.5) * 16).astype(np.int32)
                 cv2.fillPoly(tmp, [poly], 255, cv2.LINE_8, 4)
 
-            self._stamp((int(x0), int(y0), int(x1), int(y1)), draw)
+            self._stamp((int(x0), int(y0), int(x1), int(y1)), draw, show=False)
             doc.end_stroke("Erase lasso" if self.erase else "Select lasso")
         super().release(pos)
 
@@ -254,7 +256,7 @@ def merge(doc: Document, picked: np.ndarray, text: str, erase: bool) -> None:
     def draw(tmp: np.ndarray, o: tuple[int, int]) -> None:
         tmp[picked[o[1] : o[1] + tmp.shape[0], o[0] : o[0] + tmp.shape[1]]] = 255
 
-    stamp(doc, erase, box, draw)
+    stamp(doc, erase, box, draw, show=False)  # the undo entry shows it
     doc.end_stroke(("Deselect " if erase else "Select ") + text)
 
 

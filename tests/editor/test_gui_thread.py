@@ -223,3 +223,20 @@ def test_a_thumbnail_keeps_the_patch_aspect_and_colours(qtbot):
     assert img.height() == THUMB and abs(img.width() - round(THUMB * 560 / 3000)) <= 1
     top, bottom = img.pixelColor(img.width() // 2, 5), img.pixelColor(img.width() // 2, THUMB - 5)
     assert (top.red(), top.blue()) == (200, 30) and (bottom.red(), bottom.blue()) == (30, 200)
+
+
+def test_a_rectangle_selection_is_drawn_once_and_shows(qtbot, win, monkeypatch):
+    from fakes import drag, vp
+
+    import editor.ui.overlays as overlays
+
+    calls: list[tuple[int, ...]] = []
+    real = overlays.mask_to_qimage
+    monkeypatch.setattr(overlays, "mask_to_qimage",
+                        lambda m, rgba: calls.append(m.shape) or real(m, rgba))
+    win.tool_actions["rectangle"].trigger()
+    drag(qtbot, win, vp(win, 10, 8), vp(win, 30, 20))
+    assert win.doc.mask[8:20, 10:30].all()
+    assert calls == [(12, 20)], "once, by the undo entry (not again by the live stroke)"
+    shown = win.canvas.overlay._mask
+    assert shown.pixelColor(15, 10).alpha() > 0 and shown.pixelColor(40, 30).alpha() == 0
