@@ -188,17 +188,18 @@ class LockEdit:
     rect: Rect
     before: np.ndarray  # (h, w) bool crops of `rect`
     after: np.ndarray
-    kind: ClassVar[str] = "lock"  # its `type` in a project file, and the Pixels plane it edits
+    kind: ClassVar[str] = "lock"  # its `type` in a project file
+    plane: ClassVar[str] = "lock"  # the Pixels array it edits
 
     def check(self, shape: tuple[int, ...]) -> None:
         """Raise ValueError unless the edit fits a canvas of `shape`."""
         _fits(self.rect, shape)
 
     def apply(self, px: Pixels, forward: bool = True) -> None:
-        plane = px.plane("lock" if self.kind == "lock" else "keep_out")
-        self.check(plane.shape)
+        layer = px.plane(self.plane)
+        self.check(layer.shape)
         x0, y0, x1, y1 = self.rect
-        plane[y0:y1, x0:x1] = self.after if forward else self.before
+        layer[y0:y1, x0:x1] = self.after if forward else self.before
 
     def to_dict(self) -> dict[str, Any]:
         return dict(type=self.kind, text=self.text, rect=list(self.rect), before=self.before,
@@ -216,6 +217,7 @@ class KeepOutEdit(LockEdit):
     """A rectangle of the keep-out layer (pixels fills never copy), before and after."""
 
     kind: ClassVar[str] = "keepout"
+    plane: ClassVar[str] = "keep_out"
 
 
 Edit = RegionEdit | CanvasEdit | LockEdit

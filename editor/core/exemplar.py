@@ -67,12 +67,13 @@ def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None,
         return image.copy(), mask.copy()
     if mask.all():
         raise ValueError("nothing to fill from: every pixel is masked")
-    if keep_out is not None and thickness(mask) > THIN:
+    thin = thickness(mask) <= THIN  # a distance transform: once
+    if keep_out is not None and not thin:
         kept = _fill_keeping_out(image, mask, max_side, keep_out)
         if kept is not None:
             return kept
     h, w = mask.shape
-    if max_side is not None and max(h, w) > max_side and thickness(mask) > THIN:
+    if max_side is not None and max(h, w) > max_side and not thin:
         s = max_side / max(h, w)
         size = (max(1, round(w * s)), max(1, round(h * s)))
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
@@ -85,7 +86,7 @@ def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None,
         return _copy_up(image, mask, small, small_mask, small_out, small_rough)
     bgr = np.ascontiguousarray(image[..., ::-1])
     m8 = mask.astype(np.uint8) * 255
-    if thickness(mask) <= THIN:
+    if thin:
         return cv2.inpaint(bgr, m8, TELEA_RADIUS, cv2.INPAINT_TELEA)[..., ::-1].copy(), mask.copy()
     out = _shift_map(bgr, m8)
     # Pixels shift-map found no shift for come back black (deep in a strip at the picture's
