@@ -128,9 +128,12 @@ class Document(QObject):
                 region[same] = self.straight[src][same]
         return np.dstack([rgb, alpha])
 
-    def mark_saved(self, path: Path) -> None:
+    def mark_saved(self, path: Path, clean: bool = True) -> None:
+        """The document is now the file `path`; saved (`clean`) unless it changed while being
+        written."""
         self.path = path
-        self.undo_stack.setClean()
+        if clean:
+            self.undo_stack.setClean()
         self.path_changed.emit(str(path))
 
     # ------------------------------------------------------------------ mask strokes

@@ -146,13 +146,10 @@ class Files(QObject):
         if self.win.session.project_path is not None:
             self.win.statusBar().showMessage(f"Exported {path}", 5000)
             return True
-        if doc.undo_stack.index() != index:  # changed while being written: not what is saved
-            doc.path = path
-            doc.path_changed.emit(str(path))
-            self.win.statusBar().showMessage(f"Saved {path} (the changes since are not)", 5000)
-            return True
-        doc.mark_saved(path)
-        self.win.statusBar().showMessage(f"Saved {path}", 5000)
+        clean = doc.undo_stack.index() == index  # else it changed while being written
+        doc.mark_saved(path, clean)
+        since = "" if clean else " (the changes since are not)"
+        self.win.statusBar().showMessage(f"Saved {path}{since}", 5000)
         return True
 
     def import_mask_dialog(self) -> None:
