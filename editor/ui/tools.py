@@ -246,17 +246,22 @@ class Lasso(Tool):
         self._doc = None
 
 
-def merge(doc: Document, picked: np.ndarray, text: str, erase: bool) -> None:
-    """Merge a whole-image bool mask from editor.core.selection as one undo entry."""
+def merge(doc: Document, picked: np.ndarray, text: str, erase: bool,
+          at: tuple[int, int] = (0, 0)) -> None:
+    """Merge a bool mask from editor.core.selection, whose top-left lies at `at` (x, y) of
+    the image (the whole image by default), as one undo entry."""
     box = g.bbox(picked)
     if box is None:
         return
+    ax, ay = at
     doc.begin_stroke()
 
     def draw(tmp: np.ndarray, o: tuple[int, int]) -> None:
-        tmp[picked[o[1] : o[1] + tmp.shape[0], o[0] : o[0] + tmp.shape[1]]] = 255
+        y, x = o[1] - ay, o[0] - ax
+        tmp[picked[y : y + tmp.shape[0], x : x + tmp.shape[1]]] = 255
 
-    stamp(doc, erase, box, draw, show=False)  # the undo entry shows it
+    region = (box[0] + ax, box[1] + ay, box[2] + ax, box[3] + ay)
+    stamp(doc, erase, region, draw, show=False)  # the undo entry shows it
     doc.end_stroke(("Deselect " if erase else "Select ") + text)
 
 
@@ -317,9 +322,7 @@ class ObjectSelect(RectSelect):
             if doc.stroking:  # a brush stroke is under way: join the mask after it
                 QTimer.singleShot(30, lambda: then(picked))
                 return
-            full = np.zeros(shape[:2], bool)
-            full[cy0:cy1, cx0:cx1] = picked
-            merge(doc, full, "object", erase)
+            merge(doc, picked, "object", erase, at=(cx0, cy0))
 
         self.background.run(grabcut, seen, local, then=then)
         Tool.release(self, pos)
