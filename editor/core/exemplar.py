@@ -3,7 +3,9 @@
 * `fill`: a classical exemplar fill. OpenCV's shift-map (He & Sun, "Statistics of Patch Offsets
   for Image Completion", ECCV 2012; opencv-contrib xphoto) rearranges real pixels of the photo,
   which wins on texture; strokes a few pixels thick go to Telea, which is far faster there and
-  as good (nothing to rearrange in a line).
+  as good (nothing to rearrange in a line). Its copied pieces are then fused in the gradient
+  domain (`fuse_pieces`), so a piece copied from elsewhere in other light takes its
+  neighbours' tone.
 * `restore_detail`: the generated fill's fine detail re-synthesised from the known region,
   with the fill itself as the guide (image analogies, Hertzmann et al. 2001, done by blocks as
   in image quilting, Efros & Freeman 2001): every block of the hole takes the high-frequency
@@ -18,6 +20,8 @@ import math
 
 import cv2
 import numpy as np
+
+from editor.core import poisson
 
 # Widest stroke (px, the largest distance from a masked pixel to the nearest known one) that
 # goes to Telea instead of shift-map.
@@ -41,6 +45,9 @@ MISSED_SHARE = 0.01
 # size (_copy_up) that count as rough. Dev half, the guide alone, KID-Lite2 box / right /
 # bottom (6 runs): 1 px 3.1 / 5.7 / 12.3, 3 px 2.4 / 5.7 / 12.6, 6 px 2.8 / 5.8 / 12.8.
 SEAM_ROUGH = 3
+# fuse_pieces stops when its residual is this share of the first: within 1-5 grey levels of the
+# exact solution on object removals (26-80 k hole pixels), 0.1-0.2 s.
+FUSE_TOL = 1e-2
 
 
 def thickness(mask: np.ndarray) -> float:
@@ -60,7 +67,10 @@ def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None,
 
     `max_side`: fill at most at this resolution (shift-map's time grows faster than the pixel
     count: a 128 px window with a large hole takes ~0.7 s, at 64 px ~0.1 s) and carry the fill
-    to full size as copies of full-size pixels (_copy_up); the known pixels stay exact.
+    to full size as copies of full-size pixels (_copy_up); the known pixels stay exact. The
+    copied pieces are fused in the gradient domain (fuse_pieces) at the size the fill is made:
+    dev half, the guide alone, 3 runs, PSNR box 13.38 -> 13.89 dB, right 11.84 -> 12.01,
+    bottom 12.21 -> 12.52, KID-Lite2 within its noise (1.2 -> 1.4, 5.2 -> 5.2, 11.6 -> 12.0).
 
     `keep_out` (H, W) bool: known pixels that are not copied (see _fill_keeping_out)."""
     if not mask.any():
@@ -72,18 +82,35 @@ def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None,
         kept = _fill_keeping_out(image, mask, max_side, keep_out)
         if kept is not None:
             return kept
+    if thin:
+        return _raw_fill(image, mask, thin)
     h, w = mask.shape
-    if max_side is not None and max(h, w) > max_side and not thin:
-        s = max_side / max(h, w)
-        size = (max(1, round(w * s)), max(1, round(h * s)))
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        # A low-resolution pixel is masked when any of its source pixels is.
-        small_mask = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
-        if small_mask.all():
-            small_mask[...] = False
-            small_mask[1:-1, 1:-1] = True
-        small_out, small_rough = fill(small, small_mask)
-        return _copy_up(image, mask, small, small_mask, small_out, small_rough)
+    if max_side is None or max(h, w) <= max_side:
+        out, rough = _raw_fill(image, mask, thin)
+        shift, found = _shifts(image, mask, out)
+        return fuse_pieces(image, mask, out, shift, found & ~rough[mask]), rough
+    s = max_side / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    # A low-resolution pixel is masked when any of its source pixels is.
+    small_mask = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+    if small_mask.all():
+        small_mask[...] = False
+        small_mask[1:-1, 1:-1] = True
+    small_out, small_rough = _raw_fill(small, small_mask, thickness(small_mask) <= THIN)
+    shift, found = _shifts(small, small_mask, small_out)
+    found &= ~small_rough[small_mask]
+    out, rough = _copy_up(image, mask, small_mask, small_out, small_rough, shift, found)
+    # The pieces' tone is evened out where the copies are made (there the shifts are exact)
+    # and the offset carried up with them: bounded time at any photo size.
+    offset = fuse_pieces(small, small_mask, small_out, shift, found).astype(np.float32) - small_out
+    offset = cv2.resize(offset, (w, h), interpolation=cv2.INTER_LINEAR)
+    fused = np.clip(out + offset, 0, 255).round().astype(np.uint8)
+    return np.where(mask[..., None], fused, out), rough
+
+
+def _raw_fill(image: np.ndarray, mask: np.ndarray, thin: bool) -> tuple[np.ndarray, np.ndarray]:
+    """`fill` at this size, without fuse_pieces: Telea for a `thin` mask, else shift-map."""
     bgr = np.ascontiguousarray(image[..., ::-1])
     m8 = mask.astype(np.uint8) * 255
     if thin:
@@ -128,8 +155,9 @@ def _fill_keeping_out(image: np.ndarray, mask: np.ndarray, max_side: int | None,
     return out, rough & mask
 
 
-def _copy_up(image: np.ndarray, mask: np.ndarray, small: np.ndarray, small_mask: np.ndarray,
-             small_out: np.ndarray, small_rough: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _copy_up(image: np.ndarray, mask: np.ndarray, small_mask: np.ndarray, small_out: np.ndarray,
+             small_rough: np.ndarray, shift: np.ndarray, found: np.ndarray,
+             ) -> tuple[np.ndarray, np.ndarray]:
     """`fill`'s result at full size from its fill of the downscaled `small`: every hole pixel
     copies the full-size pixel its low-resolution pixel's shift points to (the shift scaled
     up), so the fill is the photo's own full-size texture, not an upsampled blur; where that
@@ -143,8 +171,6 @@ def _copy_up(image: np.ndarray, mask: np.ndarray, small: np.ndarray, small_mask:
     h, w = small_mask.shape
     up = cv2.resize(small_out, (big_w, big_h), interpolation=cv2.INTER_CUBIC)
     out = np.where(mask[..., None], up, image)
-    shift, found = _shifts(small, small_mask, small_out)
-    found &= ~small_rough[small_mask]
     grid = np.full((h, w), -1, np.int64)
     grid[small_mask] = np.arange(int(small_mask.sum()))
     ys, xs = np.nonzero(mask)
@@ -167,6 +193,63 @@ def _copy_up(image: np.ndarray, mask: np.ndarray, small: np.ndarray, small_mask:
     width = 2 * SEAM_ROUGH + 1
     rough |= mask & (cv2.dilate(seam.astype(np.uint8), np.ones((width, width), np.uint8)) > 0)
     return out, rough
+
+
+def fuse_pieces(image: np.ndarray, mask: np.ndarray, out: np.ndarray, shift: np.ndarray,
+                copied: np.ndarray) -> np.ndarray:
+    """`out` (shift-map's fill of `mask` in `image`) with the tone of its copied pieces evened
+    out in the gradient domain, as shift-map editing (Pritch et al. 2009) and Photomontage
+    (Agarwala et al. 2004) finish theirs: the fill whose gradients are the copies' own inside
+    each piece and, across a seam between pieces or at the hole's edge, those of the copies'
+    sources there (so a pale patch of sky copied into a darker part of it takes the tone its
+    neighbours have). `shift` (N, 2) and `copied` (N,): each of the N hole pixels
+    np.argwhere(mask)'s copy offset, and whether it is one. A step far beyond the sources'
+    counts little (SEAM_TONE): structure the copy cut across, not light."""
+    o = out.astype(np.float32)
+    sy, sx = np.zeros(mask.shape, np.int64), np.zeros(mask.shape, np.int64)
+    src = np.zeros(mask.shape, bool)
+    sy[mask], sx[mask], src[mask] = shift[:, 0], shift[:, 1], copied
+    rhs = np.zeros_like(o)
+    weights = []
+    for dy, dx in ((0, 1), (1, 0)):
+        g, wt = _seam_gradients(image, mask, o, sy, sx, src, dy, dx)
+        flow = (o[: o.shape[0] - dy, : o.shape[1] - dx] - o[dy:, dx:] - g) * wt[..., None]
+        rhs[: o.shape[0] - dy, : o.shape[1] - dx] -= flow
+        rhs[dy:, dx:] += flow
+        weights.append(wt)
+    offset = poisson.solve(mask, weights[0], weights[1], rhs, tol=FUSE_TOL)
+    fused = np.clip(o + offset, 0, 255).round().astype(np.uint8)
+    return np.where(mask[..., None], fused, out)
+
+
+def _seam_gradients(image: np.ndarray, mask: np.ndarray, o: np.ndarray, sy: np.ndarray,
+                    sx: np.ndarray, src: np.ndarray, dy: int, dx: int,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(target difference p - q (H', W', 3), weight (H', W')) of every pair of neighbours p
+    and q = p + (dy, dx) (fuse_pieces): the fill's own inside a piece, else the mean of the
+    known difference at the same offset from the copied end(s)' sources."""
+    h, w = mask.shape
+    hh, ww = h - dy, w - dx
+    p, q = (slice(0, hh), slice(0, ww)), (slice(dy, h), slice(dx, w))
+    g = o[p] - o[q]
+    same = src[p] & src[q] & (sy[p] == sy[q]) & (sx[p] == sx[q])
+    seam = (mask[p] | mask[q]) & ~same & (src[p] | src[q])
+    yy, xx = np.mgrid[:hh, :ww]
+    total, n = np.zeros_like(g), np.zeros((hh, ww), np.float32)
+    known = ~mask
+    img = image.astype(np.float32)
+    for end in (p, q):
+        ay, ax = yy + sy[end], xx + sx[end]
+        ok = seam & src[end] & (ay >= 0) & (ax >= 0) & (ay + dy < h) & (ax + dx < w)
+        ay, ax = np.where(ok, ay, 0), np.where(ok, ax, 0)
+        ok &= known[ay, ax] & known[ay + dy, ax + dx]
+        total += np.where(ok[..., None], img[ay, ax] - img[ay + dy, ax + dx], 0)
+        n += ok
+    have = n > 0
+    target = total / np.maximum(n, 1)[..., None]
+    trust = 1 / (1 + (np.linalg.norm(g - target, axis=-1) / SEAM_TONE) ** 2)
+    weight = np.where(have, trust, 1.0) * (mask[p] | mask[q])
+    return np.where(have[..., None], target, g), weight.astype(np.float32)
 
 
 def _shifts(image: np.ndarray, mask: np.ndarray, out: np.ndarray,

@@ -25,6 +25,13 @@ def box(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
     return m
 
 
+@pytest.fixture
+def unfused(monkeypatch):
+    """The copies as shift-map placed them: fuse_pieces then offsets their tone (test_fuse),
+    so a copied pixel is no longer byte for byte one of the photo's."""
+    monkeypatch.setattr(exemplar, "fuse_pieces", lambda image, mask, out, shift, copied: out)
+
+
 @pytest.mark.parametrize("max_side", [None, 48])
 def test_fill_keeps_known_pixels_and_fills_from_the_surroundings(max_side):
     img = two_halves()
@@ -51,7 +58,7 @@ def test_thin_strokes_take_telea_and_regions_take_shift_map():
     assert np.array_equal(rough, line), "Telea copies nothing: all of it is rough"
 
 
-def test_a_downscaled_fill_is_carried_to_full_size_as_copies_of_full_size_pixels():
+def test_a_downscaled_fill_is_carried_to_full_size_as_copies_of_full_size_pixels(unfused):
     rng = np.random.default_rng(1)
     img = cv2.resize(two_halves(48, 64), (256, 192), interpolation=cv2.INTER_NEAREST)
     img = np.clip(img + rng.integers(-25, 26, img.shape), 0, 255).astype(np.uint8)  # fine grain
@@ -68,7 +75,7 @@ def test_a_downscaled_fill_is_carried_to_full_size_as_copies_of_full_size_pixels
 
 
 @pytest.mark.parametrize("max_side", [None, 96])  # 96: downscaled (48 px with the keep-out)
-def test_kept_out_pixels_are_never_copied_and_stay_as_they_are(max_side):
+def test_kept_out_pixels_are_never_copied_and_stay_as_they_are(max_side, unfused):
     img = two_halves()
     hole = box(96, 128, 30, 60, 8, 40)  # inside the red half: shift-map would paint red
     keep_out = np.zeros((96, 128), bool)
