@@ -83,10 +83,10 @@ def fill(image: np.ndarray, mask: np.ndarray, max_side: int | None = None,
         if kept is not None:
             return kept
     if thin:
-        return _raw_fill(image, mask, thin)
+        return _raw_fill(image, mask, thin=True)
     h, w = mask.shape
     if max_side is None or max(h, w) <= max_side:
-        out, rough = _raw_fill(image, mask, thin)
+        out, rough = _raw_fill(image, mask, thin=False)
         shift, found = _shifts(image, mask, out)
         return fuse_pieces(image, mask, out, shift, found & ~rough[mask]), rough
     s = max_side / max(h, w)
