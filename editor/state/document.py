@@ -15,12 +15,13 @@ from typing import Any, Protocol
 
 import numpy as np
 from PySide6.QtCore import QObject, QRect, Signal
-from PySide6.QtGui import QUndoCommand, QUndoStack
+from PySide6.QtGui import QUndoCommand
 
 from editor.core import geometry as g
 from editor.core.edits import CanvasEdit, Edit, KeepOutEdit, LockEdit, Pixels, RegionEdit
 from editor.core.edits import from_dict as edit_from_dict
 from editor.core.geometry import Rect
+from editor.state.strokes import Stroke, UndoStack
 
 
 def qrect(r: Rect) -> QRect:
@@ -42,7 +43,7 @@ class Document(QObject):
 
     def __init__(self, image: np.ndarray | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.undo_stack = QUndoStack(self)
+        self.undo_stack = UndoStack(self)
         img = image if image is not None else np.full((512, 512, 3), 255, np.uint8)
         self._image = np.ascontiguousarray(img, np.uint8)
         self._mask = np.zeros(self._image.shape[:2], bool)
@@ -55,7 +56,8 @@ class Document(QObject):
         self.straight: np.ndarray | None = None
         self.exif: bytes | None = None  # the opened file's EXIF (orientation applied, tag removed)
         self.icc_profile: bytes | None = None  # the opened file's (RGB) ICC profile
-        self._stroke_before: np.ndarray | None = None
+        self._stroke = Stroke(self)
+        self.undo_stack.strokes.append(self._stroke)
 
     # ------------------------------------------------------------------ state
     @property
@@ -92,7 +94,9 @@ class Document(QObject):
               mask: np.ndarray | None = None, origin: tuple[int, int] = (0, 0),
               original: np.ndarray | None = None) -> None:
         """A new document: forget the history (opening a file, New image, a reopened project:
-        its `mask`, `origin` and `original`)."""
+        its `mask`, `origin` and `original`). A stroke under way ends with the old one."""
+        for stroke in self.undo_stack.strokes:
+            stroke.drop()
         self.undo_stack.clear()
         self._image = np.ascontiguousarray(image, np.uint8).copy()
         self._mask = (np.full(self._image.shape[:2], masked, bool) if mask is None
@@ -137,41 +141,37 @@ class Document(QObject):
         self.path_changed.emit(str(path))
 
     # ------------------------------------------------------------------ mask strokes
+    words = ("Paint mask", "Erase mask")  # a stroke's undo texts (strokes.Layer)
+
     @property
     def stroking(self) -> bool:
         """A live mask edit (begin_stroke) is under way."""
-        return self._stroke_before is not None
+        return self._stroke.live
 
     def begin_stroke(self) -> np.ndarray:
         """Start a live mask edit; returns the mask array the tool may draw into."""
-        self._stroke_before = self._mask.copy()
-        self._stroke_box: Rect | None = None
+        self._stroke.begin()
         return self._mask
 
     def stroke_updated(self, rect: Rect, show: bool = True) -> None:
         """`rect` of the mask was drawn into. `show` False: a gesture that ends at once (a
         rectangle, a selected object), whose undo entry shows it; drawing a 6-megapixel
         selection twice cost the GUI thread ~30 ms more."""
-        self._stroke_box = g.union(self._stroke_box, rect)
+        self._stroke.updated(rect)
         if show:
             self.mask_changed.emit(qrect(rect))
 
     def end_stroke(self, text: str) -> bool:
         """Record the stroke as one undo entry; False (and no entry) when nothing changed."""
-        before, self._stroke_before = self._stroke_before, None
-        if before is None:
-            return False
-        box = g.changed_box(before, self._mask, self._stroke_box)
-        if box is None:
-            return False
-        self.push(RegionEdit.between(text, box, mask=(before, self._mask)))
-        return True
+        return self._stroke.end(text)
 
     def cancel_stroke(self) -> None:
-        if self._stroke_before is not None:
-            self._mask[...] = self._stroke_before
-            self._stroke_before = None
+        if self._stroke.cancel():
             self.mask_changed.emit(qrect((0, 0, self.width, self.height)))
+
+    def record(self, text: str, rect: Rect, before: np.ndarray, after: np.ndarray) -> None:
+        """A stroke's undo entry (strokes.Layer)."""
+        self.push(RegionEdit.between(text, rect, mask=(before, after)))
 
     def set_mask(self, mask: np.ndarray, text: str) -> None:
         box = g.bbox(mask != self._mask)

@@ -19,6 +19,7 @@ from editor.core import geometry as g
 from editor.core.edits import Edit, KeepOutEdit, LockEdit, shift_lock
 from editor.core.geometry import Rect
 from editor.state.document import Document, EditCommand, qrect
+from editor.state.strokes import Stroke
 
 
 class LockLayer(QObject):
@@ -31,7 +32,8 @@ class LockLayer(QObject):
         self.doc = doc
         self._locked = np.zeros(doc.mask.shape, bool)
         self._origin = doc.origin
-        self._before: np.ndarray | None = None
+        self._stroke = Stroke(self)
+        doc.undo_stack.strokes.append(self._stroke)
         doc.canvas_changed.connect(self._on_canvas)
 
     # The stroke API of Document, so Brush/Eraser/RectSelect/Lasso can draw into the lock.
@@ -54,32 +56,30 @@ class LockLayer(QObject):
         """The layer for a Job: None when it is empty."""
         return self._locked.copy() if self._locked.any() else None
 
+    @property
+    def stroking(self) -> bool:
+        return self._stroke.live
+
     def begin_stroke(self) -> np.ndarray:
-        self._before = self._locked.copy()
-        self._stroke_box: Rect | None = None
+        self._stroke.begin()
         return self._locked
 
     def stroke_updated(self, rect: Rect, show: bool = True) -> None:
-        self._stroke_box = g.union(self._stroke_box, rect)
+        self._stroke.updated(rect)
         if show:
             self.mask_changed.emit(qrect(rect))
 
     def end_stroke(self, text: str) -> bool:
-        before, self._before = self._before, None
-        if before is None:
-            return False
-        box = g.changed_box(before, self._locked, self._stroke_box)
-        if box is None:
-            return False
         text = text.replace("Paint mask", self.words[0]).replace("Erase mask", self.words[1])
-        self._push(text, box, before, self._locked)
-        return True
+        return self._stroke.end(text)
 
     def cancel_stroke(self) -> None:
-        if self._before is not None:
-            self._locked[...] = self._before
-            self._before = None
+        if self._stroke.cancel():
             self.mask_changed.emit(QRect(0, 0, self.width, self.height))
+
+    def record(self, text: str, rect: Rect, before: np.ndarray, after: np.ndarray) -> None:
+        """A stroke's undo entry (strokes.Layer)."""
+        self._push(text, rect, before, after)
 
     def set(self, locked: np.ndarray, text: str | None = None) -> None:
         """Replace the whole layer as one undo entry (tests, "lock the last result")."""

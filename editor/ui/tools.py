@@ -61,7 +61,10 @@ def stamp(doc: Document, erase: bool, region: Rect,
           draw: Callable[[np.ndarray, tuple[int, int]], None], show: bool = True) -> None:
     """Let `draw(canvas uint8, (ox, oy))` paint 255s into `region`, then merge into (or, with
     `erase`, take out of) the mask of `doc`'s running stroke (`show`: see
-    Document.stroke_updated)."""
+    Document.stroke_updated). Nothing without a stroke under way: the document was replaced
+    (a file opened) during the drag, and what is drawn now would have no undo entry."""
+    if not doc.stroking:
+        return
     x0, y0 = max(region[0], 0), max(region[1], 0)
     x1, y1 = min(region[2], doc.width), min(region[3], doc.height)
     if x0 >= x1 or y0 >= y1:

@@ -236,3 +236,22 @@ def test_the_compare_divider_follows_the_pointer_and_stays_on_screen_when_pannin
     before = cv.split
     cv.horizontalScrollBar().setValue(cv.horizontalScrollBar().value() + 60)
     assert cv.split_at == 120 and cv.split != before, "same screen place, other scene x"
+
+
+def test_a_file_opened_while_the_brush_is_held_ends_the_stroke(qtbot, win, tmp_path):
+    """Ctrl+O with the mouse button down: the rest of the drag paints nothing into the new
+    photo, where it would have no undo entry, and nothing raises."""
+    from PIL import Image
+
+    other = tmp_path / "other.png"
+    Image.fromarray(np.full((40, 50, 3), 90, np.uint8)).save(other)
+    win.set_tool("brush")
+    win.brush_size.setValue(6)
+    view = win.canvas.viewport()
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=vp(win, 10, 20))
+    qtbot.mouseMove(view, vp(win, 30, 20))
+    assert win.open_path(other)
+    qtbot.mouseMove(view, vp(win, 20, 25))
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=vp(win, 20, 25))
+    assert win.doc.mask.shape == (40, 50) and not win.doc.mask.any()
+    assert win.doc.undo_stack.count() == 0

@@ -83,3 +83,66 @@ def test_every_entry_serialises_itself_and_replays_to_the_same_state():
         from_dict(d).apply(px, forward=False)
     assert px.same(Pixels(_doc().image, np.zeros((20, 30), bool), (0, 0),
                           np.zeros((20, 30), bool)))
+
+
+def _paint(doc: Document, y0: int, y1: int, x0: int, x1: int) -> None:
+    """A dab of a stroke under way: drawn into the mask as the tools do."""
+    doc.mask[y0:y1, x0:x1] = True
+    doc.stroke_updated((x0, y0, x1, y1))
+
+
+def test_an_entry_landing_during_a_stroke_is_recorded_after_the_stroke_so_far():
+    """A Generate's result (or Shift+X, Fill...) arriving while the button is held: undoing
+    everything gives the opened photo back, with no stroke pixel left over."""
+    doc = _doc()
+    doc.begin_stroke()
+    _paint(doc, 2, 5, 3, 9)
+    result = doc.image.copy()
+    result[10:15, 10:20] = 0
+    doc.apply_result(result, (10, 10, 20, 15), doc.mask.copy(), "Generate")
+    assert doc.stroking, "the stroke goes on"
+    _paint(doc, 6, 8, 3, 9)
+    assert doc.end_stroke("Paint mask")
+    assert [doc.undo_stack.text(i) for i in range(3)] == ["Paint mask", "Generate", "Paint mask"]
+    while doc.undo_stack.canUndo():
+        doc.undo_stack.undo()
+    assert not doc.mask.any() and np.array_equal(doc.image, doc.original)
+
+
+def test_undo_during_a_stroke_takes_back_the_stroke_so_far_and_the_stroke_goes_on():
+    doc = _doc()
+    m = np.zeros(doc.mask.shape, bool)
+    m[0:2, 0:2] = True
+    doc.set_mask(m, "Select rectangle")
+    doc.begin_stroke()
+    _paint(doc, 5, 9, 5, 9)
+    doc.undo_stack.undo()  # Ctrl+Z with the button held
+    assert doc.mask.sum() == 4 and doc.stroking
+    _paint(doc, 12, 14, 12, 14)
+    assert doc.end_stroke("Paint mask")
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()
+    assert not doc.mask.any()
+
+
+def test_a_stroke_across_a_canvas_change_is_recorded_on_each_side_of_it():
+    doc = _doc()
+    doc.extend(right=10)
+    doc.begin_stroke()
+    _paint(doc, 2, 5, 32, 38)  # in the added strip
+    doc.undo_stack.undo()  # the extension undone with the button held: the canvas shrinks
+    assert doc.mask.shape == (20, 30) and doc.stroking
+    _paint(doc, 2, 5, 3, 9)
+    assert doc.end_stroke("Paint mask")
+    assert doc.mask[2:5, 3:9].all() and doc.mask.sum() == 18
+    doc.undo_stack.undo()
+    assert not doc.mask.any()
+
+
+def test_a_new_document_ends_the_stroke_under_way():
+    doc = _doc()
+    doc.begin_stroke()
+    _paint(doc, 2, 5, 3, 9)
+    doc.reset(np.zeros((40, 50, 3), np.uint8))  # a file opened with the button held
+    assert not doc.stroking
+    assert not doc.end_stroke("Paint mask") and doc.undo_stack.count() == 0

@@ -78,3 +78,24 @@ def test_a_generation_and_a_fill_carry_the_keep_out(qtbot, stack):
     with qtbot.waitSignal(stack.controller.candidate_changed, timeout=10_000):
         assert stack.controller.generate()
     assert np.array_equal(stack.controller.candidate.job.keep_out, keep)
+
+
+def test_a_keep_out_stroke_across_a_mask_edit_is_recorded_before_it():
+    """Shift+X pressed while the keep-out brush is held: the keep-out so far is its own entry,
+    and undoing everything clears both layers."""
+    doc = Document(np.zeros((16, 16, 3), np.uint8))
+    keep = KeepOutLayer(doc)
+    keep.begin_stroke()
+    keep.mask[2:6, 2:6] = True
+    keep.stroke_updated((2, 2, 6, 6))
+    m = np.zeros((16, 16), bool)
+    m[10:12, 10:12] = True
+    doc.set_mask(m, "Select rectangle")
+    keep.mask[8:9, 2:6] = True
+    keep.stroke_updated((2, 8, 6, 9))
+    assert keep.end_stroke("Paint mask")
+    assert [doc.undo_stack.text(i) for i in range(3)] == ["Keep out", "Select rectangle",
+                                                          "Keep out"]
+    while doc.undo_stack.canUndo():
+        doc.undo_stack.undo()
+    assert not keep.any() and not doc.mask.any()
