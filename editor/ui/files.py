@@ -82,11 +82,12 @@ class Files(QObject):
 
     def paste_image(self) -> bool:
         """A new document from the clipboard: an image, or a copied image file."""
-        data = QApplication.clipboard().mimeData()
-        files = [u.toLocalFile() for u in data.urls() if u.isLocalFile()] if data.hasUrls() else []
+        data = QApplication.clipboard().mimeData()  # None on some platforms before any copy
+        files = ([u.toLocalFile() for u in data.urls() if u.isLocalFile()]
+                 if data is not None and data.hasUrls() else [])
         if files:
             return self.open_path(files[0])
-        if not data.hasImage():
+        if data is None or not data.hasImage():
             self.win.show_error("Nothing to paste", "The clipboard holds no image. Copy an image "
                             "(or an image file) in another program first.")
             return False

@@ -216,6 +216,9 @@ def test_copy_and_paste_through_the_clipboard(qtbot, win, tmp_path):
     assert win.paste_image() and win.doc.path == path
     clip.setText("just text")
     assert not win.paste_image() and win.last_error[0] == "Nothing to paste"
+    clip.clear()  # an empty clipboard: no mime data at all (None) on some platforms
+    win.last_error = None
+    assert not win.paste_image() and win.last_error[0] == "Nothing to paste"
     assert win.doc.path == path, "nothing changed"
 
 
