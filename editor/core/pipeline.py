@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -72,6 +72,25 @@ class EngineLike(Protocol):
 
 class Stopped(Exception):
     """The job was cancelled or superseded between two steps."""
+
+
+T = TypeVar("T")
+STOP_POLL = 0.05  # s: how often a job waiting for a guide or a fill asks whether to stop
+# Fill from surroundings runs here, not on the worker thread itself: shift-map cannot be
+# interrupted, but the job can stop waiting for it (Cancel, a newer job, closing the window
+# waited 2-8 s for a fill or a guide before).
+_FILLS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fill")
+
+
+def _waited(future: Future[T], should_stop: Callable[[], bool]) -> T:
+    """`future`'s result; Stopped as soon as `should_stop()` turns true while it is not ready
+    (the work goes on in its thread: a guide is kept for the next Generate)."""
+    while True:
+        try:
+            return future.result(timeout=STOP_POLL)
+        except TimeoutError:
+            if should_stop():
+                raise Stopped from None
 
 
 # on_step(window_index, step, patch, patch_rect): patch is the window's preview composited over
@@ -173,7 +192,7 @@ def run_job(
         class_id = int(engine.auto_class(g.window_image(job.image, v), _tokens(job.mask, v)))
         if on_class is not None:
             on_class(class_id)
-    guides = None if pending is None else [f.result() for f in pending]
+    guides = None if pending is None else [_waited(f, should_stop) for f in pending]
     if guides is None and hasattr(params, "remask"):  # a requested class is not pulled back
         params = replace(params, remask=1.0, prior=0.0)
     run = replace(run, params=params, class_id=class_id, guides=guides)
@@ -215,7 +234,8 @@ def _pending_guides(run: _Run) -> list[Future[np.ndarray]] | None:
                                 keep_out=job.keep_out)[0]
             _show_start(run, area, [job.image], 0, None, [rough])
         if not all(f.done() for f in pending):  # the first guide, while the others are made
-            _show_start(run, area, [job.image], 0, None, [pending[0].result()])
+            _show_start(run, area, [job.image], 0, None,
+                        [_waited(pending[0], run.should_stop)])
     return [pending[c % len(pending)] for c in range(run.candidates)]
 
 
@@ -282,7 +302,8 @@ def fill_job(job: Job, should_stop: Callable[[], bool] = lambda: False) -> JobRe
     todo = todo_of(job)
     if not todo.any():
         raise ValueError("nothing to fill: the mask is empty")
-    out, rect = fill.region(job.image, todo, FILL_SIDE, keep_out=job.keep_out)
+    made = _FILLS.submit(fill.region, job.image, todo, FILL_SIDE, keep_out=job.keep_out)
+    out, rect = _waited(made, should_stop)
     if should_stop():
         raise Stopped
     return JobResult(job.id, [out], None, rect)

@@ -76,3 +76,46 @@ def test_a_guided_outpaint_plans_fewer_coarser_windows(qtbot, stack):
     assert min(v.size for v in coarse) > max(v.size for v in sharp)
     c.settings.class_id = 3  # a requested class is not guided: sharp windows again
     assert c.plan() == sharp
+
+
+def test_cancel_stops_a_fill_from_surroundings_without_waiting_for_shift_map(
+        qtbot, stack, monkeypatch):
+    """Shift-map cannot be interrupted (one C call of seconds); the job stops waiting for it,
+    so Cancel, a newer job or closing the window is not held up."""
+    import threading
+
+    from editor.core import pipeline
+
+    running, release = threading.Event(), threading.Event()
+
+    def uninterruptible(image, todo, *args, **kwargs):
+        running.set()
+        release.wait(30)
+        return image.copy(), (0, 0, 1, 1)
+
+    monkeypatch.setattr(pipeline.fill, "region", uninterruptible)
+    stack.paint()
+    try:
+        assert stack.controller.fill_classic()
+        assert running.wait(10)
+        with qtbot.waitSignal(stack.controller.worker.cancelled, timeout=2000):
+            stack.controller.cancel()
+        assert not stack.controller.busy
+        assert stack.doc.undo_stack.count() == 1, "only the mask: nothing filled"
+    finally:
+        release.set()
+
+
+def test_cancel_stops_a_generate_waiting_for_its_photo_guide(qtbot, stack, monkeypatch):
+    from concurrent.futures import Future
+
+    from editor.core import pipeline
+
+    never: Future = Future()  # a guide still being made (shift-map, seconds)
+    monkeypatch.setattr(pipeline.GUIDES, "future", lambda *a, **k: never)
+    stack.controller.settings.guidance = True
+    stack.paint()
+    assert stack.controller.generate()
+    with qtbot.waitSignal(stack.controller.worker.cancelled, timeout=2000):
+        stack.controller.cancel()
+    assert not stack.controller.busy
