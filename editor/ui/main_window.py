@@ -390,6 +390,7 @@ class MainWindow(QMainWindow):
             return
         self._save_layout()
         self.controller.cancel()
+        self.selecting.close()
         self.session.close()  # a normal end (saved or discarded): the autosave goes
         # A decode stops within one step; a model load cannot be interrupted, so allow it time,
         # out of sight: the window goes at once.

@@ -289,6 +289,11 @@ class Background(QObject):
         fut = self._pool.submit(fn, *args)
         fut.add_done_callback(lambda f: self.delivered.emit((f, then)))
 
+    def close(self) -> None:
+        """No more selections (the window closes): a queued one is dropped, a running one
+        ends on its own and its thread with it."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def _deliver(self, item: tuple[Future[Any], Callable[[Any], None]]) -> None:
         fut, then = item
         self.running -= 1

@@ -186,3 +186,22 @@ def test_the_help_lists_both_selection_tools():
 
     keys = dict(HELP)
     assert "GrabCut" in keys["O"] and "magic wand" in keys["W"]
+
+
+def test_closing_the_window_leaves_no_selection_thread(win, qtbot):
+    import threading
+
+    from fakes import drag, vp
+
+    img, _ = _disc_on_texture()
+    win.doc.reset(img)
+    win.canvas.actual_size()
+    win.tool_actions["object"].trigger()
+    with qtbot.waitSignal(win.selecting.finished, timeout=10_000):
+        drag(qtbot, win, vp(win, 40, 20), vp(win, 120, 100))
+    threads = [t for t in threading.enumerate() if t.name.startswith("select")]
+    assert threads, "the selection ran on its thread"
+    win.close()
+    for t in threads:
+        t.join(5)
+    assert not any(t.is_alive() for t in threads)
