@@ -93,15 +93,18 @@ def floor_keys(model: MaskGIT, key: str, edit_seconds: float, peak: float,
     `edit_seconds` reach: how far from the hardware it is. The peak is the best of `peak`
     (read before the edit) and a reading after it: on a shared machine one reading drifted
     700-930 GFLOP/s within minutes, which moved this fraction from 0.75 to 0.98 on the same
-    code; the best reading is the hardware's, the rest is load from elsewhere."""
+    code; the best reading is the hardware's, the rest is load from elsewhere. By the same
+    token `edit_seconds` here is the fastest edit, not the median (which the user waits, and
+    `edit_seconds_*` reports): a best peak over a median edit read 0.80-0.84 on one tree."""
     peak = max(peak, matmul_peak_gflops(dtype))
     floor = edit_floor_seconds(model, peak)
     return {f"matmul_peak_gflops_at_edit_{key}": peak, f"edit_floor_seconds_{key}": floor,
             f"edit_fraction_of_floor_{key}": floor / edit_seconds}
 
 
-def edit_latency(engine: Engine, runs: int, box: float = 0.5) -> tuple[float, float]:
-    """(median seconds of a whole 12-step edit with every preview, median time to first preview).
+def edit_latency(engine: Engine, runs: int, box: float = 0.5) -> tuple[float, float, float]:
+    """(median seconds of a whole 12-step edit with every preview, median time to first preview,
+    the fastest edit's seconds).
 
     The mask is a central box `box` of the window's side (0.5: 25 % of its area).
     """
@@ -120,7 +123,7 @@ def edit_latency(engine: Engine, runs: int, box: float = 0.5) -> tuple[float, fl
         if i:  # the first run warms up kernels and caches
             totals.append(time.perf_counter() - start)
             firsts.append(first)
-    return statistics.median(totals), statistics.median(firsts)
+    return statistics.median(totals), statistics.median(firsts), min(totals)
 
 
 def autoregressive_vs_maskgit(model: MaskGIT, bf16: bool, runs: int) -> tuple[float, float]:
@@ -197,9 +200,8 @@ def run(presets: tuple[str, ...] = ("default-128", "imagenet-256"), runs: int = 
         key = name.replace("-", "")
         torch.manual_seed(0)
         eager = Engine(MaskGIT(preset(name)).eval(), device="cpu", bf16=False)
-        out[f"edit_seconds_fp32_eager_{key}"], out[f"first_preview_seconds_fp32_eager_{key}"] = (
-            edit_latency(eager, runs)
-        )
+        out[f"edit_seconds_fp32_eager_{key}"], out[f"first_preview_seconds_fp32_eager_{key}"], \
+            best = edit_latency(eager, runs)
         del eager
         torch.manual_seed(0)
         fast = Engine(MaskGIT(preset(name)).eval(), device="cpu", bf16=bf16)
@@ -209,12 +211,15 @@ def run(presets: tuple[str, ...] = ("default-128", "imagenet-256"), runs: int = 
         out[f"step_gflops_{key}"] = gf
         out[f"step_fraction_of_peak_{key}"] = gf / peak
         if bf16:
-            out[f"edit_seconds_{key}"], out[f"first_preview_seconds_{key}"] = (
+            out[f"edit_seconds_{key}"], out[f"first_preview_seconds_{key}"], best = (
                 edit_latency(fast, runs))
         else:  # the engine's choice is the fp32 eager engine: measured above
             out[f"edit_seconds_{key}"] = out[f"edit_seconds_fp32_eager_{key}"]
             out[f"first_preview_seconds_{key}"] = out[f"first_preview_seconds_fp32_eager_{key}"]
-        out.update(floor_keys(fast.model, key, out[f"edit_seconds_{key}"], peak, peak_dtype))
+        out[f"edit_best_seconds_{key}"] = best
+        out.update(floor_keys(fast.model, key, best, peak, peak_dtype))
+        out[f"edit_fraction_of_floor_median_{key}"] = (
+            out[f"edit_floor_seconds_{key}"] / out[f"edit_seconds_{key}"])
         out[f"speedup_optimized_vs_fp32_{key}"] = (
             out[f"edit_seconds_fp32_eager_{key}"] / out[f"edit_seconds_{key}"]
         )
