@@ -50,6 +50,26 @@ SEAM_ROUGH = 3
 FUSE_TOL = 1e-2
 
 
+TINT = 48.0  # grey levels (RGB distance from grey): a change of colour this large counts half
+TINT_FLOOR = 0.02
+
+
+def light(step: np.ndarray) -> np.ndarray:
+    """How far a step in tone `step` (..., 3) RGB is taken for light, 1 to 0: a step of many
+    grey levels is structure (SEAM_TONE), not light."""
+    out: np.ndarray = 1 / (1 + (np.linalg.norm(step, axis=-1) / SEAM_TONE) ** 2)
+    return out
+
+
+def same_colour(step: np.ndarray) -> np.ndarray:
+    """How far the two sides of a step `step` (..., 3) RGB are one colour in other light, 1 to
+    TINT_FLOOR: light brightens or darkens, a subject the mask cuts into changes the colour
+    (orange beside beige bokeh), and its colour must not spread into the fill as a glow."""
+    tint = np.linalg.norm(step - step.mean(-1, keepdims=True), axis=-1) / TINT
+    out: np.ndarray = np.maximum(np.exp(-np.log(2) * tint * tint), TINT_FLOOR)
+    return out
+
+
 def thickness(mask: np.ndarray) -> float:
     """Half the widest part of the mask in pixels (0 for an empty mask)."""
     if not mask.any():
@@ -247,7 +267,8 @@ def _seam_gradients(image: np.ndarray, mask: np.ndarray, o: np.ndarray, sy: np.n
         n += ok
     have = n > 0
     target = total / np.maximum(n, 1)[..., None]
-    trust = 1 / (1 + (np.linalg.norm(g - target, axis=-1) / SEAM_TONE) ** 2)
+    d = g - target
+    trust = light(d) * np.where(mask[p] != mask[q], same_colour(d), 1.0)  # at the hole's edge
     weight = np.where(have, trust, 1.0) * (mask[p] | mask[q])
     return np.where(have[..., None], target, g), weight.astype(np.float32)
 
@@ -354,7 +375,8 @@ def match_boundary(filled: np.ndarray, hole: np.ndarray, sigma: float = SEAM_SIG
     step = np.where(edge[..., None], around / np.maximum(n_known, 1)[..., None] - img, 0)
     # A large step is structure (an edge the copy cut across), not light: it counts little,
     # or a wall's tone would bleed into the sky beside it.
-    trust = edge / (1 + (np.linalg.norm(step, axis=-1) / SEAM_TONE) ** 2)
+    trust = edge * light(step)
+    colour = edge * same_colour(step)
     w = cv2.GaussianBlur(trust.astype(np.float32), (0, 0), sigma)
     step = cv2.GaussianBlur((step * trust[..., None]).astype(np.float32), (0, 0), sigma)
     step = step / np.maximum(w, 1e-6)[..., None]
@@ -364,9 +386,10 @@ def match_boundary(filled: np.ndarray, hole: np.ndarray, sigma: float = SEAM_SIG
     reach = np.ones((2 * STEADY_REACH + 1,) * 2, np.float32)
     n_far = cv2.filter2D(known, -1, reach, borderType=cv2.BORDER_CONSTANT)
     far = cv2.filter2D(img * known[..., None], -1, reach, borderType=cv2.BORDER_CONSTANT)
-    near_far = np.linalg.norm(around / np.maximum(n_known, 1)[..., None]
-                              - far / np.maximum(n_far, 1)[..., None], axis=-1)
-    steady = edge / (1 + (near_far / SEAM_TONE) ** 2)
+    near_far = (around / np.maximum(n_known, 1)[..., None]
+                - far / np.maximum(n_far, 1)[..., None])
+    # Nor does a subject's colour at the edge (`colour`, weighed before the step was smoothed).
+    steady = edge * light(near_far) * colour
     steady = cv2.GaussianBlur(steady.astype(np.float32), (0, 0), sigma) / np.maximum(
         cv2.GaussianBlur(edge.astype(np.float32), (0, 0), sigma), 1e-6)
     step = step * steady[..., None]

@@ -122,3 +122,36 @@ def test_a_fill_hands_fusion_each_copied_pixel_with_its_true_source(monkeypatch,
     assert np.array_equal(out[~hole], img[~hole])
     # The fused fill (its hole set to 0, or that offset carried up) is what fill returns.
     assert plain[hole].mean() - out[hole].mean() > 30  # 68-129 levels; 0 if not fused
+
+
+def beside_a_subject() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(photo, hole, the hole filled with copies of the background, their shifts): beige bokeh
+    with grain, an orange subject whose edge runs down the hole's left side (the user's brush
+    cut into it), the hole filled from the background to its right."""
+    rng = np.random.default_rng(3)
+    img = np.clip(np.array([190, 180, 140]) + rng.integers(-6, 7, (96, 128, 1)), 0, 255)
+    img[8:88, :44] = (225, 105, 30)  # the subject
+    img = img.astype(np.uint8)
+    hole = box(96, 128, 16, 80, 44, 84)
+    ys, xs = np.nonzero(hole)
+    shift = np.zeros((len(ys), 2), np.int64)
+    shift[:, 1] = 42
+    pasted = img.copy()
+    pasted[ys, xs] = img[ys, xs + 42]
+    return img, hole, pasted, shift
+
+
+def warmth(a: np.ndarray, where: np.ndarray) -> float:
+    """Mean red less blue: the subject's orange is 195, the bokeh 50."""
+    return float((a[..., 0].astype(np.float32) - a[..., 2])[where].mean())
+
+
+def test_a_coloured_subject_beside_the_hole_does_not_glow_into_the_fill():
+    # Its edge is a change of colour, not of light, however much of the hole's edge it makes
+    # up: weighed by the step's size alone, 12 % (fusion) and 17 % (tone match) of the orange
+    # spread over the whole hole (warmth 68 and 75).
+    img, hole, pasted, shift = beside_a_subject()
+    fused = exemplar.fuse_pieces(img, hole, pasted, shift, np.ones(int(hole.sum()), bool))
+    matched = exemplar.match_boundary(pasted, hole)
+    assert abs(warmth(pasted, hole) - 50) < 2
+    assert warmth(fused, hole) < 55 and warmth(matched, hole) < 55
