@@ -145,6 +145,9 @@ class Worker(QObject):
                 prepare()
             except Exception as e:  # no classifier: only the automatic class needs it
                 print(f"maskgit-editor: automatic class unavailable: {e}", file=sys.stderr)
+        from models.memory import freeze_loaded_objects
+
+        freeze_loaded_objects()  # after the classifier: all that start-up loads
 
     @Slot(object)
     def _on_run(self, job: Job) -> None:
