@@ -20,18 +20,24 @@ from typing import Any
 
 
 def stall_part(repeats: int) -> dict[str, Any]:
-    from bench.gui_stall import max_stall_ms
+    from bench.gui_stall import longest_gap_cpu_ms, probe
 
     keys = ("gui_max_stall_ms", "gui_max_stall_ms_outpaint_4_candidates")
     runs: dict[str, list[float]] = {k: [] for k in keys}
+    cpu: dict[str, list[float]] = {k: [] for k in keys}
     loads: list[float] = []
     for _ in range(repeats):
         for key, outpaint in zip(keys, (False, True), strict=True):
             loads.append(os.getloadavg()[0])
-            runs[key].append(max_stall_ms(outpaint=outpaint))
-            print(f"  {key}: {runs[key][-1]:.1f} ms (load {loads[-1]:.2f})", file=sys.stderr)
+            p = probe(outpaint=outpaint)
+            runs[key].append(p.max_ms)
+            cpu[key].append(longest_gap_cpu_ms(p))
+            print(f"  {key}: {runs[key][-1]:.1f} ms, {cpu[key][-1]:.1f} ms of it the GUI "
+                  f"thread's CPU (load {loads[-1]:.2f})", file=sys.stderr)
     out: dict[str, Any] = {k: max(v) for k, v in runs.items()}
     out.update({f"{k}_runs": v for k, v in runs.items()})
+    # Which gaps were the GUI thread's own work, and which waited for a core.
+    out.update({f"{k}_gui_cpu_ms_runs": v for k, v in cpu.items()})
     out["stall_loadavg_1min_per_run"] = loads
     return out
 
