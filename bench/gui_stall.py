@@ -89,8 +89,8 @@ def make_window(model: str) -> Any:
     if not win.controller.ready:
         loaded.exec()
     # The worker finishes loading after the window learns of the model: the classifier, then
-    # models.memory.freeze_loaded_objects (a full collection, once). A user's first Generate
-    # waits for it; the probe times the Generates after.
+    # models.memory.freeze_loaded_objects. A user's first Generate waits for it; the probe
+    # times the Generates after.
     deadline = time.monotonic() + 120
     while gc.get_freeze_count() == frozen and time.monotonic() < deadline:
         app.processEvents()
