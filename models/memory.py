@@ -44,7 +44,7 @@ def keep_freed_memory() -> bool:
 
 def freeze_loaded_objects() -> None:
     """Put every object alive now out of the cycle collector's reach (gc.freeze). Once torch,
-    Qt and a model are loaded the process holds about a million tracked objects, and a full
+    Qt and the default model are loaded the process holds about 320,000 tracked objects; a full
     collection walked them all, holding the GIL for 90-120 ms on whichever thread it fell (the
     worker, mid-decode): the window froze for that long (GUI gaps of 123-132 ms in two of ten
     probed outpaints). Loaded modules and models live until the process ends or are freed by
