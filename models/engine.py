@@ -427,9 +427,9 @@ class Engine:
         score = torch.full(ids.shape, torch.inf, device=ids.device)
         score[:, rows] = logp.gather(-1, guess[:, rows].clamp(0, logp.shape[-1] - 1)[..., None])[
             ..., 0]
+        # Off the hole the score stays inf (inf plus noise): never masked again.
         score = score + params.choice_temperature * (1 - start / params.steps) * sampler.gumbel(
             tuple(score.shape), gen, ids.device)
-        score = torch.where(mask[None], score, torch.inf)
         cutoff = score.sort(-1).values[:, n_masked - 1 : n_masked]
         keep = mask[None] & (score > cutoff)
         return torch.where(keep, guess, ids), start
