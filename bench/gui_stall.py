@@ -46,6 +46,12 @@ class Probe:
         return max(self.gaps_ms) if self.gaps_ms else float("nan")
 
     @property
+    def longest_gap_cpu_ms(self) -> float:
+        """The GUI thread's own CPU time within its longest gap: near the gap, it was working;
+        far below it, it was waiting for a core (the machine's other work) or the GIL."""
+        return self.cpu_ms[self.gaps_ms.index(self.max_ms)] if self.gaps_ms else float("nan")
+
+    @property
     def max_cpu_ms(self) -> float:
         """The most CPU time the GUI thread spent within one gap."""
         return max(self.cpu_ms) if self.cpu_ms else float("nan")
@@ -252,12 +258,6 @@ def probe(model: str = "default-128", outpaint: bool = False) -> Probe:
 def max_stall_ms(model: str = "default-128", outpaint: bool = False) -> float:
     """probe's longest GUI gap, in ms."""
     return probe(model, outpaint).max_ms
-
-
-def longest_gap_cpu_ms(p: Probe) -> float:
-    """The GUI thread's own CPU time within its longest gap: near the gap, the GUI thread was
-    working; far below it, it was waiting for a core (the machine's other work) or the GIL."""
-    return p.cpu_ms[p.gaps_ms.index(p.max_ms)] if p.gaps_ms else float("nan")
 
 
 if __name__ == "__main__":

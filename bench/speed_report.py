@@ -20,7 +20,7 @@ from typing import Any
 
 
 def stall_part(repeats: int) -> dict[str, Any]:
-    from bench.gui_stall import longest_gap_cpu_ms, probe
+    from bench.gui_stall import probe
 
     keys = ("gui_max_stall_ms", "gui_max_stall_ms_outpaint_4_candidates")
     runs: dict[str, list[float]] = {k: [] for k in keys}
@@ -31,7 +31,7 @@ def stall_part(repeats: int) -> dict[str, Any]:
             loads.append(os.getloadavg()[0])
             p = probe(outpaint=outpaint)
             runs[key].append(p.max_ms)
-            cpu[key].append(longest_gap_cpu_ms(p))
+            cpu[key].append(p.longest_gap_cpu_ms)
             print(f"  {key}: {runs[key][-1]:.1f} ms, {cpu[key][-1]:.1f} ms of it the GUI "
                   f"thread's CPU (load {loads[-1]:.2f})", file=sys.stderr)
     out: dict[str, Any] = {k: max(v) for k, v in runs.items()}
