@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from models import onednn
 from models.transformer import Transformer, gelu
 
 
@@ -25,18 +26,21 @@ def generate(model: Transformer, class_token: int, n_tokens: int, gen: torch.Gen
             model.word_embeddings(token) + model.position_embeddings.weight[pos : pos + 1]
         )  # (1, 1, D)
         for i, layer in enumerate(model.layers):
-            q, k, v = layer.qkv(x).view(1, 1, 3, h, d // h).unbind(2)  # (1, 1, H, hd)
+            # The same kernels as MaskGIT's decode (packed oneDNN weights on a bf16 CPU).
+            q, k, v = onednn.linear(layer.qkv, x).view(1, 1, 3, h, d // h).unbind(2)
             q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
             if caches[i] is not None:
                 k = torch.cat([caches[i][0], k], 2)
                 v = torch.cat([caches[i][1], v], 2)
             caches[i] = (k, v)
             a = F.scaled_dot_product_attention(q, k, v)  # attends to the past only: causal
-            x = layer.attn_ln(x + layer.attn_out(a.transpose(1, 2).reshape(1, 1, d)))
-            x = layer.mlp_ln(x + layer.mlp_out(gelu(layer.mlp_in(x))))
+            x = layer.attn_ln(onednn.linear(layer.attn_out, a.transpose(1, 2).reshape(1, 1, d),
+                                            add=x))
+            x = layer.mlp_ln(onednn.linear(layer.mlp_out, onednn.linear(layer.mlp_in, x, gelu),
+                                           add=x))
         if pos == n_tokens:
             break
-        y = model.head_ln(gelu(model.head_dense(x)))
+        y = model.head_ln(onednn.linear(model.head_dense, x, gelu))
         logits = (y @ model.word_embeddings.weight.t() + model.head_bias)[
             0, -1, : cfg.codebook_size
         ]

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models import onednn
+
 
 @dataclass(frozen=True)
 class TokenizerConfig:
@@ -80,12 +82,11 @@ class ResBlock(nn.Module):
         self.shortcut = nn.Conv2d(out_ch, out_ch, 1, bias=False) if in_ch != out_ch else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h: torch.Tensor = self.conv1(_silu(self.norm1(x)))
-        h = self.conv2(_silu(self.norm2(h)))
-        if self.shortcut is not None:
-            s: torch.Tensor = self.shortcut(h)
-            return h + s
-        return h + x
+        h = onednn.conv(self.conv1, _silu(self.norm1(x)))
+        if self.shortcut is None:
+            return onednn.conv(self.conv2, _silu(self.norm2(h)), add=x)
+        h = onednn.conv(self.conv2, _silu(self.norm2(h)))
+        return onednn.conv(self.shortcut, h, add=h)
 
 
 class Encoder(nn.Module):

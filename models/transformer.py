@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models import onednn
+
 
 @dataclass(frozen=True)
 class TransformerConfig:
@@ -95,7 +97,8 @@ class Layer(nn.Module):
         # Heads first, made contiguous in one copy: the attention matmuls then read k
         # transposed in place instead of copying each of q, k and v (12 % of attention's time).
         if rows is None:
-            q, k, v = self.qkv(x).view(b, n, 3, h, dh).permute(2, 0, 3, 1, 4).contiguous().unbind(0)
+            qkv = onednn.linear(self.qkv, x)
+            q, k, v = qkv.view(b, n, 3, h, dh).permute(2, 0, 3, 1, 4).contiguous().unbind(0)
         else:
             w, bias = self.qkv.weight, self.qkv.bias
             kv = F.linear(x, w[d:], bias[d:]).view(b, n, 2, h, dh)
@@ -103,8 +106,9 @@ class Layer(nn.Module):
             x = x[:, rows]
             q = F.linear(x, w[:d], bias[:d]).view(b, -1, h, dh).transpose(1, 2)
         a = attention(q, k, v)  # (B, heads, R, dh)
-        x = self.attn_ln(x + self.attn_out(a.transpose(1, 2).reshape(x.shape)))
-        out: torch.Tensor = self.mlp_ln(x + self.mlp_out(gelu(self.mlp_in(x))))
+        x = self.attn_ln(onednn.linear(self.attn_out, a.transpose(1, 2).reshape(x.shape), add=x))
+        out: torch.Tensor = self.mlp_ln(
+            onednn.linear(self.mlp_out, onednn.linear(self.mlp_in, x, gelu), add=x))
         return out
 
 
@@ -145,7 +149,7 @@ class Transformer(nn.Module):
         for layer in body:
             x = layer(x)
         x = last(x, rows)
-        x = self.head_ln(gelu(self.head_dense(x)))
+        x = self.head_ln(onednn.linear(self.head_dense, x, gelu))
         # Tied output projection: logits are similarities to the input embeddings.
         logits: torch.Tensor = F.linear(x, self.word_embeddings.weight[:vocab],
                                         self.head_bias[:vocab])

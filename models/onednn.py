@@ -1,0 +1,89 @@
+"""oneDNN's fused CPU kernels for bf16 inference: what the Engine runs on a CPU with native bf16.
+
+Eager PyTorch leaves two things on the table at these models' sizes:
+- every nn.Linear and nn.Conv2d call reorders its weight into oneDNN's blocked layout; packed
+  once, the weight is read as it is;
+- a GELU or a residual add after a matmul is a second pass over memory; as the matmul's
+  post-op it is done while the result is still in cache.
+
+Measured on 2 cores with AMX (bf16): an imagenet-256 MLP (257 tokens, 768 -> 3072 -> 768, GELU
+and the residual add) 3.98 -> 3.36 ms; a 3x3 convolution plus the residual add at 128 channels
+and 256 x 256 px 30.0 -> 22.4 ms, at 512 channels and 16 x 16 px 2.28 -> 1.38 ms. A whole
+12-step edit with its previews (median of 4-6, interleaved): default-128 0.368 -> 0.320 s,
+imagenet-256 4.88 -> 4.52 s.
+
+Packed weights are kept beside the module's own (an opaque oneDNN tensor cannot stand in for
+it), so state_dicts, training and any other device are untouched; the packed path runs only
+without autograd on bf16 CPU tensors, and everything else takes the module's own forward. The
+price is memory: imagenet-256's Engine holds 1118 MB instead of 676.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+_OPS = torch.ops.mkldnn
+_ATTR = "onednn_weight"  # where pack() puts a module's packed weight
+
+
+def available() -> bool:
+    """Whether this torch build has oneDNN and its fused ops."""
+    return (torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
+            and hasattr(_OPS, "_linear_pointwise")
+            and hasattr(_OPS, "_convolution_pointwise"))
+
+
+def pack(model: nn.Module) -> None:
+    """Give every bf16 nn.Linear and nn.Conv2d of `model` its weight packed for oneDNN. The
+    weights must not change afterwards (the Engine owns its model and never trains it)."""
+    for m in model.modules():
+        w = getattr(m, "weight", None)
+        if not isinstance(w, torch.Tensor) or w.dtype != torch.bfloat16:
+            continue
+        if isinstance(m, nn.Linear):
+            setattr(m, _ATTR, _OPS._reorder_linear_weight(w.detach()))
+        elif isinstance(m, nn.Conv2d) and isinstance(m.padding, tuple):
+            setattr(m, _ATTR, torch._C._nn.mkldnn_reorder_conv2d_weight(
+                w.detach().to_mkldnn(), list(m.padding), list(m.stride), list(m.dilation),
+                m.groups))
+
+
+def _packed(m: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+    w = getattr(m, _ATTR, None)
+    if w is None or torch.is_grad_enabled() or x.dtype != torch.bfloat16 or x.is_cuda:
+        return None
+    return w  # type: ignore[no-any-return]
+
+
+def linear(lin: nn.Linear, x: torch.Tensor,
+           gelu: Callable[[torch.Tensor], torch.Tensor] | None = None,
+           add: torch.Tensor | None = None) -> torch.Tensor:
+    """`gelu(lin(x))`, or `lin(x) + add`. Packed, the GELU is oneDNN's exact (erf) one, which
+    is what models.transformer.gelu takes in bf16; `gelu` is the unpacked path's."""
+    w = _packed(lin, x)
+    if w is None:
+        y: torch.Tensor = lin(x)
+        if gelu is not None:
+            y = gelu(y)
+        return y if add is None else y + add
+    if add is not None:
+        return _OPS._linear_pointwise.binary(x, add, w, lin.bias, "add")  # type: ignore[no-any-return]
+    if gelu is not None:
+        return _OPS._linear_pointwise(x, w, lin.bias, "gelu", [], "none")  # type: ignore[no-any-return]
+    return _OPS._linear_pointwise(x, w, lin.bias, "none", [], "")  # type: ignore[no-any-return]
+
+
+def conv(c: nn.Conv2d, x: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
+    """`c(x)`, or `c(x) + add`."""
+    w = _packed(c, x)
+    if w is None:
+        y: torch.Tensor = c(x)
+        return y if add is None else y + add
+    args = (w, c.bias, c.padding, c.stride, c.dilation, c.groups)
+    if add is None:
+        return _OPS._convolution_pointwise(x, *args, "none", [], "")  # type: ignore[no-any-return]
+    return _OPS._convolution_pointwise.binary(  # type: ignore[no-any-return]
+        x, add, *args, "add", None, None, [], None)
