@@ -138,8 +138,11 @@ GUIDE_VARIANTS = (  # (share, mirrored, upside down)
 # with one (2 cores with bf16, nothing else running).
 GUIDES_PER_BATCH = 2
 # Longest side of the rough fill painted while the guide is still being made (_pending_guides):
-# about 0.1 s for a 25 % box on a 512 px photo on 2 cores, against 0.6 s for the guide.
-ROUGH_SIDE = 96
+# for a 25 % box on a 512 px photo on 2 cores, 0.05 s alone (0.1 s at 96 px), against 0.6 s for
+# the guide. It runs beside the guide, which doubles its time: the first fill of a box Generate
+# (samples, 3 runs each, interleaved) was 0.18-0.27 s at 96 px, 0.12-0.16 s at 80; at 64 px
+# pieces of the subject show in it (a kingfisher's back in the hole).
+ROUGH_SIDE = 80
 # Gaussian sigma (model-window px; a token cell is 8) of the model's change that a guided
 # window keeps (see _residual): its finer change is the tokenizer's blur and blotches. Box
 # KID-Lite2 on the dev half: 6.4 unsmoothed, 5.8 at 1.5, 4.2 at 4, 2.8 at 8.
