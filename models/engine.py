@@ -116,7 +116,7 @@ class Engine:
                 part.to(torch.bfloat16)
         # Convolutions on NHWC are markedly faster with oneDNN (and cuDNN).
         with_memory_format(model.tokenizer, torch.channels_last)
-        if bf16 and self.device.type == "cpu" and onednn.available():
+        if self.device.type == "cpu" and onednn.available():
             onednn.pack(model)  # GELU and residual adds fused, weights reordered once
         self._encoded: tuple[bytes, torch.Tensor] | None = None
         # How many candidates get a decoded preview at intermediate steps (None: all). A
