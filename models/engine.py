@@ -116,7 +116,8 @@ class Engine:
                 part.to(torch.bfloat16)
         # Convolutions on NHWC are markedly faster with oneDNN (and cuDNN).
         with_memory_format(model.tokenizer, torch.channels_last)
-        if self.device.type == "cpu" and onednn.available():
+        if self.device.type == "cpu" and onednn.available(
+                torch.bfloat16 if bf16 else torch.float32):
             onednn.pack(model)  # GELU and residual adds fused, weights reordered once
         self._encoded: tuple[bytes, torch.Tensor] | None = None
         # How many candidates get a decoded preview at intermediate steps (None: all). A

@@ -23,6 +23,7 @@ own forward. The price is memory: imagenet-256's bf16 Engine holds 1118 MB inste
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -32,11 +33,27 @@ _OPS = torch.ops.mkldnn
 _ATTR = "onednn_weight"  # where pack() puts a module's packed weight
 
 
-def available() -> bool:
-    """Whether this torch build has oneDNN and its fused ops."""
-    return (torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
-            and hasattr(_OPS, "_linear_pointwise")
-            and hasattr(_OPS, "_convolution_pointwise"))
+@functools.cache
+def available(dtype: torch.dtype) -> bool:
+    """Whether this torch build runs oneDNN's packed, fused ops in `dtype` on this CPU: tried
+    once on a small layer against its own forward (a build may have the ops and not the
+    kernels, as some ARM builds lack bf16 ones). Where not, the modules run as they are."""
+    if not (torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
+            and hasattr(_OPS, "_linear_pointwise") and hasattr(_OPS, "_convolution_pointwise")):
+        return False
+    gen = torch.Generator().manual_seed(0)
+    lin, cnv = nn.Linear(16, 16).to(dtype), nn.Conv2d(16, 16, 3, padding=1).to(dtype)
+    x = torch.randn(2, 16, 4, 4, generator=gen).to(dtype)
+    rows = x.permute(0, 2, 3, 1)
+    with torch.inference_mode():
+        want = (lin(rows) + rows, cnv(x) + x)
+        try:
+            pack(nn.Sequential(lin, cnv))
+            got = (linear(lin, rows, add=rows), conv(cnv, x, add=x))
+        except RuntimeError:
+            return False
+    return all(torch.allclose(a.float(), b.float(), atol=0.1, rtol=0.05)
+               for a, b in zip(got, want, strict=True))
 
 
 def pack(model: nn.Module) -> None:
@@ -63,7 +80,7 @@ def unpack(model: nn.Module) -> None:
 
 def _packed(m: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
     w = getattr(m, _ATTR, None)
-    if w is None or torch.is_grad_enabled() or x.dtype != w.dtype or x.is_cuda:
+    if w is None or torch.is_grad_enabled() or x.dtype != w.dtype or x.device.type != "cpu":
         return None
     return w  # type: ignore[no-any-return]
 

@@ -10,7 +10,8 @@ from models.engine import Engine, SamplingParams
 from models.maskgit import MaskGIT, preset
 from models.transformer import gelu
 
-pytestmark = pytest.mark.skipif(not onednn.available(), reason="torch built without oneDNN")
+pytestmark = pytest.mark.skipif(not onednn.available(torch.float32),
+                                reason="torch built without oneDNN")
 
 
 def _bf16(*shape: int, channels_last: bool = False) -> torch.Tensor:
@@ -70,6 +71,8 @@ def test_autograd_and_another_dtype_take_the_modules_own_forward():
 
 @pytest.mark.parametrize("bf16", [True, False])
 def test_a_cpu_engine_packs_its_model_and_decodes_the_same_tokens(bf16):
+    if not onednn.available(torch.bfloat16 if bf16 else torch.float32):
+        pytest.skip("no oneDNN kernels for this dtype here")
     def engine(pack: bool) -> Engine:
         torch.manual_seed(0)
         e = Engine(MaskGIT(preset("tiny")).eval(), device="cpu", bf16=bf16)
@@ -90,3 +93,14 @@ def test_a_cpu_engine_packs_its_model_and_decodes_the_same_tokens(bf16):
     b = list(plain.edit(image, mask, 1, SamplingParams(), seed=3))[-1]
     # bf16 rounding may tip a near-tie between two codes; nothing else may differ.
     assert (a.tokens == b.tokens).mean() >= (0.95 if bf16 else 1.0)
+
+
+def test_where_the_kernels_fail_the_engine_runs_the_modules_as_they_are(monkeypatch):
+    def broken(*_args: object, **_kwargs: object) -> torch.Tensor:
+        raise RuntimeError("no kernel for this dtype")  # as a build without them answers
+
+    monkeypatch.setattr(onednn, "conv", broken)
+    assert not onednn.available.__wrapped__(torch.float32)
+    monkeypatch.setattr(onednn, "available", lambda dtype: False)
+    e = Engine(MaskGIT(preset("tiny")).eval(), device="cpu", bf16=False)
+    assert not any(hasattr(m, "onednn_weight") for m in e.model.modules())
