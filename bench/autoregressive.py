@@ -26,7 +26,7 @@ def generate(model: Transformer, class_token: int, n_tokens: int, gen: torch.Gen
             model.word_embeddings(token) + model.position_embeddings.weight[pos : pos + 1]
         )  # (1, 1, D)
         for i, layer in enumerate(model.layers):
-            # The same kernels as MaskGIT's decode (packed oneDNN weights on a bf16 CPU).
+            # The same kernels as MaskGIT's decode (packed oneDNN weights on a CPU).
             q, k, v = onednn.linear(layer.qkv, x).view(1, 1, 3, h, d // h).unbind(2)
             q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
             if caches[i] is not None:
