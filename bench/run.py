@@ -20,7 +20,6 @@ import cv2
 import numpy as np
 import torch
 
-from models import onednn
 from models.engine import Engine, SamplingParams, fast_bf16_cpu
 from models.maskgit import MaskGIT, preset
 from models.sampler import decode
@@ -129,9 +128,10 @@ def edit_latency(engine: Engine, runs: int, box: float = 0.5) -> tuple[float, fl
     return statistics.median(totals), statistics.median(firsts), min(totals)
 
 
-def autoregressive_vs_maskgit(model: MaskGIT, bf16: bool, runs: int) -> tuple[float, float]:
+def autoregressive_vs_maskgit(engine: Engine, bf16: bool, runs: int) -> tuple[float, float]:
     from bench.autoregressive import generate
 
+    model = engine.model
     cfg = model.config.transformer
     n = cfg.num_image_tokens
     gen = torch.Generator().manual_seed(0)
@@ -139,8 +139,6 @@ def autoregressive_vs_maskgit(model: MaskGIT, bf16: bool, runs: int) -> tuple[fl
     def ar() -> None:
         with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
             generate(model.transformer, cfg.class_token(1), n, gen)
-
-    engine = Engine(model, device="cpu", bf16=bf16)  # model is already converted: no-op
 
     def maskgit() -> None:
         # Token decoding only (no pixels), in inference mode and the same autocast as the
@@ -202,8 +200,8 @@ def run(presets: tuple[str, ...] = ("default-128", "imagenet-256"), runs: int = 
     for name in presets:
         key = name.replace("-", "")
         torch.manual_seed(0)
-        eager = Engine(MaskGIT(preset(name)).eval(), device="cpu", bf16=False)
-        onednn.unpack(eager.model)  # the baseline: float32, PyTorch's own kernels
+        # The baseline: float32 on PyTorch's own kernels.
+        eager = Engine(MaskGIT(preset(name)).eval(), device="cpu", bf16=False, pack=False)
         out[f"edit_seconds_fp32_eager_{key}"], out[f"first_preview_seconds_fp32_eager_{key}"], \
             best = edit_latency(eager, runs)
         del eager
@@ -231,7 +229,7 @@ def run(presets: tuple[str, ...] = ("default-128", "imagenet-256"), runs: int = 
             out[f"window_seconds_{key}"], out[f"window_seconds_photo_{key}"] = plain, photo
             out[f"photo_window_time_ratio_{key}"] = photo / plain
         if name == presets[-1]:
-            ar, mg = autoregressive_vs_maskgit(fast.model, bf16=bf16, runs=runs)
+            ar, mg = autoregressive_vs_maskgit(fast, bf16=bf16, runs=runs)
             out["autoregressive_seconds"], out["maskgit_decode_seconds"] = ar, mg
             out["maskgit_vs_autoregressive_speedup"] = ar / mg
             out["speedup_preset"] = name

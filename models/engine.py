@@ -99,9 +99,14 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 class Engine:
-    """Owns `model`: with bf16 its weights are converted in place (give each Engine its own)."""
+    """Owns `model`: with bf16 its weights are converted in place, and on a CPU packed for
+    oneDNN (models.onednn), after which it runs through this Engine only (give each its own)."""
 
-    def __init__(self, model: MaskGIT, device: str = "auto", bf16: bool | None = None):
+    def __init__(self, model: MaskGIT, device: str = "auto", bf16: bool | None = None,
+                 pack: bool = True):
+        if onednn.is_packed(model):
+            raise ValueError("this model belongs to another Engine (its weights are packed for "
+                             "oneDNN): give each Engine its own, e.g. load the file again")
         self.device = pick_device(device)
         self.model = model.to(self.device).eval()
         self.config = model.config
@@ -116,9 +121,11 @@ class Engine:
                 part.to(torch.bfloat16)
         # Convolutions on NHWC are markedly faster with oneDNN (and cuDNN).
         with_memory_format(model.tokenizer, torch.channels_last)
-        if self.device.type == "cpu" and onednn.available(
+        if pack and self.device.type == "cpu" and onednn.available(
                 torch.bfloat16 if bf16 else torch.float32):
-            onednn.pack(model)  # GELU and residual adds fused, weights reordered once
+            # GELU and residual adds fused, weights reordered once; the model is this
+            # Engine's only from now on (see models.onednn.pack). False: PyTorch's kernels.
+            onednn.pack(model)
         self._encoded: tuple[bytes, torch.Tensor] | None = None
         # How many candidates get a decoded preview at intermediate steps (None: all). A
         # 256 px VQGAN decode costs ~270 ms on a 2-core CPU, more than a transformer step, so

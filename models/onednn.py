@@ -15,10 +15,10 @@ edit with its previews (median of 2-6, interleaved): bf16 default-128 0.368 -> 0
 imagenet-256 4.88 -> 4.52 s; float32 default-128 0.80 -> 0.53 s, imagenet-256 11.8 -> 8.2 s,
 with the same tokens and pixels.
 
-Packed weights are kept beside the module's own (an opaque oneDNN tensor cannot stand in for
-it), so state_dicts, training and any other device are untouched; the packed path runs only
-without autograd on CPU tensors of the weights' dtype, and everything else takes the module's
-own forward. The price is memory: imagenet-256's bf16 Engine holds 1118 MB instead of 676.
+The packed weight replaces the module's own, so memory stays as it was (an imagenet-256 bf16
+Engine: 678 MB resident once freed memory is trimmed, as unpacked; beside its own weights it held
+1118 MB). A packed model is therefore inference-only, run through this module's linear() and
+conv(): the Engine packs the model it owns, and a packed module called any other way raises.
 """
 
 from __future__ import annotations
@@ -57,31 +57,43 @@ def available(dtype: torch.dtype) -> bool:
 
 
 def pack(model: nn.Module) -> None:
-    """Give every bf16 or float32 nn.Linear and nn.Conv2d of `model` its weight packed for
-    oneDNN. The weights must not change afterwards (the Engine owns its model and never trains
-    it)."""
+    """Pack every bf16 or float32 nn.Linear and nn.Conv2d weight of `model` for oneDNN; the
+    packed copy becomes the only one (the module keeps a weightless "meta" weight of its shape):
+    from then on the model runs through linear() and conv() without autograd, on the CPU, and
+    nothing else (the Engine owns its model and only decodes with it). Packed already: left."""
     for m in model.modules():
         w = getattr(m, "weight", None)
-        if not isinstance(w, torch.Tensor) or w.dtype not in (torch.bfloat16, torch.float32):
+        if (not isinstance(w, torch.Tensor) or w.dtype not in (torch.bfloat16, torch.float32)
+                or hasattr(m, _ATTR)):
             continue
         if isinstance(m, nn.Linear):
-            setattr(m, _ATTR, _OPS._reorder_linear_weight(w.detach()))
+            packed = _OPS._reorder_linear_weight(w.detach())
         elif isinstance(m, nn.Conv2d) and isinstance(m.padding, tuple):
-            setattr(m, _ATTR, torch._C._nn.mkldnn_reorder_conv2d_weight(
+            packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
                 w.detach().to_mkldnn(), list(m.padding), list(m.stride), list(m.dilation),
-                m.groups))
+                m.groups)
+        else:
+            continue
+        setattr(m, _ATTR, packed)
+        m.weight = nn.Parameter(torch.empty_like(w, device="meta"), requires_grad=False)
+        # A meta weight would not fail by itself: PyTorch returns an uninitialised result.
+        m.register_forward_pre_hook(_refuse)
 
 
-def unpack(model: nn.Module) -> None:
-    """Drop what pack() gave `model`: its modules' own forward again (a benchmark's baseline)."""
-    for m in model.modules():
-        m.__dict__.pop(_ATTR, None)
+def is_packed(model: nn.Module) -> bool:
+    """Whether pack() has been run on `model` (which then belongs to the Engine that did)."""
+    return any(hasattr(m, _ATTR) for m in model.modules())
+
+
+def _refuse(m: nn.Module, _args: object) -> None:
+    raise RuntimeError(f"{type(m).__name__} is packed for oneDNN (models.onednn.pack): it runs "
+                       "only through models.onednn, without autograd, on the CPU")
 
 
 def _packed(m: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
     w = getattr(m, _ATTR, None)
-    if w is None or torch.is_grad_enabled() or x.dtype != w.dtype or x.device.type != "cpu":
-        return None
+    if w is None or torch.is_grad_enabled() or x.device.type != "cpu":
+        return None  # the module's own forward (which a packed module no longer has: it fails)
     return w  # type: ignore[no-any-return]
 
 
@@ -96,8 +108,9 @@ def linear(lin: nn.Linear, x: torch.Tensor,
         if gelu is not None:
             y = gelu(y)
         return y if add is None else y + add
+    x = x.to(w.dtype)  # as autocast would: the packed weight's dtype is the one computed in
     if add is not None:
-        return _OPS._linear_pointwise.binary(x, add, w, lin.bias, "add")  # type: ignore[no-any-return]
+        return _OPS._linear_pointwise.binary(x, add.to(w.dtype), w, lin.bias, "add")  # type: ignore[no-any-return]
     if gelu is not None:
         erf = x.dtype == torch.bfloat16
         return _OPS._linear_pointwise(  # type: ignore[no-any-return]
@@ -111,8 +124,9 @@ def conv(c: nn.Conv2d, x: torch.Tensor, add: torch.Tensor | None = None) -> torc
     if w is None:
         y: torch.Tensor = c(x)
         return y if add is None else y + add
+    x = x.to(w.dtype)  # as autocast would (an image or a codebook's float32 into bf16)
     args = (w, c.bias, c.padding, c.stride, c.dilation, c.groups)
     if add is None:
         return _OPS._convolution_pointwise(x, *args, "none", [], "")  # type: ignore[no-any-return]
     return _OPS._convolution_pointwise.binary(  # type: ignore[no-any-return]
-        x, add, *args, "add", None, None, [], None)
+        x, add.to(w.dtype), *args, "add", None, None, [], None)

@@ -89,6 +89,14 @@ class ResBlock(nn.Module):
         return onednn.conv(self.shortcut, h, add=h)
 
 
+def _through(blocks: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    # nn.Sequential, its bare convolutions (a level's upsampling) through models.onednn too:
+    # once packed, a convolution has no weight of its own left to run.
+    for b in blocks:
+        x = onednn.conv(b, x) if isinstance(b, nn.Conv2d) else b(x)
+    return x
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: TokenizerConfig):
         super().__init__()
@@ -108,9 +116,8 @@ class Encoder(nn.Module):
         self.conv_out = nn.Conv2d(ch, cfg.embedding_dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.blocks(self.conv_in(x))
-        z: torch.Tensor = self.conv_out(_silu(self.norm_out(h)))  # (B, D, h, w)
-        return z
+        h = _through(self.blocks, onednn.conv(self.conv_in, x))
+        return onednn.conv(self.conv_out, _silu(self.norm_out(h)))  # (B, D, h, w)
 
 
 class Decoder(nn.Module):
@@ -132,9 +139,8 @@ class Decoder(nn.Module):
         self.conv_out = nn.Conv2d(ch, 3, 3, padding=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.blocks(self.conv_in(z))
-        x: torch.Tensor = self.conv_out(_silu(self.norm_out(h)))  # (B, 3, H, W)
-        return x
+        h = _through(self.blocks, onednn.conv(self.conv_in, z))
+        return onednn.conv(self.conv_out, _silu(self.norm_out(h)))  # (B, 3, H, W)
 
 
 class VectorQuantizer(nn.Module):

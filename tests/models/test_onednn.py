@@ -1,5 +1,7 @@
 """oneDNN's packed, fused kernels compute what the modules compute, and only where they may."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -31,6 +33,7 @@ def test_packed_linear_and_conv_compute_the_modules_sums():
     conv = conv.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     x, r = _bf16(2, 9, 64), _bf16(2, 9, 96)
     img, res = _bf16(3, 32, 11, 14, channels_last=True), _bf16(3, 32, 11, 14, channels_last=True)
+    unpacked = copy.deepcopy(conv)
     with torch.inference_mode():
         want = (F.gelu(lin(x)), lin(x) + r, conv(img), conv(img) + res)
         onednn.pack(torch.nn.Sequential(lin, conv))
@@ -42,7 +45,7 @@ def test_packed_linear_and_conv_compute_the_modules_sums():
     # A window of another size and batch than any before: the packed weight is not tied to it.
     with torch.inference_mode():
         other = _bf16(1, 32, 30, 7, channels_last=True)
-        _close(onednn.conv(conv, other), conv(other))
+        _close(onednn.conv(conv, other), unpacked(other))
 
 
 def test_packed_float32_is_as_exact_and_its_gelu_is_the_transformers():
@@ -58,15 +61,19 @@ def test_packed_float32_is_as_exact_and_its_gelu_is_the_transformers():
     torch.testing.assert_close(got, want, atol=2e-5, rtol=1e-5)
 
 
-def test_autograd_and_another_dtype_take_the_modules_own_forward():
+def test_a_packed_module_is_inference_only_and_holds_no_second_weight():
     torch.manual_seed(0)
     lin = torch.nn.Linear(16, 8).bfloat16()
-    onednn.pack(lin)
     x = _bf16(4, 16)
-    y = onednn.linear(lin, x, add=x[:, :8])  # autograd on: training must see real modules
-    assert y.requires_grad and torch.equal(y, lin(x) + x[:, :8])
     with torch.inference_mode():
-        assert onednn._packed(lin, x.float()) is None
+        want = lin(x)
+        onednn.pack(lin)
+        onednn.pack(lin)  # again: left as it is
+        _close(onednn.linear(lin, x), want)
+        _close(onednn.linear(lin, x.float()), want)  # float32 in: computed in bf16, as autocast
+    assert lin.weight.is_meta and lin.weight.shape == (8, 16)  # no storage: memory not doubled
+    with pytest.raises((RuntimeError, NotImplementedError)):  # autograd: no silent wrong answer
+        onednn.linear(lin, x)
 
 
 @pytest.mark.parametrize("bf16", [True, False])
@@ -75,16 +82,12 @@ def test_a_cpu_engine_packs_its_model_and_decodes_the_same_tokens(bf16):
         pytest.skip("no oneDNN kernels for this dtype here")
     def engine(pack: bool) -> Engine:
         torch.manual_seed(0)
-        e = Engine(MaskGIT(preset("tiny")).eval(), device="cpu", bf16=bf16)
-        if not pack:
-            onednn.unpack(e.model)
-        return e
+        return Engine(MaskGIT(preset("tiny")).eval(), device="cpu", bf16=bf16, pack=pack)
 
     packed, plain = engine(True), engine(False)
     layers = [m for m in packed.model.modules() if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)]
     with torch.inference_mode():
-        assert layers and all(onednn._packed(m, torch.zeros(1, dtype=m.weight.dtype)) is not None
-                              for m in layers)
+        assert layers and all(onednn._packed(m, torch.zeros(1)) is not None for m in layers)
     assert not any(hasattr(m, "onednn_weight") for m in plain.model.modules())
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     mask = np.zeros((8, 8), bool)
@@ -104,3 +107,10 @@ def test_where_the_kernels_fail_the_engine_runs_the_modules_as_they_are(monkeypa
     monkeypatch.setattr(onednn, "available", lambda dtype: False)
     e = Engine(MaskGIT(preset("tiny")).eval(), device="cpu", bf16=False)
     assert not any(hasattr(m, "onednn_weight") for m in e.model.modules())
+
+
+def test_an_engine_will_not_take_another_engines_packed_model():
+    model = MaskGIT(preset("tiny")).eval()
+    Engine(model, device="cpu", bf16=False)
+    with pytest.raises(ValueError, match="another Engine"):
+        Engine(model, device="cpu", bf16=True)  # its dtype would not match the packed weights

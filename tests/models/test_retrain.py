@@ -80,6 +80,7 @@ def test_auto_class_keeps_to_the_trained_classes(tmp_path):
     new = load(tmp_path / "new.safetensors")
     assert new.trained_classes == tuple(sorted(others))
     assert Engine(new, device="cpu", bf16=False).auto_class(image) in others
+    new = load(tmp_path / "new.safetensors")  # an Engine owns its model: a new one for each
     new.trained_classes = (*others, top1)
     assert Engine(new, device="cpu", bf16=False).auto_class(image) == top1
 
