@@ -181,6 +181,26 @@ def window_seconds(engine: Engine, guidance: bool, runs: int) -> float:
     return median_time(once, runs)
 
 
+def packed_kernel_keys(name: str, key: str, bf16: bool, runs: int,
+                       out: dict[str, float | str]) -> dict[str, float]:
+    """What oneDNN's packed kernels (models.onednn) give an edit in each dtype: the engine's
+    own edit (`out`'s) against one on PyTorch's kernels, and float32 packed against float32 on
+    PyTorch's (`out`'s eager baseline: a CPU without native bf16 runs float32)."""
+    torch.manual_seed(0)
+    fp32 = Engine(MaskGIT(preset(name)).eval(), device="cpu", bf16=False)
+    keys = {f"edit_seconds_fp32_{key}": edit_latency(fp32, runs)[0]}
+    del fp32
+    keys[f"speedup_packed_kernels_fp32_{key}"] = (
+        float(out[f"edit_seconds_fp32_eager_{key}"]) / keys[f"edit_seconds_fp32_{key}"])
+    if bf16:
+        torch.manual_seed(0)
+        plain = Engine(MaskGIT(preset(name)).eval(), device="cpu", bf16=True, pack=False)
+        keys[f"edit_seconds_bf16_pytorch_kernels_{key}"] = edit_latency(plain, runs)[0]
+        keys[f"speedup_packed_kernels_bf16_{key}"] = (
+            keys[f"edit_seconds_bf16_pytorch_kernels_{key}"] / float(out[f"edit_seconds_{key}"]))
+    return keys
+
+
 def run(presets: tuple[str, ...] = ("default-128", "imagenet-256"), runs: int = 3) -> dict:
     torch.manual_seed(0)
     # The engine's own choice: bf16 only where the CPU multiplies it natively. Without
@@ -221,6 +241,7 @@ def run(presets: tuple[str, ...] = ("default-128", "imagenet-256"), runs: int = 
         out[f"speedup_optimized_vs_fp32_{key}"] = (
             out[f"edit_seconds_fp32_eager_{key}"] / out[f"edit_seconds_{key}"]
         )
+        out.update(packed_kernel_keys(name, key, bf16, runs, out))
         # A small edit (1/16 of the area): intermediate previews decode only around the mask.
         out[f"edit_seconds_small_mask_{key}"] = edit_latency(fast, runs, box=0.25)[0]
         if name == "default-128":  # what photo guidance costs per window (issue 13: <= 2x)

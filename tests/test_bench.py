@@ -10,6 +10,8 @@ KEYS = (
     "edit_best_seconds_tiny",
     "first_preview_seconds_tiny",
     "edit_seconds_fp32_eager_tiny",
+    "edit_seconds_fp32_tiny",
+    "speedup_packed_kernels_fp32_tiny",
     "edit_floor_seconds_tiny",
     "maskgit_vs_autoregressive_speedup",
     "peak_rss_mb",
