@@ -181,20 +181,24 @@ def window_seconds(engine: Engine, guidance: bool, runs: int) -> float:
     return median_time(once, runs)
 
 
+def seeded_engine(name: str, bf16: bool, pack: bool = True) -> Engine:
+    """A CPU Engine on preset `name` with the same random weights every time (seed 0)."""
+    torch.manual_seed(0)
+    return Engine(MaskGIT(preset(name)).eval(), device="cpu", bf16=bf16, pack=pack)
+
+
 def packed_kernel_keys(name: str, key: str, bf16: bool, runs: int,
                        out: dict[str, float | str]) -> dict[str, float]:
     """What oneDNN's packed kernels (models.onednn) give an edit in each dtype: the engine's
     own edit (`out`'s) against one on PyTorch's kernels, and float32 packed against float32 on
     PyTorch's (`out`'s eager baseline: a CPU without native bf16 runs float32)."""
-    torch.manual_seed(0)
-    fp32 = Engine(MaskGIT(preset(name)).eval(), device="cpu", bf16=False)
+    fp32 = seeded_engine(name, bf16=False)
     keys = {f"edit_seconds_fp32_{key}": edit_latency(fp32, runs)[0]}
     del fp32
     keys[f"speedup_packed_kernels_fp32_{key}"] = (
         float(out[f"edit_seconds_fp32_eager_{key}"]) / keys[f"edit_seconds_fp32_{key}"])
     if bf16:
-        torch.manual_seed(0)
-        plain = Engine(MaskGIT(preset(name)).eval(), device="cpu", bf16=True, pack=False)
+        plain = seeded_engine(name, bf16=True, pack=False)
         keys[f"edit_seconds_bf16_pytorch_kernels_{key}"] = edit_latency(plain, runs)[0]
         keys[f"speedup_packed_kernels_bf16_{key}"] = (
             keys[f"edit_seconds_bf16_pytorch_kernels_{key}"] / float(out[f"edit_seconds_{key}"]))
@@ -219,14 +223,11 @@ def run(presets: tuple[str, ...] = ("default-128", "imagenet-256"), runs: int = 
         out["matmul_peak_gflops_bf16"] = matmul_peak_gflops(torch.bfloat16)
     for name in presets:
         key = name.replace("-", "")
-        torch.manual_seed(0)
-        # The baseline: float32 on PyTorch's own kernels.
-        eager = Engine(MaskGIT(preset(name)).eval(), device="cpu", bf16=False, pack=False)
+        eager = seeded_engine(name, bf16=False, pack=False)  # float32, PyTorch's own kernels
         out[f"edit_seconds_fp32_eager_{key}"], out[f"first_preview_seconds_fp32_eager_{key}"], \
             best = edit_latency(eager, runs)
         del eager
-        torch.manual_seed(0)
-        fast = Engine(MaskGIT(preset(name)).eval(), device="cpu", bf16=bf16)
+        fast = seeded_engine(name, bf16=bf16)
         # The peak is measured again right before the step: load on a shared machine drifts.
         peak = matmul_peak_gflops(peak_dtype)
         gf = step_gflops(fast.model, bf16=bf16, runs=runs)
