@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from models import onednn
-from models.transformer import Transformer, gelu
+from models.transformer import Transformer, gelu_approximation
 
 
 @torch.inference_mode()
@@ -36,11 +36,11 @@ def generate(model: Transformer, class_token: int, n_tokens: int, gen: torch.Gen
             a = F.scaled_dot_product_attention(q, k, v)  # attends to the past only: causal
             x = layer.attn_ln(onednn.linear(layer.attn_out, a.transpose(1, 2).reshape(1, 1, d),
                                             add=x))
-            x = layer.mlp_ln(onednn.linear(layer.mlp_out, onednn.linear(layer.mlp_in, x, gelu),
-                                           add=x))
+            mid = onednn.linear(layer.mlp_in, x, gelu_approximation(x.dtype))
+            x = layer.mlp_ln(onednn.linear(layer.mlp_out, mid, add=x))
         if pos == n_tokens:
             break
-        y = model.head_ln(onednn.linear(model.head_dense, x, gelu))
+        y = model.head_ln(onednn.linear(model.head_dense, x, gelu_approximation(x.dtype)))
         logits = (y @ model.word_embeddings.weight.t() + model.head_bias)[
             0, -1, : cfg.codebook_size
         ]

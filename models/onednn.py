@@ -24,9 +24,9 @@ conv(): the Engine packs the model it owns, and a packed module called any other
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 _OPS = torch.ops.mkldnn
@@ -97,24 +97,21 @@ def _packed(m: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
     return w  # type: ignore[no-any-return]
 
 
-def linear(lin: nn.Linear, x: torch.Tensor,
-           gelu: Callable[[torch.Tensor], torch.Tensor] | None = None,
+def linear(lin: nn.Linear, x: torch.Tensor, gelu: str | None = None,
            add: torch.Tensor | None = None) -> torch.Tensor:
-    """`gelu(lin(x))`, or `lin(x) + add`. `gelu` is models.transformer.gelu, which packed is
-    oneDNN's own: exact (erf) in bf16, the tanh approximation in float32."""
+    """`F.gelu(lin(x), approximate=gelu)` ("none" is exact, "tanh"; oneDNN names its GELUs
+    alike), or `lin(x) + add`."""
     w = _packed(lin, x)
     if w is None:
         y: torch.Tensor = lin(x)
         if gelu is not None:
-            y = gelu(y)
+            y = F.gelu(y, approximate=gelu)
         return y if add is None else y + add
     x = x.to(w.dtype)  # as autocast would: the packed weight's dtype is the one computed in
     if add is not None:
         return _OPS._linear_pointwise.binary(x, add.to(w.dtype), w, lin.bias, "add")  # type: ignore[no-any-return]
     if gelu is not None:
-        erf = x.dtype == torch.bfloat16
-        return _OPS._linear_pointwise(  # type: ignore[no-any-return]
-            x, w, lin.bias, "gelu", [], "none" if erf else "tanh")
+        return _OPS._linear_pointwise(x, w, lin.bias, "gelu", [], gelu)  # type: ignore[no-any-return]
     return _OPS._linear_pointwise(x, w, lin.bias, "none", [], "")  # type: ignore[no-any-return]
 
 

@@ -54,15 +54,18 @@ class TransformerConfig:
         return cls(**d)
 
 
-def gelu(x: torch.Tensor) -> torch.Tensor:
+def gelu_approximation(dtype: torch.dtype) -> str:
+    """F.gelu's `approximate` (oneDNN names its GELUs alike) for activations of `dtype`."""
     # Flax's nn.gelu defaults to the tanh approximation; exact GELU moves fp32 logits by ~1.5e-2.
     # In bfloat16 that is lost in the format's own error (default-128, real weights, logits vs
     # fp32: mean abs 0.0115 with erf, 0.0117 with tanh; top-1 agreement 95.7 vs 95.4 %), while
     # PyTorch's CPU tanh GELU is 6x slower than the erf one (0.52 vs 0.09 ms on 257 x 3072,
     # 2 cores): 10 ms of an imagenet-256 step. So bfloat16 activations take erf.
-    if x.dtype == torch.bfloat16:
-        return F.gelu(x)
-    return F.gelu(x, approximate="tanh")
+    return "none" if dtype == torch.bfloat16 else "tanh"
+
+
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x, approximate=gelu_approximation(x.dtype))
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -103,7 +106,8 @@ class Layer(nn.Module):
         a = attention(q, k, v)  # (B, heads, R, dh)
         x = self.attn_ln(onednn.linear(self.attn_out, a.transpose(1, 2).reshape(x.shape), add=x))
         out: torch.Tensor = self.mlp_ln(
-            onednn.linear(self.mlp_out, onednn.linear(self.mlp_in, x, gelu), add=x))
+            onednn.linear(self.mlp_out, onednn.linear(self.mlp_in, x, gelu_approximation(x.dtype)),
+                          add=x))
         return out
 
 
@@ -144,7 +148,7 @@ class Transformer(nn.Module):
         for layer in body:
             x = layer(x)
         x = last(x, rows)
-        x = self.head_ln(onednn.linear(self.head_dense, x, gelu))
+        x = self.head_ln(onednn.linear(self.head_dense, x, gelu_approximation(x.dtype)))
         # Tied output projection: logits are similarities to the input embeddings.
         logits: torch.Tensor = F.linear(x, self.word_embeddings.weight[:vocab],
                                         self.head_bias[:vocab])
