@@ -55,6 +55,7 @@ FUSE_TOL = 1e-2
 TINT = 48.0
 TINT_FLOOR = 0.02
 
+
 def light(step: np.ndarray) -> np.ndarray:
     """How far a step in tone `step` (..., 3) RGB is taken for light, 1 to 0: a step of many
     grey levels is structure (SEAM_TONE), not light."""
