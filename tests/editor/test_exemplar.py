@@ -152,7 +152,10 @@ def test_a_photo_with_black_pixels_gets_its_misses_filled_too():
     img[:4, :16] = 0  # a black corner: a black fill pixel no longer proves a miss by itself
     hole = box(128, 128, 8, 128, 0, 128)
     out = exemplar.fill(img, hole)[0]
-    assert out[hole].any(-1).all(), "the far part of the hole is not left as a black band"
+    black = hole & ~out.any(-1)
+    # Black in the fill is a copy of the corner (no more pixels than it has), not missed
+    # pixels left black (319 of them when shift-map is not run again).
+    assert black.sum() <= (~img.any(-1)).sum(), "misses are not left black"
     assert np.array_equal(out[~hole], img[~hole])
 
 
