@@ -128,7 +128,12 @@ GUIDE_SIDE = 256
 # mirror image or the photo upside down, rebuilds the hole in another way each time (a sky
 # pasted into a facade in one, the facade carried on in the next), so the candidates differ in
 # structure, not only in the model's few re-masked tokens, and Regenerate brings the next ones.
-# Variant 0 is what a single-candidate edit (the CLI) gets.
+# Variant 0 is what a single-candidate edit (the CLI) gets. In an outpaint the even variants
+# (the first candidate of a batch, and the third) keep the photo's subject out of the strip
+# (fill.subject_kept_out, unless the user painted a keep-out), the odd ones copy from the whole
+# photo: the subject kept out fills the strip with its background (no second dog); where
+# the cut took the wrong thing, or the user wants the subject carried on, the other candidates
+# have it.
 GUIDE_VARIANTS = (  # (share, mirrored, upside down)
     (1.0, False, False), (0.625, True, False), (1.0, False, True), (0.625, True, True),
     (1.0, True, False), (0.625, False, True), (1.0, True, True), (0.625, False, False))
@@ -265,6 +270,8 @@ def prefetch_guide(image: np.ndarray, todo: np.ndarray, candidates: int = 1,
 def _make_guide(image: np.ndarray, todo: np.ndarray, variant: int = 0,
                 keep_out: np.ndarray | None = None) -> np.ndarray:
     share, mirrored, upside_down = GUIDE_VARIANTS[variant]
+    if variant % 2 == 0:
+        keep_out = kept_out(image, todo, keep_out)
     turn = (slice(None, None, -1 if upside_down else 1), slice(None, None, -1 if mirrored else 1))
     filled = fill.region(np.ascontiguousarray(image[turn]), np.ascontiguousarray(todo[turn]),
                          round(GUIDE_SIDE * share),
@@ -299,13 +306,23 @@ def todo_of(job: Job) -> np.ndarray:
 FILL_SIDE = 256
 
 
+def kept_out(image: np.ndarray, todo: np.ndarray,
+             keep_out: np.ndarray | None) -> np.ndarray | None:
+    """The pixels a fill of `todo` copies nothing from: the user's keep-out where one is painted,
+    else in an outpaint the photo's subject (fill.subject_kept_out)."""
+    if keep_out is not None and keep_out.any():
+        return keep_out
+    return fill.subject_kept_out(image, todo)
+
+
 def fill_job(job: Job, should_stop: Callable[[], bool] = lambda: False) -> JobResult:
     """Fill from surroundings, no model: the masked pixels (less locked ones) filled from the
     rest of the photo by editor.core.fill.region (shift-map; Telea for thin strokes)."""
     todo = todo_of(job)
     if not todo.any():
         raise ValueError("nothing to fill: the mask is empty")
-    made = _FILLS.submit(fill.region, job.image, todo, FILL_SIDE, keep_out=job.keep_out)
+    made = _FILLS.submit(lambda: fill.region(job.image, todo, FILL_SIDE,
+                                             keep_out=kept_out(job.image, todo, job.keep_out)))
     out, rect = _waited(made, should_stop)
     if should_stop():
         raise Stopped

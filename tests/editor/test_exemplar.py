@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from editor.core import exemplar, fill
+from editor.core import exemplar, fill, pipeline
+from editor.core.jobs import Job, Sampling
 
 
 def two_halves(h: int = 96, w: int = 128) -> np.ndarray:
@@ -228,3 +229,49 @@ def test_kept_out_pixels_set_no_tone_for_the_fill():
     assert matched[hole].mean() > 150, "without the keep-out the fill takes the ring's tone"
     kept = exemplar.match_boundary(img, hole, keep_out=ring)
     assert np.array_equal(kept, img), "nothing known but the kept-out ring touches the hole"
+
+
+def subject_photo(radius: int = 26, h: int = 120, w: int = 200, strip: int = 48,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(photo, subject, strip): grass with a red disc standing in the middle of its known part,
+    and a strip at its right to outpaint (grey)."""
+    rng = np.random.default_rng(0)
+    img = (np.array((40, 120, 60)) + rng.integers(0, 30, (h, w, 3))).astype(np.uint8)
+    disc = np.zeros((h, w), np.uint8)
+    cv2.circle(disc, (100, 60), radius, 1, -1)
+    subject = disc > 0
+    img[subject] = np.array((220, 60, 50)) + rng.integers(0, 20, (int(subject.sum()), 3))
+    todo = box(h, w, 0, h, w - strip, w)
+    img[todo] = 128
+    return img, subject, todo
+
+
+def red_share(guide: np.ndarray, todo: np.ndarray) -> float:
+    return float((guide[todo][:, 0] > 150).mean())
+
+
+def test_an_outpaint_keeps_the_photos_subject_out_of_its_first_guide():
+    img, subject, todo = subject_photo()
+    kept = fill.subject_kept_out(img, todo)
+    assert kept is not None and kept[subject].all(), "the whole subject, its outline grown"
+    assert not kept[todo].any() and kept.sum() < 1.5 * subject.sum()
+    assert fill.subject_kept_out(img, box(120, 200, 30, 90, 40, 120)) is None  # not a strip
+    assert red_share(pipeline._make_guide(img, todo, 0), todo) == 0.0
+    # The next candidate's guide copies from the whole photo: a second red disc.
+    assert red_share(pipeline._make_guide(img, todo, 1), todo) > 0.2
+
+
+def test_a_subject_that_fills_the_frame_is_not_kept_out():
+    img, _, todo = subject_photo(radius=56)
+    assert fill.subject_kept_out(img, todo) is None
+
+
+def test_a_painted_keep_out_replaces_the_subject_and_fill_from_surroundings_keeps_it_out_too():
+    img, subject, todo = subject_photo()
+    painted = box(120, 200, 0, 20, 0, 20)
+    assert pipeline.kept_out(img, todo, painted) is painted
+    for none in (None, np.zeros_like(todo)):
+        kept = pipeline.kept_out(img, todo, none)
+        assert kept is not None and kept[subject].all()
+    job = Job("fill", img, todo, [], None, Sampling(), 0)
+    assert red_share(pipeline.fill_job(job).images[0], todo) == 0.0

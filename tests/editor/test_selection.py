@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from editor.core.selection import grabcut, magic_wand
+from editor.core.selection import grabcut, magic_wand, subject
 
 
 def _disc_on_texture(h: int = 120, w: int = 160) -> tuple[np.ndarray, np.ndarray]:
@@ -205,3 +205,19 @@ def test_closing_the_window_leaves_no_selection_thread(win, qtbot):
     for t in threads:
         t.join(5)
     assert not any(t.is_alive() for t in threads)
+
+
+def test_subject_finds_what_stands_inside_the_frame_without_a_box():
+    img, disc = _disc_on_texture()
+    m = subject(img)
+    assert m.shape == disc.shape
+    assert (m & disc).sum() / (m | disc).sum() > 0.85
+    big = cv2.resize(img, (640, 480), interpolation=cv2.INTER_NEAREST)  # cut at SUBJECT_SIDE
+    want = cv2.resize(disc.astype(np.uint8), (640, 480), interpolation=cv2.INTER_NEAREST) > 0
+    m = subject(big)
+    assert m.shape == want.shape and (m & want).sum() / (m | want).sum() > 0.85
+
+
+def test_subject_of_a_flat_picture_is_a_mask_of_its_size():
+    m = subject(np.full((40, 60, 3), 128, np.uint8))
+    assert m.shape == (40, 60) and m.dtype == bool
