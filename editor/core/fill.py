@@ -44,6 +44,7 @@ DETAIL_BAND = 1.5
 # truth's strips hold more of their subjects than the fills now do.
 SUBJECT_SHARE = (0.01, 0.45)
 SUBJECT_GROW = 0.02
+STRIP_SOLID = 0.9  # least share of its bounding box an outpaint's new canvas covers
 
 
 def subject_kept_out(image: np.ndarray, todo: np.ndarray) -> np.ndarray | None:
@@ -52,6 +53,9 @@ def subject_kept_out(image: np.ndarray, todo: np.ndarray) -> np.ndarray | None:
     hole, or where the subject is not one to keep out (SUBJECT_SHARE)."""
     if not edge_strip(todo):
         return None
+    x0, y0, x1, y1 = g.bbox(todo) or (0, 0, 0, 0)
+    if todo[y0:y1, x0:x1].mean() < STRIP_SOLID:
+        return None  # brush strokes may span the picture too, but they are no new canvas
     x0, y0, x1, y1 = g.bbox(~todo) or (0, 0, 0, 0)
     if x1 - x0 < 8 or y1 - y0 < 8:
         return None

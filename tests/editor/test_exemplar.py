@@ -256,6 +256,9 @@ def test_an_outpaint_keeps_the_photos_subject_out_of_its_first_guide():
     assert kept is not None and kept[subject].all(), "the whole subject, its outline grown"
     assert not kept[todo].any() and kept.sum() < 1.5 * subject.sum()
     assert fill.subject_kept_out(img, box(120, 200, 30, 90, 40, 120)) is None  # not a strip
+    stroke = np.zeros_like(todo)
+    cv2.line(stroke.view(np.uint8), (0, 0), (100, 119), 1, 20)  # top to bottom, at its left
+    assert fill.edge_strip(stroke) and fill.subject_kept_out(img, stroke) is None
     assert red_share(pipeline._make_guide(img, todo, 0), todo) == 0.0
     # The next candidate's guide copies from the whole photo: a second red disc.
     assert red_share(pipeline._make_guide(img, todo, 1), todo) > 0.2
