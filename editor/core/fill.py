@@ -38,9 +38,9 @@ DETAIL_BAND = 1.5
 # subject's outline: fur, a tail). Dev half and the four samples, the guide alone, right strips,
 # 3 runs: the subject came back in 9 of 13 strips (a second dog, kingfisher, footballer,
 # motorcycle, butterfly, rocket, cup, ...), with it kept out in 2 (the apple and the cup, more
-# than SUBJECT_SHARE of their frames) and as a piece in 2 (a wing, a leg); PSNR 12.49 -> 13.82, the
-# Lite2 feature distance to the truth's patch 142.0 -> 138.8, but KID-Lite2 6.5 -> 9.4 (bottom
-# strips 12.67 -> 12.86 dB, 6.9 -> 9.8): the set of patches is less like the truth's set, as the
+# than SUBJECT_SHARE of their frames) and as a piece in 2 (a wing, a leg); PSNR 12.49 -> 13.78, the
+# Lite2 feature distance to the truth's patch 142.0 -> 140.1, but KID-Lite2 6.5 -> 8.6 (bottom
+# strips 12.67 -> 13.26 dB, 6.9 -> 9.3): the set of patches is less like the truth's set, as the
 # truth's strips hold more of their subjects than the fills now do.
 SUBJECT_SHARE = (0.01, 0.45)
 SUBJECT_GROW = 0.02
