@@ -426,9 +426,10 @@ class Controller(QObject):
         if result.class_id is not None and job.class_id is None:
             done = f"Done (automatic class: {class_names()[result.class_id]})"
         if text == "Outpaint" and job.keep_out is None:
-            # Fills copy the photo, the subject too: say how to keep it out of the new canvas.
-            done += (". The subject again in the new canvas? Undo (Ctrl+Z), paint it with the "
-                     "keep-out brush (X), Generate")
+            # Fills copy the photo, the subject too (the odd candidates, or a subject the first
+            # guide did not find): say how to keep it out of the new canvas.
+            done += (". The subject again in the new canvas? Try the other candidates, or Undo "
+                     "(Ctrl+Z), paint it with the keep-out brush (X), Generate")
         self.message.emit(done)
 
     def _commit(self, job: Job, result: JobResult, index: int, text: str,
