@@ -147,3 +147,19 @@ def test_outpaint_and_inpaint_copy_nothing_kept_out(tmp_path, capsys):
                  str(tmp_path / "mask" / "a.png"), "--keep-out", str(tmp_path / "keep" / "a.png"),
                  "--out", str(tmp_path / "o2"), *guided]) == 1
     assert "the keep-out mask is 10x10 but the image is 96x64" in capsys.readouterr().err
+
+
+def test_outpaint_keeps_the_photos_subject_out_of_the_new_strip(tmp_path):
+    """No keep-out given: the subject GrabCut finds (a red disc on grass) is not copied into the
+    strip, where the whole photo as the source puts a second disc (see test_exemplar)."""
+    rng = np.random.default_rng(0)
+    img = (np.array((40, 120, 60)) + rng.integers(0, 30, (120, 152, 3))).astype(np.uint8)
+    yy, xx = np.mgrid[:120, :152]
+    disc = (yy - 60) ** 2 + (xx - 100) ** 2 <= 26**2
+    img[disc] = np.array((220, 60, 50)) + rng.integers(0, 20, (int(disc.sum()), 3))
+    Image.fromarray(img).save(tmp_path / "in.png")
+    guided = ["--model", "tiny", "--steps", "4", "--device", "cpu"]  # no class: photo guidance
+    assert main(["outpaint", str(tmp_path / "in.png"), "--right", "48",
+                 "--out", str(tmp_path / "out.png"), *guided]) == 0
+    strip = np.asarray(Image.open(tmp_path / "out.png"))[:, 152 + 8:]  # past the seam's feather
+    assert (strip[..., 0] > 150).mean() < 0.01
