@@ -101,6 +101,7 @@ def app_keys(photos: tuple[str, ...] = PHOTOS, model: str = "default",
     """generate_seconds_{box,strokes,outpaint}512, first_step_seconds_box512, the same two for a
     box Generate pressed PAUSE_MS after the mask, and the GUI stall of those Generates, in the
     real window with the app's defaults: medians over `runs` rounds of the photos."""
+    from editor.core import fill
     from editor.core.pipeline import GUIDES
 
     win = make_window(model)
@@ -110,6 +111,7 @@ def app_keys(photos: tuple[str, ...] = PHOTOS, model: str = "default",
             image = photo(name)
             for case, tag in CASES.items():
                 GUIDES.clear()  # a round again on the same mask must not find its guides made
+                fill.forget_subjects()  # nor an outpaint its subject found
                 _prepare(win, image, case)
                 p = probe_generate(win)
                 times.setdefault(f"generate_seconds_{tag}", []).append(p.repainted)

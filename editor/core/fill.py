@@ -5,6 +5,11 @@ around it with editor.core.exemplar.fill (shift-map, Telea for thin strokes). Th
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future
+
 import cv2
 import numpy as np
 
@@ -59,7 +64,7 @@ def subject_kept_out(image: np.ndarray, todo: np.ndarray) -> np.ndarray | None:
     x0, y0, x1, y1 = g.bbox(~todo) or (0, 0, 0, 0)
     if x1 - x0 < 8 or y1 - y0 < 8:
         return None
-    found = selection.subject(image[y0:y1, x0:x1])
+    found = _subject(image[y0:y1, x0:x1])
     lo, hi = SUBJECT_SHARE
     if not lo <= found.mean() <= hi:
         return None
@@ -69,6 +74,41 @@ def subject_kept_out(image: np.ndarray, todo: np.ndarray) -> np.ndarray | None:
     out[y0:y1, x0:x1] = grown
     out &= ~todo
     return out
+
+
+# The subjects of the last photos outpainted, by their pixels: a Generate's rough fill and its
+# first guide ask for the same one at once, a Regenerate and Fill from surroundings again.
+_SUBJECTS: OrderedDict[bytes, Future[np.ndarray]] = OrderedDict()
+_SUBJECTS_LOCK = threading.Lock()
+
+
+def _subject(photo: np.ndarray) -> np.ndarray:
+    """selection.subject(photo), found once: a second asker meanwhile waits for the first's."""
+    digest = hashlib.blake2b(np.ascontiguousarray(photo).tobytes(), digest_size=16)
+    digest.update(repr(photo.shape).encode())
+    key = digest.digest()
+    with _SUBJECTS_LOCK:
+        made = _SUBJECTS.get(key)
+        mine = made is None
+        if made is None:
+            made = _SUBJECTS[key] = Future()
+        _SUBJECTS.move_to_end(key)
+        while len(_SUBJECTS) > 2:
+            _SUBJECTS.popitem(last=False)
+    if mine:
+        try:
+            made.set_result(selection.subject(photo))
+        except BaseException as e:  # not kept: the next asker tries again
+            made.set_exception(e)
+            with _SUBJECTS_LOCK:
+                _SUBJECTS.pop(key, None)
+    return made.result()
+
+
+def forget_subjects() -> None:
+    """Find every subject again (a benchmark's rounds on the same photos)."""
+    with _SUBJECTS_LOCK:
+        _SUBJECTS.clear()
 
 
 def immediate(mask: np.ndarray) -> bool:

@@ -237,9 +237,10 @@ def _pending_guides(run: _Run) -> list[Future[np.ndarray]] | None:
     live = run.on_step is not None or run.on_records is not None
     if live and g.core_mask(job.mask, job.windows[0]).any():
         area = _Area.of(job, [job.image], job.mask, 0)
-        if not pending[0].done():
-            rough = fill.region(job.image, todo, ROUGH_SIDE, finish=False,
-                                keep_out=job.keep_out)[0]
+        if not pending[0].done():  # in the place of the first guide, which may keep out more
+            keep_out = kept_out(job.image, todo, job.keep_out) if job.first_guide % 2 == 0 \
+                else job.keep_out
+            rough = fill.region(job.image, todo, ROUGH_SIDE, finish=False, keep_out=keep_out)[0]
             _show_start(run, area, [job.image], 0, None, [rough])
         if not all(f.done() for f in pending):  # the first guide, while the others are made
             _show_start(run, area, [job.image], 0, None,

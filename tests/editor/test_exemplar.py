@@ -278,3 +278,26 @@ def test_a_painted_keep_out_replaces_the_subject_and_fill_from_surroundings_keep
         assert kept is not None and kept[subject].all()
     job = Job("fill", img, todo, [], None, Sampling(), 0)
     assert red_share(pipeline.fill_job(job).images[0], todo) == 0.0
+
+
+def test_the_subject_of_a_photo_is_found_once_for_all_who_ask(monkeypatch):
+    from collections import OrderedDict
+
+    from editor.core import selection
+
+    calls, find = [], selection.subject
+
+    def counted(photo: np.ndarray) -> np.ndarray:
+        calls.append(photo.shape)
+        return find(photo)
+
+    monkeypatch.setattr(fill, "_SUBJECTS", OrderedDict())
+    monkeypatch.setattr(fill.selection, "subject", counted)
+    img, _, todo = subject_photo()
+    first = fill.subject_kept_out(img, todo)
+    assert first is not None and np.array_equal(fill.subject_kept_out(img, todo), first)
+    assert len(calls) == 1
+    other = img.copy()
+    other[:4, :4] = 0  # another photo
+    fill.subject_kept_out(other, todo)
+    assert len(calls) == 2

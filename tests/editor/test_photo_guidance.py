@@ -334,3 +334,33 @@ def test_the_guides_and_fill_from_surroundings_copy_nothing_kept_out():
     fills = [pipeline.fill_job(replace(j, kind="fill")).images[0][mask][:, 2].mean()
              for j in (job, kept)]
     assert fills[1] > fills[0] + 20
+
+
+def test_an_outpaints_rough_fill_keeps_the_subject_out_as_its_first_guide_does(monkeypatch):
+    import threading
+
+    from test_exemplar import red_share, subject_photo
+
+    import editor.core.pipeline as pipeline
+
+    release = threading.Event()
+
+    def held(image, todo, variant=0, keep_out=None):  # the guide is still being made
+        assert release.wait(30)
+        return pipeline._make_guide(image, todo, variant, keep_out)
+
+    monkeypatch.setattr(pipeline, "GUIDES", pipeline.Guides(held))
+    engine = Recorder()
+    img, _, todo = subject_photo()
+    wins = g.plan(todo, engine.window, engine.tokens_per_side, g.GUIDED_OUTPAINT_MAX_WINDOWS)
+    job = Job("edit", img, todo, wins, None, Sampling(steps=4), 0, 2, feather=2)
+    painted = []
+
+    def on_step(k, step, patch, rect):
+        if not release.is_set():
+            painted.append((patch.copy(), rect))
+        release.set()
+
+    run_job(engine, job, SamplingParams(**job.sampling.engine_fields()), on_step=on_step)
+    (patch, (x0, y0, x1, y1)), = painted
+    assert red_share(patch, todo[y0:y1, x0:x1]) == 0.0, "no second subject, even for a moment"
