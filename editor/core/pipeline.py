@@ -237,9 +237,8 @@ def _pending_guides(run: _Run) -> list[Future[np.ndarray]] | None:
     live = run.on_step is not None or run.on_records is not None
     if live and g.core_mask(job.mask, job.windows[0]).any():
         area = _Area.of(job, [job.image], job.mask, 0)
-        if not pending[0].done():  # in the place of the first guide, which may keep out more
-            keep_out = kept_out(job.image, todo, job.keep_out) if job.first_guide % 2 == 0 \
-                else job.keep_out
+        if not pending[0].done():  # in the place of the first guide: what it keeps out
+            keep_out = variant_keep_out(job.image, todo, job.first_guide, job.keep_out)
             rough = fill.region(job.image, todo, ROUGH_SIDE, finish=False, keep_out=keep_out)[0]
             _show_start(run, area, [job.image], 0, None, [rough])
         if not all(f.done() for f in pending):  # the first guide, while the others are made
@@ -271,8 +270,7 @@ def prefetch_guide(image: np.ndarray, todo: np.ndarray, candidates: int = 1,
 def _make_guide(image: np.ndarray, todo: np.ndarray, variant: int = 0,
                 keep_out: np.ndarray | None = None) -> np.ndarray:
     share, mirrored, upside_down = GUIDE_VARIANTS[variant]
-    if variant % 2 == 0:
-        keep_out = kept_out(image, todo, keep_out)
+    keep_out = variant_keep_out(image, todo, variant, keep_out)
     turn = (slice(None, None, -1 if upside_down else 1), slice(None, None, -1 if mirrored else 1))
     filled = fill.region(np.ascontiguousarray(image[turn]), np.ascontiguousarray(todo[turn]),
                          round(GUIDE_SIDE * share),
@@ -305,6 +303,13 @@ def todo_of(job: Job) -> np.ndarray:
 # Longest side at which Fill from surroundings runs shift-map over a region and its context
 # (~2 s on 2 cores); a larger crop is filled at this size and its detail restored at full size.
 FILL_SIDE = 256
+
+
+def variant_keep_out(image: np.ndarray, todo: np.ndarray, variant: int,
+                     keep_out: np.ndarray | None) -> np.ndarray | None:
+    """What guide variant `variant` copies nothing from: the even ones keep the subject of an
+    outpaint out as well (kept_out), the odd ones only the user's keep-out."""
+    return kept_out(image, todo, keep_out) if variant % 2 == 0 else keep_out
 
 
 def kept_out(image: np.ndarray, todo: np.ndarray,
