@@ -64,10 +64,6 @@ def gelu_approximation(dtype: torch.dtype) -> str:
     return "none" if dtype == torch.bfloat16 else "tanh"
 
 
-def gelu(x: torch.Tensor) -> torch.Tensor:
-    return F.gelu(x, approximate=gelu_approximation(x.dtype))
-
-
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Softmax attention over (B, heads, N, head_dim) tensors."""
     if q.device.type == "cpu" and q.dtype == torch.bfloat16 and not torch.is_grad_enabled():

@@ -5,7 +5,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from models.transformer import attention, gelu
+from models.transformer import attention, gelu_approximation
+
+
+def gelu(x: torch.Tensor) -> torch.Tensor:  # the model's GELU for activations of x's dtype
+    return F.gelu(x, approximate=gelu_approximation(x.dtype))
 
 
 def test_cpu_bf16_attention_matches_fp32_sdpa():
