@@ -152,12 +152,10 @@ def test_outpaint_and_inpaint_copy_nothing_kept_out(tmp_path, capsys):
 def test_outpaint_keeps_the_photos_subject_out_of_the_new_strip(tmp_path):
     """No keep-out given: the subject GrabCut finds (a red disc on grass) is not copied into the
     strip, where the whole photo as the source puts a second disc (see test_exemplar)."""
-    rng = np.random.default_rng(0)
-    img = (np.array((40, 120, 60)) + rng.integers(0, 30, (120, 152, 3))).astype(np.uint8)
-    yy, xx = np.mgrid[:120, :152]
-    disc = (yy - 60) ** 2 + (xx - 100) ** 2 <= 26**2
-    img[disc] = np.array((220, 60, 50)) + rng.integers(0, 20, (int(disc.sum()), 3))
-    Image.fromarray(img).save(tmp_path / "in.png")
+    from test_exemplar import subject_photo
+
+    img, _, todo = subject_photo()
+    Image.fromarray(img[:, ~todo[0]]).save(tmp_path / "in.png")  # the photo without its strip
     guided = ["--model", "tiny", "--steps", "4", "--device", "cpu"]  # no class: photo guidance
     assert main(["outpaint", str(tmp_path / "in.png"), "--right", "48",
                  "--out", str(tmp_path / "out.png"), *guided]) == 0

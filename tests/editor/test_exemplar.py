@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from test_selection import disc_on_grass
 
 from editor.core import exemplar, fill, pipeline
 from editor.core.jobs import Job, Sampling
@@ -235,12 +236,7 @@ def subject_photo(radius: int = 26, h: int = 120, w: int = 200, strip: int = 48,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(photo, subject, strip): grass with a red disc standing in the middle of its known part,
     and a strip at its right to outpaint (grey)."""
-    rng = np.random.default_rng(0)
-    img = (np.array((40, 120, 60)) + rng.integers(0, 30, (h, w, 3))).astype(np.uint8)
-    disc = np.zeros((h, w), np.uint8)
-    cv2.circle(disc, (100, 60), radius, 1, -1)
-    subject = disc > 0
-    img[subject] = np.array((220, 60, 50)) + rng.integers(0, 20, (int(subject.sum()), 3))
+    img, subject = disc_on_grass(h, w, (100, 60), radius)
     todo = box(h, w, 0, h, w - strip, w)
     img[todo] = 128
     return img, subject, todo

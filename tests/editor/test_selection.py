@@ -8,19 +8,21 @@ import numpy as np
 from editor.core.selection import grabcut, magic_wand, subject
 
 
-def _disc_on_texture(h: int = 120, w: int = 160) -> tuple[np.ndarray, np.ndarray]:
+def disc_on_grass(h: int = 120, w: int = 160, centre: tuple[int, int] = (80, 60),
+                  radius: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """(photo, disc): a red disc (an object, a subject) on textured green grass."""
     rng = np.random.default_rng(0)
     img = np.empty((h, w, 3), np.uint8)
     img[...] = (40, 120, 60)  # green grass...
     img += rng.integers(0, 30, (h, w, 3), np.uint8)  # ...with texture
     disc = np.zeros((h, w), np.uint8)
-    cv2.circle(disc, (80, 60), 30, 1, -1)
+    cv2.circle(disc, centre, radius, 1, -1)
     img[disc > 0] = np.array((220, 60, 50)) + rng.integers(0, 20, (int(disc.sum()), 3))
     return img, disc > 0
 
 
 def test_grabcut_takes_the_object_inside_the_box_and_nothing_outside():
-    img, disc = _disc_on_texture()
+    img, disc = disc_on_grass()
     m = grabcut(img, (40, 20, 120, 100))
     iou = (m & disc).sum() / (m | disc).sum()
     assert iou > 0.9
@@ -28,7 +30,7 @@ def test_grabcut_takes_the_object_inside_the_box_and_nothing_outside():
 
 
 def test_grabcut_scales_a_big_box_down_and_the_mask_back_up():
-    img, disc = _disc_on_texture()
+    img, disc = disc_on_grass()
     big = cv2.resize(img, (1280, 960), interpolation=cv2.INTER_NEAREST)
     want = cv2.resize(disc.astype(np.uint8), (1280, 960), interpolation=cv2.INTER_NEAREST) > 0
     m = grabcut(big, (320, 160, 960, 800))
@@ -37,7 +39,7 @@ def test_grabcut_scales_a_big_box_down_and_the_mask_back_up():
 
 
 def test_grabcut_on_a_tiny_or_flat_box_selects_nothing():
-    img, _ = _disc_on_texture()
+    img, _ = disc_on_grass()
     assert not grabcut(img, (10, 10, 11, 40)).any()
     flat = np.full((50, 50, 3), 128, np.uint8)
     m = grabcut(flat, (0, 0, 50, 50))
@@ -68,7 +70,7 @@ def test_select_object_drag_masks_the_object_as_one_undo_entry(win, qtbot):
     from fakes import drag, vp
     from PySide6.QtCore import Qt
 
-    img, disc = _disc_on_texture()
+    img, disc = disc_on_grass()
     win.doc.reset(img)
     win.canvas.actual_size()
     win.tool_actions["object"].trigger()
@@ -98,7 +100,7 @@ def test_select_object_runs_off_the_gui_thread_and_waits_for_a_brush_stroke(win,
 
     import editor.ui.tools as tools
 
-    img, disc = _disc_on_texture()
+    img, disc = disc_on_grass()
     win.doc.reset(img)
     win.canvas.actual_size()
     release, threads, real = threading.Event(), [], tools.grabcut
@@ -135,7 +137,7 @@ def test_an_object_outline_of_a_picture_that_changed_meanwhile_is_dropped(win, q
 
     import editor.ui.tools as tools
 
-    img, _disc = _disc_on_texture()
+    img, _disc = disc_on_grass()
     win.doc.reset(img)
     win.canvas.actual_size()
     release, real, outlines = threading.Event(), tools.grabcut, []
@@ -193,7 +195,7 @@ def test_closing_the_window_leaves_no_selection_thread(win, qtbot):
 
     from fakes import drag, vp
 
-    img, _ = _disc_on_texture()
+    img, _ = disc_on_grass()
     win.doc.reset(img)
     win.canvas.actual_size()
     win.tool_actions["object"].trigger()
@@ -208,7 +210,7 @@ def test_closing_the_window_leaves_no_selection_thread(win, qtbot):
 
 
 def test_subject_finds_what_stands_inside_the_frame_without_a_box():
-    img, disc = _disc_on_texture()
+    img, disc = disc_on_grass()
     m = subject(img)
     assert m.shape == disc.shape
     assert (m & disc).sum() / (m | disc).sum() > 0.85
@@ -224,7 +226,7 @@ def test_subject_of_a_flat_picture_is_a_mask_of_its_size():
 
 
 def test_the_same_picture_gives_the_same_cut_whatever_drew_random_numbers_before():
-    img, _ = _disc_on_texture()
+    img, _ = disc_on_grass()
     img = cv2.GaussianBlur(img, (0, 0), 3)  # soft edges: where k-means' start shows
     first = subject(img), grabcut(img, (30, 10, 130, 110))
     cv2.randu(np.zeros((64, 64), np.float32), 0, 1)  # OpenCV's generator moved on
